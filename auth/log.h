@@ -1,0 +1,27 @@
+/* log: leveled messages for people, with secrets redacted (auth_redact) before they
+ * are written. Goes to stderr, or to syslog once log_to_syslog() is called (a daemon).
+ * Thread-safe. */
+#ifndef FERRY_LOG_H
+#define FERRY_LOG_H
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Messages above level are dropped. Default: LOG_LVL_WARN. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parses "error", "warn", "info", "debug"; -EINVAL otherwise. */
+int log_parse_level(const char *s, enum log_level *out);
+void log_to_syslog(const char *ident);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)                                    \
+	do {                                              \
+		if (log_get_level() >= LOG_LVL_DEBUG)     \
+			log_msg(LOG_LVL_DEBUG, __VA_ARGS__); \
+	} while (0)
+
+#endif
