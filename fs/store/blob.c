@@ -1,0 +1,524 @@
+#include "fs/store/blob.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth/log.h"
+#include "fs/store/listxml.h"
+
+#define BLOB_API_VERSION "2023-11-03"
+#define BLOB_LIST_PAGE 5000
+#define BLOB_URL_MAX 4096
+
+struct blob_store {
+	struct store base;
+	const struct auth_cred *cred;
+	struct http_client *http;
+	char account[64];
+	char container[64];
+	char endpoint[512];     /* scheme://host[:port][/account] */
+	size_t path_base_len;   /* bytes of endpoint that precede the request path */
+	char prefix[1024];      /* blob name prefix with trailing '/', or "" */
+};
+
+/* A request being built: its URL and the signed headers prepare() refreshes. */
+struct blob_req {
+	struct blob_store *bs;
+	struct http_request http;
+	char url[BLOB_URL_MAX];
+	const char *extra[4]; /* "Name: value" lines signed and sent as they are */
+	size_t nextra;
+	char date_hdr[64];
+	char auth_hdr[512];
+	/* listing sink: a fresh parser per attempt; entries a failed attempt already
+	 * delivered are not delivered again */
+	struct listxml *parser;
+	store_list_fn list_fn;
+	void *list_ctx;
+	size_t list_strip;     /* bytes of each name that are the listed prefix */
+	size_t list_seen, list_delivered;
+};
+
+static struct blob_store *blob_of(struct store *s)
+{
+	return (struct blob_store *)s;
+}
+
+/* Splits a "Name: value" line for the signer. */
+static void blob_split_header(const char *line, char *name, size_t name_len,
+			      const char **value)
+{
+	const char *colon = strchr(line, ':');
+	size_t n = colon ? (size_t)(colon - line) : strlen(line);
+
+	if (n >= name_len)
+		n = name_len - 1;
+	memcpy(name, line, n);
+	name[n] = '\0';
+	*value = colon ? colon + 1 : "";
+	while (**value == ' ')
+		(*value)++;
+}
+
+static int blob_list_item(void *ctx, const struct listxml_item *item);
+
+static int blob_prepare(void *ctx, struct http_request *http)
+{
+	struct blob_req *br = ctx;
+	struct blob_store *bs = br->bs;
+	struct auth_header signed_hdrs[HTTP_MAX_HEADERS];
+	char names[HTTP_MAX_HEADERS][64];
+	char path[BLOB_URL_MAX];
+	const char *query;
+	size_t path_len;
+	time_t now = time(NULL);
+	struct tm tm;
+	int err;
+
+	if (br->list_fn) {
+		listxml_free(br->parser);
+		br->parser = NULL;
+		br->list_seen = 0;
+		err = listxml_new(blob_list_item, br, &br->parser);
+		if (err)
+			return err;
+	}
+	gmtime_r(&now, &tm);
+	memcpy(br->date_hdr, "x-ms-date: ", 11);
+	strftime(br->date_hdr + 11, sizeof(br->date_hdr) - 11, "%a, %d %b %Y %H:%M:%S GMT",
+		 &tm);
+	http->headers[http->nheaders++] = br->date_hdr;
+	http->headers[http->nheaders++] = "x-ms-version: " BLOB_API_VERSION;
+	for (size_t i = 0; i < br->nextra; i++)
+		http->headers[http->nheaders++] = br->extra[i];
+
+	if (auth_cred_kind(bs->cred) != AUTH_SHARED_KEY &&
+	    auth_cred_kind(bs->cred) != AUTH_BEARER)
+		return 0;
+	for (size_t i = 0; i < http->nheaders; i++) {
+		blob_split_header(http->headers[i], names[i], sizeof(names[i]),
+				  &signed_hdrs[i].value);
+		signed_hdrs[i].name = names[i];
+	}
+	/* The signed path is the URL's path exactly as sent; the query follows '?'. */
+	query = strchr(br->url + bs->path_base_len, '?');
+	path_len = query ? (size_t)(query - br->url) - bs->path_base_len
+			 : strlen(br->url) - bs->path_base_len;
+	memcpy(path, br->url + bs->path_base_len, path_len);
+	path[path_len] = '\0';
+	err = auth_authorization(bs->cred, http->method, path, query ? query + 1 : NULL,
+				 signed_hdrs, http->nheaders, br->auth_hdr + 15,
+				 sizeof(br->auth_hdr) - 15);
+	if (err)
+		return err;
+	memcpy(br->auth_hdr, "Authorization: ", 15);
+	http->headers[http->nheaders++] = br->auth_hdr;
+	return 0;
+}
+
+/* Appends text to the request URL; -ENAMETOOLONG when it does not fit. */
+static int blob_url_append(struct blob_req *br, const char *text)
+{
+	size_t used = strlen(br->url), len = strlen(text);
+
+	if (used + len >= sizeof(br->url))
+		return -ENAMETOOLONG;
+	memcpy(br->url + used, text, len + 1);
+	return 0;
+}
+
+static int blob_url_append_encoded(struct blob_req *br, const char *text, bool keep_slash)
+{
+	size_t used = strlen(br->url);
+	int n = url_encode(text, keep_slash, br->url + used, sizeof(br->url) - used);
+
+	return n < 0 ? -ENAMETOOLONG : 0;
+}
+
+/* Starts a request: the container URL, plus "/" and the blob name when blob_path is
+ * not NULL. The query (if any) is appended by the caller, then blob_req_finish_url(). */
+static int blob_req_init(struct blob_req *br, struct blob_store *bs, const char *method,
+			 const char *blob_path)
+{
+	int err;
+
+	memset(br, 0, sizeof(*br));
+	br->bs = bs;
+	br->http.method = method;
+	br->http.url = br->url;
+	br->http.prepare = blob_prepare;
+	br->http.ctx = br;
+	err = blob_url_append(br, bs->endpoint);
+	if (!err)
+		err = blob_url_append(br, "/");
+	if (!err)
+		err = blob_url_append(br, bs->container);
+	if (err || !blob_path)
+		return err;
+	err = blob_url_append(br, "/");
+	if (!err)
+		err = blob_url_append_encoded(br, bs->prefix, true);
+	if (!err)
+		err = blob_url_append_encoded(br, blob_path, true);
+	return err;
+}
+
+/* Adds the SAS, if the credential is one, to the query. */
+static int blob_req_finish_url(struct blob_req *br)
+{
+	const char *sas = auth_sas_query(br->bs->cred);
+
+	if (!sas)
+		return 0;
+	int err = blob_url_append(br, strchr(br->url, '?') ? "&" : "?");
+
+	return err ? err : blob_url_append(br, sas);
+}
+
+static int blob_execute(struct blob_req *br)
+{
+	int err = blob_req_finish_url(br);
+
+	if (err)
+		return err;
+	return http_execute(br->bs->http, &br->http);
+}
+
+/* The one place HTTP answers become errno values. */
+static int blob_errno(const struct blob_req *br)
+{
+	long status = br->http.status;
+
+	switch (status) {
+	case 404:
+		return -ENOENT;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 409:
+		return -EEXIST;
+	case 412:
+		return -ESTALE;
+	default:
+		return -EIO;
+	}
+}
+
+static void blob_log_failure(const struct blob_req *br, int err)
+{
+	if (br->http.status)
+		log_warn("%s %s: HTTP %ld %s", br->http.method, br->url, br->http.status,
+			 br->http.error_code);
+	else
+		log_warn("%s %s: %s (%s)", br->http.method, br->url, strerror(-err),
+			 br->http.error_text);
+}
+
+static void blob_attr_from_headers(const struct http_request *http, struct store_attr *out)
+{
+	char value[128];
+
+	memset(out, 0, sizeof(*out));
+	if (http_header(http, "content-length", value, sizeof(value)) == 0)
+		out->size = strtoull(value, NULL, 10);
+	if (http_header(http, "last-modified", value, sizeof(value)) == 0)
+		http_parse_date(value, &out->mtime);
+	if (http_header(http, "etag", out->etag, sizeof(out->etag)) != 0)
+		out->etag[0] = '\0';
+	if (http_header(http, "x-ms-meta-hdi_isfolder", value, sizeof(value)) == 0)
+		out->is_dir = strcasecmp(value, "true") == 0;
+}
+
+static int blob_stat(struct store *s, const char *path, struct store_attr *out)
+{
+	struct blob_req br;
+	int err;
+
+	if (!*path)
+		return -ENOENT;
+	err = blob_req_init(&br, blob_of(s), "HEAD", path);
+	if (!err)
+		err = blob_execute(&br);
+	if (err) {
+		blob_log_failure(&br, err);
+		return err;
+	}
+	if (br.http.status == 200) {
+		blob_attr_from_headers(&br.http, out);
+		return 0;
+	}
+	err = blob_errno(&br);
+	if (err != -ENOENT)
+		blob_log_failure(&br, err);
+	return err;
+}
+
+static int blob_list_item(void *ctx, const struct listxml_item *item)
+{
+	struct blob_req *br = ctx;
+	struct store_entry entry;
+	char name[1024 + 1];
+	size_t len;
+
+	if (br->list_seen++ < br->list_delivered)
+		return 0; /* delivered by an earlier attempt of this page */
+	br->list_delivered++;
+	len = strlen(item->name);
+	if (len <= br->list_strip)
+		return 0; /* the directory's own marker "dir/" */
+	len -= br->list_strip;
+	if (item->is_prefix)
+		len--;
+	if (len == 0 || len >= sizeof(name))
+		return 0;
+	memcpy(name, item->name + br->list_strip, len);
+	name[len] = '\0';
+	memset(&entry, 0, sizeof(entry));
+	entry.name = name;
+	entry.attr.is_dir = item->is_prefix || item->hdi_isfolder;
+	if (!item->is_prefix) {
+		entry.attr.size = item->size;
+		entry.attr.mtime = item->mtime;
+		snprintf(entry.attr.etag, sizeof(entry.attr.etag), "\"%s\"", item->etag);
+	}
+	return br->list_fn(br->list_ctx, &entry);
+}
+
+static int blob_list_body(void *ctx, const char *data, size_t len)
+{
+	struct blob_req *br = ctx;
+
+	return listxml_feed(br->parser, data, len);
+}
+
+/* Starts a List Blobs request for the children of dir; max_results per page. */
+static int blob_list_init(struct blob_req *br, struct blob_store *bs, const char *dir,
+			  const char *marker, int max_results)
+{
+	char list_prefix[2048], number[32];
+	int err;
+
+	if (snprintf(list_prefix, sizeof(list_prefix), "%s%s%s", bs->prefix, dir,
+		     *dir ? "/" : "") >= (int)sizeof(list_prefix))
+		return -ENAMETOOLONG;
+	err = blob_req_init(br, bs, "GET", NULL);
+	if (err)
+		return err;
+	br->list_strip = strlen(list_prefix);
+	snprintf(number, sizeof(number), "%d", max_results);
+	err = blob_url_append(br, "?restype=container&comp=list&delimiter=%2F&include=metadata"
+				  "&maxresults=");
+	if (!err)
+		err = blob_url_append(br, number);
+	if (!err && *list_prefix)
+		err = blob_url_append(br, "&prefix=");
+	if (!err && *list_prefix)
+		err = blob_url_append_encoded(br, list_prefix, false);
+	if (!err && marker && *marker)
+		err = blob_url_append(br, "&marker=");
+	if (!err && marker && *marker)
+		err = blob_url_append_encoded(br, marker, false);
+	return err;
+}
+
+static int blob_list(struct store *s, const char *dir, const char *marker, store_list_fn fn,
+		     void *ctx, char *next_marker, size_t next_len)
+{
+	struct blob_req br;
+	int err;
+
+	err = blob_list_init(&br, blob_of(s), dir, marker, BLOB_LIST_PAGE);
+	if (err)
+		return err;
+	br.list_fn = fn;
+	br.list_ctx = ctx;
+	br.http.body_fn = blob_list_body;
+	err = blob_execute(&br);
+	if (err > 0)
+		goto out_free; /* the caller's callback stopped the listing */
+	if (err)
+		goto out_log;
+	if (br.http.status != 200) {
+		err = blob_errno(&br);
+		goto out_log;
+	}
+	err = listxml_finish(br.parser, next_marker, next_len);
+	if (err == -EBADMSG)
+		log_warn("GET %s: the listing is not valid XML", br.url);
+	goto out_free;
+out_log:
+	blob_log_failure(&br, err);
+out_free:
+	listxml_free(br.parser);
+	return err;
+}
+
+static ssize_t blob_read(struct store *s, const char *path, const char *etag, uint64_t offset,
+			 size_t len, void *buf)
+{
+	struct blob_req br;
+	char range[80], if_match[STORE_ETAG_MAX + 16];
+	int err;
+
+	if (len == 0)
+		return 0;
+	err = blob_req_init(&br, blob_of(s), "GET", path);
+	if (err)
+		return err;
+	snprintf(range, sizeof(range), "x-ms-range: bytes=%" PRIu64 "-%" PRIu64, offset,
+		 offset + len - 1);
+	br.extra[br.nextra++] = range;
+	if (etag && *etag) {
+		snprintf(if_match, sizeof(if_match), "If-Match: %s", etag);
+		br.extra[br.nextra++] = if_match;
+	}
+	br.http.body_buf = buf;
+	br.http.body_cap = len;
+	err = blob_execute(&br);
+	if (err) {
+		blob_log_failure(&br, err);
+		return err;
+	}
+	switch (br.http.status) {
+	case 200:
+	case 206:
+		return (ssize_t)br.http.body_len;
+	case 416:
+		return 0; /* at or past the end */
+	case 404:
+		if (etag && *etag)
+			return -ESTALE; /* deleted since it was opened */
+		return -ENOENT;
+	default:
+		err = blob_errno(&br);
+		blob_log_failure(&br, err);
+		return err;
+	}
+}
+
+static int blob_probe_item(void *ctx, const struct store_entry *entry)
+{
+	(void)ctx;
+	(void)entry;
+	return 0;
+}
+
+static int blob_probe(struct store *s, char *errbuf, size_t errlen)
+{
+	struct blob_store *bs = blob_of(s);
+	const struct auth_cred *cred = bs->cred;
+	struct blob_req br;
+	int err;
+
+	err = blob_list_init(&br, bs, "", NULL, 1);
+	if (err) {
+		snprintf(errbuf, errlen, "the container URL is too long");
+		return err;
+	}
+	br.list_fn = blob_probe_item;
+	br.http.body_fn = blob_list_body;
+	br.http.max_attempts = 3;
+	br.http.timeout_ms = 10000;
+	err = blob_execute(&br);
+	listxml_free(br.parser);
+	br.parser = NULL;
+	if (err == -EHOSTUNREACH || err == -ECONNRESET || err == -ETIMEDOUT) {
+		snprintf(errbuf, errlen,
+			 "cannot connect to %s: %s; check the URL, the network, and that the "
+			 "storage service is running",
+			 bs->endpoint, br.http.error_text[0] ? br.http.error_text : strerror(-err));
+		return err;
+	}
+	if (err) {
+		snprintf(errbuf, errlen, "cannot list container '%s' at %s: %s", bs->container,
+			 bs->endpoint, strerror(-err));
+		return err;
+	}
+	if (br.http.status == 200)
+		return 0;
+	if (br.http.status == 403 && strncmp(br.http.error_code, "AuthorizationPermission", 23) != 0 &&
+	    strncmp(br.http.error_code, "AuthorizationResourceType", 25) != 0) {
+		snprintf(errbuf, errlen,
+			 "authentication failed for account '%s' (%s, %s): the service rejected the "
+			 "credential; check the key or SAS (AZURE_STORAGE_KEY, "
+			 "account_key_file=, sas_file=, AZURE_STORAGE_SAS_TOKEN)",
+			 bs->account, auth_kind_name(auth_cred_kind(cred)), br.http.error_code);
+		return -EACCES;
+	}
+	if (br.http.status == 403) {
+		snprintf(errbuf, errlen,
+			 "access denied to container '%s' (%s): the %s credential may not list "
+			 "it; a SAS needs the read and list permissions",
+			 bs->container, br.http.error_code, auth_kind_name(auth_cred_kind(cred)));
+		return -EACCES;
+	}
+	if (br.http.status == 404 && strcmp(br.http.error_code, "ContainerNotFound") == 0) {
+		snprintf(errbuf, errlen,
+			 "container '%s' not found in account '%s' at %s; create it or check "
+			 "the URL",
+			 bs->container, bs->account, bs->endpoint);
+		return -ENOENT;
+	}
+	if (br.http.status == 404 && auth_cred_kind(cred) == AUTH_ANONYMOUS) {
+		snprintf(errbuf, errlen,
+			 "container '%s' not found or not public at %s; give a credential "
+			 "(AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, ...) for a private container",
+			 bs->container, bs->endpoint);
+		return -ENOENT;
+	}
+	snprintf(errbuf, errlen, "unexpected answer from %s: HTTP %ld %s", bs->endpoint,
+		 br.http.status, br.http.error_code);
+	return -EIO;
+}
+
+static void blob_destroy(struct store *s)
+{
+	free(blob_of(s));
+}
+
+static const struct store_ops blob_ops = {
+	.stat = blob_stat,
+	.list = blob_list,
+	.read = blob_read,
+	.probe = blob_probe,
+	.destroy = blob_destroy,
+};
+
+int blob_store_new(const struct blob_config *cfg, struct store **out)
+{
+	const struct url_container *u = cfg->url;
+	struct blob_store *bs;
+	const char *scheme_end;
+	int err;
+
+	bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return -ENOMEM;
+	bs->base.ops = &blob_ops;
+	bs->cred = cfg->cred;
+	bs->http = cfg->http;
+	snprintf(bs->account, sizeof(bs->account), "%s", u->account);
+	snprintf(bs->container, sizeof(bs->container), "%s", u->container);
+	err = url_endpoint(u, bs->endpoint, sizeof(bs->endpoint));
+	if (err)
+		goto out_free;
+	if (*u->prefix &&
+	    snprintf(bs->prefix, sizeof(bs->prefix), "%s/", u->prefix) >= (int)sizeof(bs->prefix)) {
+		err = -ENAMETOOLONG;
+		goto out_free;
+	}
+	/* The request path starts at the first '/' after "scheme://". */
+	scheme_end = strstr(bs->endpoint, "://");
+	bs->path_base_len = strcspn(scheme_end + 3, "/") + (size_t)(scheme_end + 3 - bs->endpoint);
+	*out = &bs->base;
+	return 0;
+
+out_free:
+	free(bs);
+	return err;
+}

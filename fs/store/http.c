@@ -1,0 +1,513 @@
+#include "fs/store/http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth/log.h"
+
+/* One queued request; lives on the stack of the thread in http_execute(). */
+struct http_job {
+	struct http_request *req;
+	int result;
+	bool done;
+	struct http_job *next;
+};
+
+struct http_client {
+	struct http_client_opts opts;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+	pthread_mutex_t lock; /* guards queue_head, queue_tail, stopping */
+	pthread_cond_t queue_cond; /* signalled when a job is queued or stopping is set */
+	pthread_cond_t done_cond;  /* broadcast when a job is done */
+	struct http_job *queue_head, *queue_tail;
+	bool stopping;
+
+	pthread_t *threads;
+	int nthreads;
+};
+
+/* State of one attempt, shared with curl's callbacks. */
+struct http_attempt {
+	struct http_request *req;
+	CURL *easy;
+	size_t hdr_len;
+	int sink_error; /* what body_fn returned, or -EOVERFLOW for body_buf */
+	bool status_ok; /* the current response is 2xx */
+};
+
+static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
+static CURLcode http_global_result;
+
+static void http_global_init(void)
+{
+	http_global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void http_client_opts_default(struct http_client_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->workers = 8;
+	opts->op_timeout_ms = 60000;
+	opts->connect_timeout_ms = 5000;
+	opts->max_attempts = 8;
+}
+
+static void http_share_lock(CURL *easy, curl_lock_data data, curl_lock_access access,
+			    void *ctx)
+{
+	struct http_client *c = ctx;
+
+	(void)easy;
+	(void)access;
+	pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void http_share_unlock(CURL *easy, curl_lock_data data, void *ctx)
+{
+	struct http_client *c = ctx;
+
+	(void)easy;
+	pthread_mutex_unlock(&c->share_locks[data]);
+}
+
+static uint64_t http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void http_sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+			       .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static size_t http_on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_attempt *at = userp;
+	struct http_request *req = at->req;
+	size_t len = size * nmemb, name_len, value_len, need;
+	const char *colon, *value, *end = data + len;
+	long status = 0;
+
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		/* A new response (after 100-continue or a redirect): start over. */
+		at->hdr_len = 0;
+		req->resp_headers[0] = '\0';
+		return len;
+	}
+	curl_easy_getinfo(at->easy, CURLINFO_RESPONSE_CODE, &status);
+	at->status_ok = status >= 200 && status < 300;
+	colon = memchr(data, ':', len);
+	if (!colon)
+		return len;
+	name_len = (size_t)(colon - data);
+	value = colon + 1;
+	while (value < end && (*value == ' ' || *value == '\t'))
+		value++;
+	while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	value_len = (size_t)(end - value);
+	need = name_len + 2 + value_len + 1;
+	if (at->hdr_len + need >= sizeof(req->resp_headers))
+		return len; /* headers we cannot keep are ones we do not read */
+	for (size_t i = 0; i < name_len; i++) {
+		char ch = data[i];
+
+		req->resp_headers[at->hdr_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+	}
+	req->resp_headers[at->hdr_len++] = ':';
+	req->resp_headers[at->hdr_len++] = ' ';
+	memcpy(req->resp_headers + at->hdr_len, value, value_len);
+	at->hdr_len += value_len;
+	req->resp_headers[at->hdr_len++] = '\n';
+	req->resp_headers[at->hdr_len] = '\0';
+	return len;
+}
+
+static size_t http_on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_attempt *at = userp;
+	struct http_request *req = at->req;
+	size_t len = size * nmemb;
+	int err;
+
+	if (!at->status_ok)
+		return len; /* an error body: the status and x-ms-error-code say enough */
+	if (req->body_fn) {
+		err = req->body_fn(req->ctx, data, len);
+		if (err) {
+			at->sink_error = err;
+			return 0;
+		}
+	} else if (req->body_buf) {
+		if (len > req->body_cap - req->body_len) {
+			at->sink_error = -EOVERFLOW;
+			return 0;
+		}
+		memcpy((char *)req->body_buf + req->body_len, data, len);
+	}
+	req->body_len += len;
+	return len;
+}
+
+struct http_upload {
+	const char *data;
+	size_t len, pos;
+};
+
+static size_t http_on_read(char *buf, size_t size, size_t nmemb, void *userp)
+{
+	struct http_upload *up = userp;
+	size_t n = size * nmemb;
+
+	if (n > up->len - up->pos)
+		n = up->len - up->pos;
+	memcpy(buf, up->data + up->pos, n);
+	up->pos += n;
+	return n;
+}
+
+static bool http_status_retryable(long status)
+{
+	return status == 408 || status == 429 || status == 500 || status == 502 ||
+	       status == 503 || status == 504;
+}
+
+static bool http_curl_retryable(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Retry-After in seconds (the service sends delta-seconds), or 0. */
+static uint64_t http_retry_after_ms(const struct http_request *req)
+{
+	char value[32];
+	char *end;
+	unsigned long secs;
+
+	if (http_header(req, "retry-after", value, sizeof(value)) != 0)
+		return 0;
+	secs = strtoul(value, &end, 10);
+	if (end == value)
+		return 0;
+	return (uint64_t)secs * 1000;
+}
+
+/* Full jitter: a random wait in [base/2, base), base doubling from 100 ms to 8 s. */
+static uint64_t http_backoff_ms(int attempt, unsigned int *seed)
+{
+	uint64_t base = 100ULL << (attempt < 7 ? attempt : 7);
+
+	if (base > 8000)
+		base = 8000;
+	return base / 2 + (uint64_t)rand_r(seed) % (base / 2);
+}
+
+static int http_attempt_once(struct http_client *c, CURL *easy, struct http_request *req,
+			     uint64_t remaining_ms, CURLcode *rc_out)
+{
+	struct http_attempt at = { .req = req, .easy = easy };
+	struct http_upload up = { .data = req->upload, .len = req->upload_len };
+	struct curl_slist *headers = NULL, *tmp;
+	int err;
+
+	req->nheaders = 0;
+	req->body_len = 0;
+	req->resp_headers[0] = '\0';
+	req->error_code[0] = '\0';
+	req->status = 0;
+	if (req->prepare) {
+		err = req->prepare(req->ctx, req);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < req->nheaders; i++) {
+		tmp = curl_slist_append(headers, req->headers[i]);
+		if (!tmp)
+			goto out_nomem;
+		headers = tmp;
+	}
+	tmp = curl_slist_append(headers, "Expect:");
+	if (!tmp)
+		goto out_nomem;
+	headers = tmp;
+
+	curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)c->opts.connect_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)remaining_ms);
+	/* A stalled transfer (no byte for 15 s) is cut and retried. */
+	curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 15L);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, http_on_header);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &at);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_on_body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &at);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error_text);
+	if (c->opts.ca_file)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, c->opts.ca_file);
+	if (strcmp(req->method, "HEAD") == 0) {
+		curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(req->method, "GET") != 0) {
+		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
+		curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(easy, CURLOPT_READFUNCTION, http_on_read);
+		curl_easy_setopt(easy, CURLOPT_READDATA, &up);
+		curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
+	}
+	req->error_text[0] = '\0';
+	*rc_out = curl_easy_perform(easy);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(headers);
+	if (at.sink_error && *rc_out == CURLE_WRITE_ERROR)
+		return at.sink_error;
+	if (*rc_out == CURLE_OK) {
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
+		http_header(req, "x-ms-error-code", req->error_code, sizeof(req->error_code));
+	} else if (!req->error_text[0]) {
+		snprintf(req->error_text, sizeof(req->error_text), "%s",
+			 curl_easy_strerror(*rc_out));
+	}
+	return 0;
+
+out_nomem:
+	curl_slist_free_all(headers);
+	return -ENOMEM;
+}
+
+static int http_run(struct http_client *c, CURL *easy, struct http_request *req,
+		    unsigned int *seed)
+{
+	int max_attempts = req->max_attempts > 0 ? req->max_attempts : c->opts.max_attempts;
+	int timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : c->opts.op_timeout_ms;
+	uint64_t deadline = http_now_ms() + (uint64_t)timeout_ms;
+	CURLcode rc = CURLE_OK;
+	int err;
+
+	for (req->attempts = 1;; req->attempts++) {
+		uint64_t now = http_now_ms(), wait;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		err = http_attempt_once(c, easy, req, deadline - now, &rc);
+		if (err)
+			return err;
+		if (rc == CURLE_OK && !http_status_retryable(req->status))
+			return 0;
+		if (rc != CURLE_OK && !http_curl_retryable(rc)) {
+			log_warn("%s %s: %s", req->method, req->url, req->error_text);
+			return -ECONNRESET;
+		}
+		if (req->attempts >= max_attempts)
+			break;
+		wait = http_backoff_ms(req->attempts - 1, seed);
+		if (rc == CURLE_OK) {
+			uint64_t after = http_retry_after_ms(req);
+
+			if (after > wait)
+				wait = after;
+		}
+		log_info("%s %s: %s, attempt %d, retrying in %llu ms", req->method, req->url,
+			 rc == CURLE_OK ? req->error_code : req->error_text, req->attempts,
+			 (unsigned long long)wait);
+		if (http_now_ms() + wait >= deadline)
+			return rc == CURLE_OK ? 0 : -ETIMEDOUT;
+		http_sleep_ms(wait);
+	}
+	if (rc == CURLE_OK)
+		return 0; /* the last answer stands: the caller maps its status */
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return -ETIMEDOUT;
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+		return -EHOSTUNREACH;
+	return -ECONNRESET;
+}
+
+static void *http_worker(void *arg)
+{
+	struct http_client *c = arg;
+	unsigned int seed = (unsigned int)(uintptr_t)&seed ^ (unsigned int)http_now_ms();
+	CURL *easy = curl_easy_init();
+	struct http_job *job;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->queue_head && !c->stopping)
+			pthread_cond_wait(&c->queue_cond, &c->lock);
+		if (!c->queue_head)
+			break; /* stopping, queue drained */
+		job = c->queue_head;
+		c->queue_head = job->next;
+		if (!c->queue_head)
+			c->queue_tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+
+		job->result = easy ? http_run(c, easy, job->req, &seed) : -ENOMEM;
+
+		pthread_mutex_lock(&c->lock);
+		job->done = true;
+		pthread_cond_broadcast(&c->done_cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (easy)
+		curl_easy_cleanup(easy);
+	return NULL;
+}
+
+int http_client_new(const struct http_client_opts *opts, struct http_client **out)
+{
+	struct http_client *c;
+	int err;
+
+	if (opts->workers < 1 || opts->max_attempts < 1 || opts->op_timeout_ms < 1)
+		return -EINVAL;
+	pthread_once(&http_global_once, http_global_init);
+	if (http_global_result != CURLE_OK)
+		return -EIO;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->opts = *opts;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->queue_cond, NULL);
+	pthread_cond_init(&c->done_cond, NULL);
+	c->share = curl_share_init();
+	if (!c->share) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, http_share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, http_share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+
+	c->threads = calloc((size_t)opts->workers, sizeof(*c->threads));
+	if (!c->threads) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (; c->nthreads < opts->workers; c->nthreads++) {
+		err = -pthread_create(&c->threads[c->nthreads], NULL, http_worker, c);
+		if (err)
+			goto out_free;
+	}
+	*out = c;
+	return 0;
+
+out_free:
+	http_client_free(c);
+	return err;
+}
+
+void http_client_free(struct http_client *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->queue_cond);
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < c->nthreads; i++)
+		pthread_join(c->threads[i], NULL);
+	free(c->threads);
+	if (c->share)
+		curl_share_cleanup(c->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_locks[i]);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->queue_cond);
+	pthread_cond_destroy(&c->done_cond);
+	free(c);
+}
+
+int http_execute(struct http_client *c, struct http_request *req)
+{
+	struct http_job job = { .req = req };
+
+	pthread_mutex_lock(&c->lock);
+	if (c->queue_tail)
+		c->queue_tail->next = &job;
+	else
+		c->queue_head = &job;
+	c->queue_tail = &job;
+	pthread_cond_signal(&c->queue_cond);
+	while (!job.done)
+		pthread_cond_wait(&c->done_cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return job.result;
+}
+
+int http_header(const struct http_request *req, const char *name, char *out, size_t outlen)
+{
+	size_t name_len = strlen(name);
+	const char *line = req->resp_headers;
+
+	while (*line) {
+		const char *eol = strchr(line, '\n');
+		size_t line_len = eol ? (size_t)(eol - line) : strlen(line);
+
+		if (line_len >= name_len + 2 && memcmp(line, name, name_len) == 0 &&
+		    line[name_len] == ':') {
+			size_t value_len = line_len - name_len - 2;
+
+			if (value_len >= outlen)
+				return -ENOSPC;
+			memcpy(out, line + name_len + 2, value_len);
+			out[value_len] = '\0';
+			return 0;
+		}
+		if (!eol)
+			break;
+		line = eol + 1;
+	}
+	return -ENOENT;
+}
+
+int http_parse_date(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end != '\0')
+		return -EINVAL;
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}

@@ -1,0 +1,86 @@
+/* http: a bounded pool of worker threads, each with its own curl easy handle, sharing
+ * connections, DNS and TLS sessions through one curl share handle; requests retried
+ * with exponential backoff and jitter.
+ *
+ * Retried: connection failures and resets, timeouts, 408, 429 (Retry-After honoured),
+ * 500, 502, 503, 504. Not retried: every other status, which goes back to the caller.
+ * Each request is bounded in total time (all attempts and waits included).
+ * Thread-safe: any number of threads may call http_execute() at once.
+ */
+#ifndef FERRY_HTTP_H
+#define FERRY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_client;
+
+struct http_client_opts {
+	int workers;            /* size of the pool, >= 1 */
+	int op_timeout_ms;      /* bound on one request, all attempts included */
+	int connect_timeout_ms; /* bound on one connection attempt */
+	int max_attempts;       /* attempts per request, >= 1 */
+	const char *ca_file;    /* extra CA bundle for TLS, or NULL for the system's */
+};
+
+/* Defaults: 8 workers, 60 s per operation, 5 s to connect, 8 attempts. */
+void http_client_opts_default(struct http_client_opts *opts);
+
+int http_client_new(const struct http_client_opts *opts, struct http_client **out);
+/* Stops the workers; no request may be in flight. */
+void http_client_free(struct http_client *client);
+
+#define HTTP_MAX_HEADERS 16
+
+struct http_request;
+
+/* Called before each attempt to (re)build what depends on the attempt: the body sink's
+ * state and the signed headers. Fills headers[0..*nheaders) (each a full "Name: value"
+ * line, in storage owned by ctx) and returns 0 or -errno (which ends the request). */
+typedef int (*http_prepare_fn)(void *ctx, struct http_request *req);
+
+/* Receives a piece of the response body of a 2xx answer; non-zero stops the transfer
+ * and is what http_execute() returns (no retry). */
+typedef int (*http_body_fn)(void *ctx, const char *data, size_t len);
+
+struct http_request {
+	/* set by the caller */
+	const char *method;
+	const char *url;       /* full URL, query included */
+	void *body_buf;        /* 2xx body written here in place (up to body_cap) ... */
+	size_t body_cap;
+	http_body_fn body_fn;  /* ... or handed to this sink */
+	void *ctx;             /* for prepare and body_fn */
+	http_prepare_fn prepare;
+	const void *upload;    /* request body, or NULL */
+	size_t upload_len;
+	int max_attempts;      /* 0: the client's default */
+	int timeout_ms;        /* 0: the client's default */
+	/* set by prepare */
+	const char *headers[HTTP_MAX_HEADERS];
+	size_t nheaders;
+	/* set by http_execute */
+	long status;           /* final HTTP status, 0 if none was received */
+	size_t body_len;       /* bytes of body received by the last attempt */
+	int attempts;
+	char resp_headers[4096]; /* "name: value\n" lines of the final response, name lower-cased */
+	char error_code[64];   /* x-ms-error-code of the final response, or "" */
+	char error_text[256];  /* transport error of the last attempt, or "" */
+};
+
+/* Runs req on the pool, retrying as above, and returns when it is done: 0 when an HTTP
+ * answer came (any status: check req->status), -ETIMEDOUT when the time bound ran out,
+ * -EHOSTUNREACH when no connection could be made, -ECONNRESET on transport errors after
+ * the last attempt, or what prepare or body_fn returned. */
+int http_execute(struct http_client *client, struct http_request *req);
+
+/* Value of a response header of req (name in lower case), copied to out; -ENOENT
+ * when absent, -ENOSPC when it does not fit. */
+int http_header(const struct http_request *req, const char *name, char *out, size_t outlen);
+
+/* Parses an RFC 1123 date ("Sun, 06 Nov 1994 08:49:37 GMT") to seconds since the
+ * epoch. -EINVAL when malformed. */
+int http_parse_date(const char *s, int64_t *out);
+
+#endif

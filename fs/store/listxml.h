@@ -1,0 +1,35 @@
+/* listxml: a streaming parser of List Blobs answers (EnumerationResults), fed piece by
+ * piece as the body arrives, so a 5000-entry page is never held whole.
+ * One parser per response; not thread-safe. */
+#ifndef FERRY_LISTXML_H
+#define FERRY_LISTXML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct listxml;
+
+struct listxml_item {
+	const char *name;  /* full blob name or prefix, decoded (Encoded="true" names too);
+			      prefixes keep their trailing '/' */
+	bool is_prefix;    /* a BlobPrefix entry */
+	uint64_t size;     /* Content-Length */
+	int64_t mtime;     /* Last-Modified, seconds since the epoch */
+	const char *etag;  /* as in the XML (Azure and Azurite send it unquoted) */
+	bool hdi_isfolder; /* metadata hdi_isfolder=true (any case) */
+};
+
+/* Called for each entry as soon as it is complete; non-zero stops the parse and is
+ * returned by listxml_feed(). The item's strings live until the callback returns. */
+typedef int (*listxml_fn)(void *ctx, const struct listxml_item *item);
+
+int listxml_new(listxml_fn fn, void *ctx, struct listxml **out);
+/* -EBADMSG when the bytes are not well-formed XML. */
+int listxml_feed(struct listxml *p, const char *data, size_t len);
+/* Ends the document: copies NextMarker (or "" when absent or empty) to next_marker.
+ * -EBADMSG when the document is incomplete, -ENAMETOOLONG when the marker does not fit. */
+int listxml_finish(struct listxml *p, char *next_marker, size_t next_len);
+void listxml_free(struct listxml *p);
+
+#endif

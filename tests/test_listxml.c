@@ -1,0 +1,559 @@
+/* Unit tests of listxml: List Blobs pages parsed whole, byte by byte and broken. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/store/listxml.h"
+#include "unit.h"
+
+/* What Azurite 3.x answers for ?restype=container&comp=list&delimiter=/&prefix=docs/
+ * &include=metadata: prefixes first, then blobs. */
+static const char azurite_page[] =
+	"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"
+	"<EnumerationResults ServiceEndpoint=\"http://127.0.0.1:10000/devstoreaccount1\" "
+	"ContainerName=\"data\"><Prefix>docs/</Prefix><MaxResults>5000</MaxResults>"
+	"<Delimiter>/</Delimiter><Blobs>"
+	"<BlobPrefix><Name>docs/img/</Name></BlobPrefix>"
+	"<BlobPrefix><Name>docs/src/</Name></BlobPrefix>"
+	"<Blob><Name>docs/img</Name><Properties>"
+	"<Creation-Time>Tue, 02 Jan 2024 03:04:05 GMT</Creation-Time>"
+	"<Last-Modified>Tue, 02 Jan 2024 03:04:05 GMT</Last-Modified>"
+	"<Etag>0x1F2A3B4C5D6E7F0</Etag><Content-Length>0</Content-Length>"
+	"<Content-Type>application/octet-stream</Content-Type>"
+	"<Content-MD5>1B2M2Y8AsgTpgAmY7PhCfg==</Content-MD5><BlobType>BlockBlob</BlobType>"
+	"<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState>"
+	"<ServerEncrypted>true</ServerEncrypted><AccessTier>Hot</AccessTier>"
+	"<AccessTierInferred>true</AccessTierInferred></Properties>"
+	"<Metadata><hdi_isfolder>true</hdi_isfolder></Metadata></Blob>"
+	"<Blob><Name>docs/readme.md</Name><Properties>"
+	"<Creation-Time>Wed, 03 Jan 2024 00:00:00 GMT</Creation-Time>"
+	"<Last-Modified>Wed, 03 Jan 2024 10:20:30 GMT</Last-Modified>"
+	"<Etag>0x8DC0C3A1B2C3D4E</Etag><Content-Length>1234567</Content-Length>"
+	"<Content-Type>text/markdown</Content-Type><BlobType>BlockBlob</BlobType>"
+	"</Properties><Metadata/></Blob>"
+	"<Blob><Name>docs/R&amp;D &lt;notes&gt;.txt</Name><Properties>"
+	"<Last-Modified>Thu, 01 Jan 1970 00:00:01 GMT</Last-Modified>"
+	"<Etag>0x8DC0C3A1B2C3D4F</Etag><Content-Length>18446744073709551615</Content-Length>"
+	"</Properties></Blob>"
+	"</Blobs><NextMarker/></EnumerationResults>";
+
+static const char azurite_expected[] =
+	"P docs/img/ 0 0 - 0\n"
+	"P docs/src/ 0 0 - 0\n"
+	"B docs/img 0 1704164645 0x1F2A3B4C5D6E7F0 1\n"
+	"B docs/readme.md 1234567 1704277230 0x8DC0C3A1B2C3D4E 0\n"
+	"B docs/R&D <notes>.txt 18446744073709551615 1 0x8DC0C3A1B2C3D4F 0\n";
+
+/* What Azure answers: a UTF-8 BOM, entries interleaved by name, an Encoded name (it
+ * holds U+FFFE, which XML cannot carry), a CDATA name, metadata keys in any case and
+ * an opaque NextMarker. */
+static const char azure_page[] =
+	"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	"<EnumerationResults ServiceEndpoint=\"https://acct.blob.core.windows.net/\" "
+	"ContainerName=\"data\"><Marker>prev</Marker><MaxResults>3</MaxResults>"
+	"<Delimiter>/</Delimiter><Blobs>"
+	"<Blob><Name>a.txt</Name><VersionId>2024-01-01T00:00:00.0000000Z</VersionId>"
+	"<Properties><Last-Modified>Mon, 01 Jan 2024 00:00:00 GMT</Last-Modified>"
+	"<Content-Length>5</Content-Length><Etag>0x8DC0000000000A1</Etag></Properties>"
+	"<OrMetadata/></Blob>"
+	"<BlobPrefix><Name>b/</Name></BlobPrefix>"
+	"<Blob><Name Encoded=\"true\">c%EF%BF%BEd%2B%25.txt</Name><Properties>"
+	"<Content-Length>7</Content-Length>"
+	"<Last-Modified>Sat, 29 Feb 2020 23:59:59 GMT</Last-Modified>"
+	"<Etag>0x8DC0000000000C3</Etag></Properties></Blob>"
+	"<Blob><Name><![CDATA[d <x>]]></Name><Properties><Content-Length>1</Content-Length>"
+	"<Last-Modified>Mon, 01 Jan 2024 00:00:00 GMT</Last-Modified>"
+	"<Etag>0x8DC0000000000D4</Etag></Properties>"
+	"<Metadata><HDI_IsFolder> TRUE </HDI_IsFolder><other>true</other></Metadata></Blob>"
+	"<BlobPrefix><Name Encoded=\"false\">e%20f/</Name></BlobPrefix>"
+	"</Blobs><NextMarker>2!84!MDAwMDEyIWUlMjBmLyEwMDAwMjghOTk5OS0xMi0zMVQyMzo1OTo1OS45"
+	"OTk5OTk5WiE-</NextMarker></EnumerationResults>";
+
+static const char azure_expected[] =
+	"B a.txt 5 1704067200 0x8DC0000000000A1 0\n"
+	"P b/ 0 0 - 0\n"
+	"B c\xef\xbf\xbe" "d+%.txt 7 1583020799 0x8DC0000000000C3 0\n"
+	"B d <x> 1 1704067200 0x8DC0000000000D4 1\n"
+	"P e%20f/ 0 0 - 0\n";
+
+static const char azure_marker[] =
+	"2!84!MDAwMDEyIWUlMjBmLyEwMDAwMjghOTk5OS0xMi0zMVQyMzo1OTo1OS45OTk5OTk5WiE-";
+
+/* Collects entries as lines "B|P name size mtime etag folder". */
+struct collect {
+	char *text;
+	size_t len, cap;
+	int count;
+	int stop_after; /* return stop_value on this entry (1-based); 0 never */
+	int stop_value;
+	uint64_t size_sum;
+};
+
+static int collect_fn(void *ctx, const struct listxml_item *item)
+{
+	struct collect *c = ctx;
+	char line[20000];
+	int n;
+
+	c->count++;
+	c->size_sum += item->size;
+	n = snprintf(line, sizeof(line), "%c %s %" PRIu64 " %" PRId64 " %s %d\n",
+		     item->is_prefix ? 'P' : 'B', item->name, item->size, item->mtime,
+		     item->etag[0] ? item->etag : "-", item->hdi_isfolder);
+	if (n > 0 && (size_t)n < sizeof(line)) {
+		if (c->len + (size_t)n + 1 > c->cap) {
+			size_t cap = (c->cap + (size_t)n + 1) * 2;
+			char *text = realloc(c->text, cap);
+
+			if (!text)
+				return -ENOMEM;
+			c->text = text;
+			c->cap = cap;
+		}
+		memcpy(c->text + c->len, line, (size_t)n + 1);
+		c->len += (size_t)n;
+	}
+	if (c->stop_after && c->count == c->stop_after)
+		return c->stop_value;
+	return 0;
+}
+
+static void collect_reset(struct collect *c)
+{
+	free(c->text);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Parses doc fed in pieces of step bytes (0: whole); returns feed's or finish's error. */
+static int parse_doc(const char *doc, size_t len, size_t step, struct collect *c,
+		     char *marker, size_t marker_len)
+{
+	struct listxml *p;
+	size_t off = 0;
+	int err;
+
+	err = listxml_new(collect_fn, c, &p);
+	if (err)
+		return err;
+	if (!step)
+		step = len ? len : 1;
+	while (off < len) {
+		size_t n = len - off < step ? len - off : step;
+
+		err = listxml_feed(p, doc + off, n);
+		if (err)
+			goto out_free_parser;
+		off += n;
+	}
+	err = listxml_finish(p, marker, marker_len);
+out_free_parser:
+	listxml_free(p);
+	return err;
+}
+
+static void parses_azurite_page(void)
+{
+	struct collect c = { 0 };
+	char marker[64] = "junk";
+
+	CHECK(parse_doc(azurite_page, strlen(azurite_page), 0, &c, marker, sizeof(marker)) ==
+	      0);
+	CHECK(c.count == 5);
+	CHECK_STR(c.text, azurite_expected);
+	CHECK_STR(marker, "");
+	collect_reset(&c);
+}
+
+static void parses_azure_page_with_encoded_name_and_marker(void)
+{
+	struct collect c = { 0 };
+	char marker[256] = "";
+
+	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, sizeof(marker)) == 0);
+	CHECK(c.count == 5);
+	CHECK_STR(c.text, azure_expected);
+	CHECK_STR(marker, azure_marker);
+	collect_reset(&c);
+}
+
+static void absent_next_marker_is_empty(void)
+{
+	static const char doc[] = "<EnumerationResults><Blobs/></EnumerationResults>";
+	struct collect c = { 0 };
+	char marker[16] = "junk";
+
+	CHECK(parse_doc(doc, strlen(doc), 0, &c, marker, sizeof(marker)) == 0);
+	CHECK(c.count == 0);
+	CHECK_STR(marker, "");
+	collect_reset(&c);
+}
+
+static void byte_at_a_time_gives_same_entries(void)
+{
+	static const struct {
+		const char *doc, *expected, *marker;
+	} pages[] = {
+		{ azurite_page, azurite_expected, "" },
+		{ azure_page, azure_expected, azure_marker },
+	};
+	size_t i, step;
+
+	for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		for (step = 1; step <= 7; step += 2) {
+			struct collect c = { 0 };
+			char marker[256] = "junk";
+
+			CHECK(parse_doc(pages[i].doc, strlen(pages[i].doc), step, &c, marker,
+					sizeof(marker)) == 0);
+			CHECK_STR(c.text, pages[i].expected);
+			CHECK_STR(marker, pages[i].marker);
+			collect_reset(&c);
+		}
+	}
+}
+
+static void malformed_xml_is_ebadmsg(void)
+{
+	static const char *const docs[] = {
+		"<EnumerationResults><Blobs></Blob></Blobs></EnumerationResults>",
+		"<EnumerationResults><Blobs><Blob><Name>a&bogus;</Name></Blob></Blobs>"
+		"</EnumerationResults>",
+		"<EnumerationResults>\x01</EnumerationResults>",
+		"<EnumerationResults></EnumerationResults><Extra/>",
+		"not xml at all",
+		"<EnumerationResults><Blobs><Blob><Name>\xff\xfe</Name></Blob></Blobs>"
+		"</EnumerationResults>",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct collect c = { 0 };
+		char marker[16];
+
+		CHECK(parse_doc(docs[i], strlen(docs[i]), 0, &c, marker, sizeof(marker)) ==
+		      -EBADMSG);
+		CHECK(c.count == 0);
+		collect_reset(&c);
+	}
+}
+
+static void bad_entries_are_ebadmsg(void)
+{
+	static const char *const docs[] = {
+		/* no Name */
+		"<EnumerationResults><Blobs><Blob><Properties/></Blob></Blobs>"
+		"</EnumerationResults>",
+		/* empty Name */
+		"<EnumerationResults><Blobs><BlobPrefix><Name/></BlobPrefix></Blobs>"
+		"</EnumerationResults>",
+		/* bad escape in an encoded Name */
+		"<EnumerationResults><Blobs><Blob><Name Encoded=\"true\">a%zz</Name></Blob>"
+		"</Blobs></EnumerationResults>",
+		"<EnumerationResults><Blobs><Blob><Name Encoded=\"true\">a%00b</Name></Blob>"
+		"</Blobs></EnumerationResults>",
+		/* Content-Length not a number, or too big */
+		"<EnumerationResults><Blobs><Blob><Name>a</Name><Properties>"
+		"<Content-Length>12x</Content-Length></Properties></Blob></Blobs>"
+		"</EnumerationResults>",
+		"<EnumerationResults><Blobs><Blob><Name>a</Name><Properties>"
+		"<Content-Length>18446744073709551616</Content-Length></Properties></Blob>"
+		"</Blobs></EnumerationResults>",
+		/* Last-Modified not a date */
+		"<EnumerationResults><Blobs><Blob><Name>a</Name><Properties>"
+		"<Last-Modified>yesterday</Last-Modified></Properties></Blob></Blobs>"
+		"</EnumerationResults>",
+		/* a DOCTYPE, which could declare entities */
+		"<?xml version=\"1.0\"?><!DOCTYPE EnumerationResults [<!ENTITY a \"aaaa\">]>"
+		"<EnumerationResults><Blobs><Blob><Name>&a;</Name></Blob></Blobs>"
+		"</EnumerationResults>",
+		/* well-formed, but not a listing */
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed"
+		"</Code><Message>no</Message></Error>",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct collect c = { 0 };
+		char marker[16];
+		int err = parse_doc(docs[i], strlen(docs[i]), 0, &c, marker, sizeof(marker));
+
+		if (err != -EBADMSG)
+			fprintf(stderr, "doc %zu: %d\n", i, err);
+		CHECK(err == -EBADMSG);
+		CHECK(c.count == 0);
+		collect_reset(&c);
+	}
+}
+
+static void truncated_document_fails_at_finish(void)
+{
+	size_t len = strlen(azurite_page), cut;
+	int failures = 0;
+
+	for (cut = 0; cut < len; cut++) {
+		struct collect c = { 0 };
+		struct listxml *p;
+		char marker[16];
+		int err;
+
+		CHECK(listxml_new(collect_fn, &c, &p) == 0);
+		err = listxml_feed(p, azurite_page, cut);
+		if (!err)
+			err = listxml_finish(p, marker, sizeof(marker));
+		if (err != -EBADMSG)
+			failures++;
+		listxml_free(p);
+		collect_reset(&c);
+	}
+	CHECK(failures == 0);
+
+	/* the plain case: the feed is fine, the finish is not */
+	{
+		struct collect c = { 0 };
+		struct listxml *p;
+		char marker[16];
+
+		CHECK(listxml_new(collect_fn, &c, &p) == 0);
+		CHECK(listxml_feed(p, azurite_page, len / 2) == 0);
+		CHECK(listxml_finish(p, marker, sizeof(marker)) == -EBADMSG);
+		CHECK_STR(marker, "");
+		listxml_free(p);
+		collect_reset(&c);
+	}
+}
+
+static void callback_nonzero_stops_parse(void)
+{
+	struct collect c = { 0 };
+	struct listxml *p;
+	char marker[16];
+
+	c.stop_after = 2;
+	c.stop_value = -ECANCELED;
+	CHECK(listxml_new(collect_fn, &c, &p) == 0);
+	CHECK(listxml_feed(p, azurite_page, strlen(azurite_page)) == -ECANCELED);
+	CHECK(c.count == 2);
+	/* the stop is sticky and nothing more is delivered */
+	CHECK(listxml_feed(p, "x", 1) == -ECANCELED);
+	CHECK(listxml_finish(p, marker, sizeof(marker)) == -ECANCELED);
+	CHECK(c.count == 2);
+	listxml_free(p);
+	collect_reset(&c);
+
+	/* a positive value comes back as it is, also when fed byte by byte */
+	c.stop_after = 3;
+	c.stop_value = 7;
+	CHECK(parse_doc(azure_page, strlen(azure_page), 1, &c, marker, sizeof(marker)) == 7);
+	CHECK(c.count == 3);
+	collect_reset(&c);
+}
+
+static void marker_too_long_is_enametoolong(void)
+{
+	struct collect c = { 0 };
+	struct listxml *p;
+	char marker[256];
+	size_t need = strlen(azure_marker) + 1;
+
+	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, need - 1) ==
+	      -ENAMETOOLONG);
+	collect_reset(&c);
+	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, need) == 0);
+	CHECK_STR(marker, azure_marker);
+	collect_reset(&c);
+
+	CHECK(listxml_new(collect_fn, &c, &p) == 0);
+	CHECK(listxml_feed(p, azure_page, strlen(azure_page)) == 0);
+	CHECK(listxml_finish(p, marker, 0) == -ENAMETOOLONG);
+	listxml_free(p);
+	collect_reset(&c);
+}
+
+static void name_too_long_is_enametoolong(void)
+{
+	static const char head[] = "<EnumerationResults><Blobs><Blob><Name>";
+	struct collect c = { 0 };
+	struct listxml *p;
+	char chunk[1024];
+	int err = 0, i;
+
+	memset(chunk, 'n', sizeof(chunk));
+	CHECK(listxml_new(collect_fn, &c, &p) == 0);
+	CHECK(listxml_feed(p, head, strlen(head)) == 0);
+	for (i = 0; i < 64 && !err; i++)
+		err = listxml_feed(p, chunk, sizeof(chunk));
+	CHECK(err == -ENAMETOOLONG);
+	CHECK(c.count == 0);
+	listxml_free(p);
+	collect_reset(&c);
+}
+
+static void parses_5000_entry_page(void)
+{
+	const int entries = 5000;
+	size_t cap = (size_t)entries * 400 + 256, len = 0;
+	char *doc = malloc(cap);
+	struct collect c = { 0 };
+	char marker[64];
+	char last[64];
+	int i, n;
+
+	CHECK(doc != NULL);
+	if (!doc)
+		return;
+	n = snprintf(doc, cap, "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults"
+			       " ContainerName=\"data\"><MaxResults>5000</MaxResults><Blobs>");
+	len += (size_t)n;
+	for (i = 0; i < entries; i++) {
+		if (i % 10 == 0)
+			n = snprintf(doc + len, cap - len,
+				     "<BlobPrefix><Name>dir%05d/</Name></BlobPrefix>", i);
+		else
+			n = snprintf(doc + len, cap - len,
+				     "<Blob><Name>file%05d.bin</Name><Properties>"
+				     "<Last-Modified>Mon, 01 Jan 2024 00:00:00 GMT</Last-Modified>"
+				     "<Etag>0x8DC%013d</Etag><Content-Length>%d</Content-Length>"
+				     "<BlobType>BlockBlob</BlobType></Properties></Blob>",
+				     i, i, i);
+		len += (size_t)n;
+	}
+	n = snprintf(doc + len, cap - len,
+		     "</Blobs><NextMarker>file04999.bin</NextMarker></EnumerationResults>");
+	len += (size_t)n;
+	CHECK(len < cap);
+
+	CHECK(parse_doc(doc, len, 16384, &c, marker, sizeof(marker)) == 0);
+	CHECK(c.count == entries);
+	CHECK_STR(marker, "file04999.bin");
+	/* sizes of the blobs: all i in [0, 5000) not divisible by 10 */
+	CHECK(c.size_sum == (uint64_t)(4999 * 5000 / 2 - 10 * (499 * 500 / 2)));
+	snprintf(last, sizeof(last), "B file04999.bin 4999 1704067200 0x8DC%013d 0\n", 4999);
+	CHECK(c.len >= strlen(last) && !strcmp(c.text + c.len - strlen(last), last));
+	CHECK(!strncmp(c.text, "P dir00000/ 0 0 - 0\n", 20));
+	collect_reset(&c);
+	free(doc);
+}
+
+/* A small deterministic generator (xorshift) for the mutation test. */
+static uint32_t next_random(uint32_t *state)
+{
+	uint32_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*state = x;
+	return x;
+}
+
+static void mutated_pages_never_crash(void)
+{
+	const char *sources[] = { azurite_page, azure_page };
+	uint32_t state = 0x12345678;
+	char buf[4096];
+	int round, unexpected = 0;
+
+	for (round = 0; round < 3000; round++) {
+		const char *src = sources[round % 2];
+		size_t len = strlen(src), k, flips;
+		struct collect c = { 0 };
+		char marker[512];
+		int err;
+
+		memcpy(buf, src, len);
+		flips = 1 + next_random(&state) % 8;
+		for (k = 0; k < flips; k++) {
+			size_t at = next_random(&state) % len;
+
+			switch (next_random(&state) % 4) {
+			case 0: /* any byte */
+				buf[at] = (char)(next_random(&state) & 0xff);
+				break;
+			case 1: /* a markup byte */
+				buf[at] = "<>/&;\"'=!?[]%"[next_random(&state) % 13];
+				break;
+			case 2: /* cut the document */
+				len = at;
+				break;
+			default: /* repeat a stretch */
+				if (len + 64 < sizeof(buf)) {
+					memmove(buf + at + 32, buf + at, len - at);
+					len += 32;
+				}
+				break;
+			}
+			if (!len)
+				break;
+		}
+		err = parse_doc(buf, len, 1 + next_random(&state) % 97, &c, marker,
+				sizeof(marker));
+		if (err && err != -EBADMSG && err != -ENAMETOOLONG)
+			unexpected++;
+		collect_reset(&c);
+	}
+	CHECK(unexpected == 0);
+}
+
+static void parser_errors_stay_off_stderr(void)
+{
+	static const char *const docs[] = {
+		"<EnumerationResults><Blobs></Blob></EnumerationResults>",
+		"\x4c\x6f\xa7\x94garbage in EBCDIC clothing",
+		"\x00\x00\x00\x3c\x00\x00\x00\x3f",
+		"\xfe\xff\x00<\xd8",
+		("<?xml version=\"1.0\" encoding=\"EUC-JP\"?><EnumerationResults>\x8e\xff"
+		 "</EnumerationResults>"),
+		"<?xml version=\"1.0\" encoding=\"no-such-charset\"?><a/>",
+		"<!DOCTYPE a SYSTEM \"http://127.0.0.1:1/x.dtd\"><a>&x;</a>",
+		"<a xmlns:p=\"rel\"><p:b/><q:c/></a>",
+	};
+	static const size_t lens[] = { 0, 0, 8, 5, 0, 0, 0, 0 };
+	char path[] = "/tmp/test_listxml_stderr_XXXXXX";
+	int saved, fd, i;
+	struct stat st;
+
+	fflush(stderr);
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	unlink(path);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	for (i = 0; i < (int)(sizeof(docs) / sizeof(docs[0])); i++) {
+		struct collect c = { 0 };
+		char marker[16];
+		size_t len = lens[i] ? lens[i] : strlen(docs[i]);
+
+		parse_doc(docs[i], len, 0, &c, marker, sizeof(marker));
+		parse_doc(docs[i], len, 1, &c, marker, sizeof(marker));
+		collect_reset(&c);
+	}
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
+	close(fd);
+}
+
+int main(void)
+{
+	RUN(parses_azurite_page);
+	RUN(parses_azure_page_with_encoded_name_and_marker);
+	RUN(absent_next_marker_is_empty);
+	RUN(byte_at_a_time_gives_same_entries);
+	RUN(malformed_xml_is_ebadmsg);
+	RUN(bad_entries_are_ebadmsg);
+	RUN(truncated_document_fails_at_finish);
+	RUN(callback_nonzero_stops_parse);
+	RUN(marker_too_long_is_enametoolong);
+	RUN(name_too_long_is_enametoolong);
+	RUN(parses_5000_entry_page);
+	RUN(mutated_pages_never_crash);
+	RUN(parser_errors_stay_off_stderr);
+	return unit_done();
+}
