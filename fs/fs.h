@@ -1,0 +1,36 @@
+/* fs: the FUSE filesystem (libfuse3 high-level, path-based API) over a store.
+ *
+ * Read-only for now: getattr, readdir (readdirplus: entries carry their attributes, so
+ * `ls -l` costs no request per entry), open, read, release, statfs. Attributes,
+ * listings and negative lookups are kept in a meta_cache with the configured TTLs,
+ * and the same TTLs are handed to the kernel.
+ */
+#ifndef FERRY_FS_H
+#define FERRY_FS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "fs/store/store.h"
+
+struct fs_config {
+	struct store *store;     /* borrowed: must outlive the fs */
+	double attr_timeout;     /* seconds attributes stay valid (kernel and meta cache) */
+	double entry_timeout;    /* seconds names and listings stay valid */
+	double negative_timeout; /* seconds a missing name stays missing */
+	uid_t uid;               /* owner shown for every entry */
+	gid_t gid;
+	mode_t umask;            /* applied to 0777 (dirs) and 0666 (files) */
+	bool read_only;
+};
+
+struct fs;
+
+/* The returned fs is the private_data to hand to fuse_new(). */
+int fs_new(const struct fs_config *cfg, struct fs **out);
+void fs_free(struct fs *fs);
+
+/* The operation table; its init() sets the kernel timeouts from the fs_config. */
+const struct fuse_operations *fs_operations(void);
+
+#endif
