@@ -1,0 +1,584 @@
+#include "fs/mount.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "auth/log.h"
+#include "fs/fs.h"
+#include "fs/store/blob.h"
+#include "fs/store/http.h"
+#include "fs/store/url.h"
+
+/* How long the caller of a background mount waits for the daemon's verdict. */
+#define MOUNT_READY_TIMEOUT_MS 15000
+
+void mount_options_default(struct mount_options *mo)
+{
+	memset(mo, 0, sizeof(*mo));
+	mo->read_only = true;
+	mo->attr_timeout = 60;
+	mo->entry_timeout = 60;
+	mo->negative_timeout = 5;
+	mo->uid = getuid();
+	mo->gid = getgid();
+	mo->umask = 022;
+	mo->workers = 8;
+	mo->timeout_s = 60;
+	mo->log_level = LOG_LVL_WARN;
+}
+
+static int mount_parse_double(const char *name, const char *value, double *out,
+			      char *errbuf, size_t errlen)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(value, &end);
+	if (errno || end == value || *end || d < 0) {
+		snprintf(errbuf, errlen, "option %s: '%s' is not a number of seconds >= 0", name,
+			 value);
+		return -EINVAL;
+	}
+	*out = d;
+	return 0;
+}
+
+static int mount_parse_long(const char *name, const char *value, int base, long min,
+			    long max, long *out, char *errbuf, size_t errlen)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, base);
+	if (errno || end == value || *end || v < min || v > max) {
+		snprintf(errbuf, errlen, "option %s: '%s' is not a number from %ld to %ld", name,
+			 value, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int mount_copy_path(const char *name, const char *value, char *out, size_t outlen,
+			   char *errbuf, size_t errlen)
+{
+	if (!*value || strlen(value) >= outlen) {
+		snprintf(errbuf, errlen, "option %s: give a file path", name);
+		return -EINVAL;
+	}
+	memcpy(out, value, strlen(value) + 1);
+	return 0;
+}
+
+static int mount_apply_option(struct mount_options *mo, char *opt, char *errbuf, size_t errlen)
+{
+	static const char *const ignored[] = { "defaults", "_netdev", "nofail", "auto",
+					       "noauto", "user", "nouser", "users", "exec",
+					       "noexec", "suid", "nosuid", "dev", "nodev",
+					       "atime", "noatime", "relatime", "async" };
+	char *value = strchr(opt, '=');
+	long number;
+	int err;
+
+	if (value)
+		*value++ = '\0';
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		if (strcmp(opt, ignored[i]) == 0 && !value)
+			return 0;
+	if (!value) {
+		if (strcmp(opt, "ro") == 0)
+			mo->read_only = true;
+		else if (strcmp(opt, "allow_http") == 0)
+			mo->allow_http = true;
+		else if (strcmp(opt, "allow_other") == 0)
+			mo->allow_other = true;
+		else if (strcmp(opt, "debug") == 0)
+			mo->log_level = LOG_LVL_DEBUG;
+		else
+			goto out_unknown;
+		return 0;
+	}
+	if (strcmp(opt, "attr_timeout") == 0)
+		return mount_parse_double(opt, value, &mo->attr_timeout, errbuf, errlen);
+	if (strcmp(opt, "entry_timeout") == 0)
+		return mount_parse_double(opt, value, &mo->entry_timeout, errbuf, errlen);
+	if (strcmp(opt, "negative_timeout") == 0)
+		return mount_parse_double(opt, value, &mo->negative_timeout, errbuf, errlen);
+	if (strcmp(opt, "account_key_file") == 0)
+		return mount_copy_path(opt, value, mo->account_key_file,
+				       sizeof(mo->account_key_file), errbuf, errlen);
+	if (strcmp(opt, "sas_file") == 0)
+		return mount_copy_path(opt, value, mo->sas_file, sizeof(mo->sas_file), errbuf,
+				       errlen);
+	if (strcmp(opt, "bearer_token_file") == 0)
+		return mount_copy_path(opt, value, mo->bearer_token_file,
+				       sizeof(mo->bearer_token_file), errbuf, errlen);
+	if (strcmp(opt, "ca_file") == 0)
+		return mount_copy_path(opt, value, mo->ca_file, sizeof(mo->ca_file), errbuf,
+				       errlen);
+	if (strcmp(opt, "log_level") == 0) {
+		enum log_level level;
+
+		if (log_parse_level(value, &level) != 0) {
+			snprintf(errbuf, errlen,
+				 "option log_level: '%s' is not one of error, warn, info, debug",
+				 value);
+			return -EINVAL;
+		}
+		mo->log_level = (int)level;
+		return 0;
+	}
+	if (strcmp(opt, "uid") == 0 || strcmp(opt, "gid") == 0 || strcmp(opt, "umask") == 0 ||
+	    strcmp(opt, "workers") == 0 || strcmp(opt, "timeout") == 0) {
+		bool is_umask = strcmp(opt, "umask") == 0;
+		bool is_count = strcmp(opt, "workers") == 0 || strcmp(opt, "timeout") == 0;
+
+		err = mount_parse_long(opt, value, is_umask ? 8 : 10, is_count ? 1 : 0,
+				       is_umask ? 0777 : (is_count ? 3600 : INT_MAX), &number,
+				       errbuf, errlen);
+		if (err)
+			return err;
+		if (strcmp(opt, "uid") == 0)
+			mo->uid = (uid_t)number;
+		else if (strcmp(opt, "gid") == 0)
+			mo->gid = (gid_t)number;
+		else if (is_umask)
+			mo->umask = (mode_t)number;
+		else if (strcmp(opt, "workers") == 0)
+			mo->workers = (int)number;
+		else
+			mo->timeout_s = (int)number;
+		return 0;
+	}
+out_unknown:
+	snprintf(errbuf, errlen, "unknown mount option '%s' (see docs/configuration.md)", opt);
+	return -EINVAL;
+}
+
+int mount_parse_options(struct mount_options *mo, const char *list, char *errbuf,
+			size_t errlen)
+{
+	char *copy = strdup(list), *save = NULL, *opt;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (opt = strtok_r(copy, ",", &save); opt && !err; opt = strtok_r(NULL, ",", &save))
+		err = mount_apply_option(mo, opt, errbuf, errlen);
+	free(copy);
+	return err;
+}
+
+int mount_is_mounted(const char *path)
+{
+	char real[PATH_MAX], line[8192];
+	FILE *f;
+	int found = 0;
+
+	if (!realpath(path, real)) {
+		/* A dead FUSE mount cannot be resolved; its path is still in the table. */
+		if (errno != ENOTCONN)
+			return -errno;
+		if (strlen(path) >= sizeof(real))
+			return -ENAMETOOLONG;
+		memcpy(real, path, strlen(path) + 1);
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* Field 5 is the mount point, with spaces and such as octal escapes. */
+		char *field = line, unescaped[PATH_MAX];
+		size_t n = 0;
+
+		for (int i = 0; i < 4 && field; i++) {
+			field = strchr(field, ' ');
+			if (field)
+				field++;
+		}
+		if (!field)
+			continue;
+		while (*field && *field != ' ' && n + 1 < sizeof(unescaped)) {
+			if (field[0] == '\\' && field[1] && field[2] && field[3]) {
+				unescaped[n++] = (char)(((field[1] - '0') << 6) |
+							((field[2] - '0') << 3) | (field[3] - '0'));
+				field += 4;
+			} else {
+				unescaped[n++] = *field++;
+			}
+		}
+		unescaped[n] = '\0';
+		found = strcmp(unescaped, real) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static int mount_check_mountpoint(const char *mountpoint, char *errbuf, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(mountpoint, &st) != 0) {
+		int err = -errno;
+
+		if (err == -ENOTCONN)
+			snprintf(errbuf, errlen,
+				 "mountpoint %s is busy: a dead mount is still there; run "
+				 "'ferry unmount %s' first",
+				 mountpoint, mountpoint);
+		else if (err == -ENOENT)
+			snprintf(errbuf, errlen, "mountpoint %s does not exist; create it first",
+				 mountpoint);
+		else
+			snprintf(errbuf, errlen, "mountpoint %s: %s", mountpoint, strerror(-err));
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(errbuf, errlen, "mountpoint %s is not a directory", mountpoint);
+		return -ENOTDIR;
+	}
+	if (mount_is_mounted(mountpoint) == 1) {
+		snprintf(errbuf, errlen,
+			 "mountpoint %s is busy: something is already mounted there; unmount it "
+			 "first",
+			 mountpoint);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* Everything a mount holds while it serves. */
+struct mount_state {
+	struct url_container url;
+	struct auth_cred *cred;
+	struct http_client *http;
+	struct store *store;
+	struct fs *fs;
+	struct fuse *fuse;
+	bool mounted;
+};
+
+static void mount_state_free(struct mount_state *ms)
+{
+	if (ms->fuse) {
+		if (ms->mounted)
+			fuse_unmount(ms->fuse);
+		fuse_destroy(ms->fuse);
+	}
+	fs_free(ms->fs);
+	store_destroy(ms->store);
+	http_client_free(ms->http);
+	auth_cred_free(ms->cred);
+}
+
+/* The checks that need no network: URL, scheme, credential. */
+static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
+			 char *errbuf, size_t errlen)
+{
+	struct auth_sources src = {
+		.account_key_file = mo->account_key_file[0] ? mo->account_key_file : NULL,
+		.sas_file = mo->sas_file[0] ? mo->sas_file : NULL,
+		.bearer_token_file = mo->bearer_token_file[0] ? mo->bearer_token_file : NULL,
+	};
+	int err;
+
+	err = url_parse_container(mo->url, &ms->url, errbuf, errlen);
+	if (err)
+		return err;
+	if (strcmp(ms->url.scheme, "http") == 0 && !url_host_is_loopback(ms->url.host) &&
+	    !mo->allow_http) {
+		snprintf(errbuf, errlen,
+			 "refusing plain http to %s: credentials and data would cross the "
+			 "network unencrypted; use https, or -o allow_http if you must",
+			 ms->url.host);
+		return -EPERM;
+	}
+	src.account = ms->url.account;
+	return auth_resolve(&src, &ms->cred, errbuf, errlen);
+}
+
+/* The part that runs in the daemon (or in the foreground): network, FUSE. Reports
+ * readiness through *report_fd (-1 in the foreground), closes it (setting it to -1)
+ * and then serves. */
+static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
+		       int *report_fd, char *errbuf, size_t errlen)
+{
+	struct http_client_opts hopts;
+	struct blob_config bcfg;
+	struct fs_config fcfg;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
+	char fuse_opts[1024];
+	int err;
+
+	http_client_opts_default(&hopts);
+	hopts.workers = mo->workers;
+	hopts.op_timeout_ms = mo->timeout_s * 1000;
+	hopts.ca_file = mo->ca_file[0] ? mo->ca_file : NULL;
+	err = http_client_new(&hopts, &ms->http);
+	if (err) {
+		snprintf(errbuf, errlen, "cannot start the HTTP client: %s", strerror(-err));
+		return err;
+	}
+	bcfg = (struct blob_config){ .url = &ms->url, .cred = ms->cred, .http = ms->http };
+	err = blob_store_new(&bcfg, &ms->store);
+	if (err) {
+		snprintf(errbuf, errlen, "cannot use %s: %s", mo->url, strerror(-err));
+		return err;
+	}
+	err = store_probe(ms->store, errbuf, errlen);
+	if (err)
+		return err;
+
+	fcfg = (struct fs_config){
+		.store = ms->store,
+		.attr_timeout = mo->attr_timeout,
+		.entry_timeout = mo->entry_timeout,
+		.negative_timeout = mo->negative_timeout,
+		.uid = mo->uid,
+		.gid = mo->gid,
+		.umask = mo->umask,
+		.read_only = mo->read_only,
+	};
+	err = fs_new(&fcfg, &ms->fs);
+	if (err) {
+		snprintf(errbuf, errlen, "cannot set up the filesystem: %s", strerror(-err));
+		return err;
+	}
+	snprintf(fuse_opts, sizeof(fuse_opts),
+		 "fsname=ferry,subtype=ferry,default_permissions%s%s",
+		 mo->read_only ? ",ro" : "", mo->allow_other ? ",allow_other" : "");
+	if (fuse_opt_add_arg(&args, "ferry") || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, fuse_opts)) {
+		fuse_opt_free_args(&args);
+		return -ENOMEM;
+	}
+	ms->fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), ms->fs);
+	fuse_opt_free_args(&args);
+	if (!ms->fuse) {
+		snprintf(errbuf, errlen, "cannot create the FUSE session");
+		return -EIO;
+	}
+	if (fuse_mount(ms->fuse, mo->mountpoint) != 0) {
+		snprintf(errbuf, errlen,
+			 "cannot mount at %s: is /dev/fuse there, and may this user mount?",
+			 mo->mountpoint);
+		return -EIO;
+	}
+	ms->mounted = true;
+	if (fuse_set_signal_handlers(fuse_get_session(ms->fuse)) != 0) {
+		snprintf(errbuf, errlen, "cannot install signal handlers");
+		return -EIO;
+	}
+	log_info("mounted %s at %s", mo->url, mo->mountpoint);
+	if (*report_fd >= 0) {
+		if (write(*report_fd, "", 1) != 1)
+			log_warn("could not tell the caller that the mount is ready");
+		close(*report_fd);
+		*report_fd = -1;
+	}
+	err = fuse_loop_mt(ms->fuse, &loop);
+	fuse_remove_signal_handlers(fuse_get_session(ms->fuse));
+	log_info("unmounted %s", mo->mountpoint);
+	return err < 0 ? err : 0;
+}
+
+/* libfuse's messages, through our log and its level. */
+static void mount_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	enum log_level ours = level <= FUSE_LOG_ERR	 ? LOG_LVL_ERROR
+			      : level == FUSE_LOG_WARNING ? LOG_LVL_WARN
+			      : level <= FUSE_LOG_INFO	 ? LOG_LVL_INFO
+							 : LOG_LVL_DEBUG;
+	char msg[1024];
+	size_t len;
+
+	if (ours > log_get_level())
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	if (len && msg[len - 1] == '\n')
+		msg[len - 1] = '\0';
+	log_msg(ours, "fuse: %s", msg);
+}
+
+/* In the daemon: detach from the caller's session and terminal. */
+static void mount_detach(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	setsid();
+	if (chdir("/") != 0)
+		log_warn("chdir /: %s", strerror(errno));
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+static int64_t mount_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The caller's side of a background mount: the daemon writes one NUL byte when the
+ * mount is ready, or its error line and exits. Waits no longer than the ready timeout. */
+static int mount_wait_ready(pid_t child, int report_fd, char *errbuf, size_t errlen)
+{
+	int64_t deadline = mount_now_ms() + MOUNT_READY_TIMEOUT_MS;
+	struct pollfd pfd = { .fd = report_fd, .events = POLLIN };
+	char msg[1024];
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		int64_t left = deadline - mount_now_ms();
+		int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0) {
+			kill(child, SIGTERM);
+			snprintf(errbuf, errlen,
+				 "the mount was not ready within %d s; see the system log",
+				 MOUNT_READY_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		n = read(report_fd, msg + len, sizeof(msg) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0 && len == 0 && msg[0] == '\0')
+			return 0;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(msg) - 1)
+			break;
+	}
+	msg[len] = '\0';
+	waitpid(child, NULL, 0);
+	snprintf(errbuf, errlen, "%s",
+		 len ? msg : "the mount daemon exited before the mount was ready");
+	return -EIO;
+}
+
+int mount_run(const struct mount_options *mo, char *errbuf, size_t errlen)
+{
+	struct mount_state ms;
+	int pipefd[2], err;
+	pid_t child;
+
+	memset(&ms, 0, sizeof(ms));
+	log_set_level((enum log_level)mo->log_level);
+	fuse_set_log_func(mount_fuse_log);
+	err = mount_check_mountpoint(mo->mountpoint, errbuf, errlen);
+	if (!err)
+		err = mount_prepare(mo, &ms, errbuf, errlen);
+	if (err || mo->foreground) {
+		int no_report = -1;
+
+		if (!err)
+			err = mount_serve(mo, &ms, &no_report, errbuf, errlen);
+		mount_state_free(&ms);
+		return err;
+	}
+
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		err = -errno;
+		snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+		goto out_free;
+	}
+	child = fork();
+	if (child < 0) {
+		err = -errno;
+		snprintf(errbuf, errlen, "fork: %s", strerror(errno));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		goto out_free;
+	}
+	if (child == 0) {
+		char child_err[1024] = "";
+		int report_fd = pipefd[1];
+
+		close(pipefd[0]);
+		mount_detach();
+		log_to_syslog("ferry");
+		err = mount_serve(mo, &ms, &report_fd, child_err, sizeof(child_err));
+		if (err && child_err[0])
+			log_error("%s", child_err);
+		if (err && report_fd >= 0 && write(report_fd, child_err, strlen(child_err)) < 0)
+			log_error("could not report the failure to the caller");
+		mount_state_free(&ms);
+		_exit(err ? 1 : 0);
+	}
+	close(pipefd[1]);
+	err = mount_wait_ready(child, pipefd[0], errbuf, errlen);
+	close(pipefd[0]);
+out_free:
+	mount_state_free(&ms);
+	return err;
+}
+
+int mount_unmount(const char *mountpoint, bool lazy, char *errbuf, size_t errlen)
+{
+	int mounted = mount_is_mounted(mountpoint);
+
+	if (mounted == 0) {
+		snprintf(errbuf, errlen, "%s is not mounted", mountpoint);
+		return -EINVAL;
+	}
+	if (umount2(mountpoint, lazy ? MNT_DETACH : 0) == 0)
+		return 0;
+	if (errno == EBUSY && !lazy) {
+		snprintf(errbuf, errlen,
+			 "%s is busy: files are open or a process works in it; close them, or "
+			 "use 'ferry unmount -z' to detach it now",
+			 mountpoint);
+		return -EBUSY;
+	}
+	if (errno == EPERM || errno == EACCES) {
+		/* Not root: the setuid helper unmounts what this user mounted. */
+		const char *argv[] = { "fusermount3", "-u", mountpoint, NULL, NULL };
+		pid_t pid;
+		int status;
+
+		if (lazy) {
+			argv[2] = "-z";
+			argv[3] = mountpoint;
+		}
+		pid = fork();
+		if (pid == 0) {
+			execvp(argv[0], (char *const *)argv);
+			_exit(127);
+		}
+		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+			return 0;
+		snprintf(errbuf, errlen, "fusermount3 could not unmount %s", mountpoint);
+		return -EPERM;
+	}
+	snprintf(errbuf, errlen, "cannot unmount %s: %s", mountpoint, strerror(errno));
+	return -errno;
+}

@@ -1,0 +1,60 @@
+/* mount: the life of one ferry mount, from options to unmount.
+ *
+ * mount_run() checks the mountpoint, the URL and the credential, then (unless in the
+ * foreground) forks a daemon that probes the datastore, mounts and serves; the caller
+ * returns only when the mount is ready or has failed, with one line for a person.
+ * The same code serves `ferry mount`, mount.ferry (fstab) and the run-launcher.
+ */
+#ifndef FERRY_MOUNT_H
+#define FERRY_MOUNT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct mount_options {
+	const char *url;        /* container URL, borrowed */
+	const char *mountpoint; /* borrowed */
+	bool foreground;
+	bool read_only;
+	bool allow_http;  /* plain http to a host that is not loopback */
+	bool allow_other; /* other users may use the mount */
+	double attr_timeout, entry_timeout, negative_timeout;
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+	int workers;      /* HTTP worker threads */
+	int timeout_s;    /* bound on one store operation, retries included */
+	int log_level;    /* enum log_level */
+	/* credential files; the secret itself never passes through options */
+	char account_key_file[4096];
+	char sas_file[4096];
+	char bearer_token_file[4096];
+	char ca_file[4096];
+};
+
+/* Defaults: read-only, attr/entry timeouts 60 s, negative 5 s, the caller's uid/gid,
+ * umask 022, 8 workers, 60 s per operation, log level warn. */
+void mount_options_default(struct mount_options *mo);
+
+/* Applies one comma-separated -o list. Generic mount(8) options (defaults, _netdev,
+ * nofail, auto, noauto, user, nouser, exec, noexec, suid, nosuid, dev, nodev, rw when
+ * not supported) are accepted and ignored so fstab lines work. -EINVAL with a message
+ * naming the option for an unknown option or a bad value. */
+int mount_parse_options(struct mount_options *mo, const char *list, char *errbuf,
+			size_t errlen);
+
+/* Mounts and, in the foreground, serves until unmounted. Returns 0 on success (in the
+ * background: once the daemon reports the mount ready) or -errno with errbuf holding
+ * the reason: the mountpoint is missing or busy, the URL or credential is bad, the
+ * datastore refused or could not be reached. */
+int mount_run(const struct mount_options *mo, char *errbuf, size_t errlen);
+
+/* Unmounts mountpoint, also a dead mount ("Transport endpoint is not connected").
+ * lazy detaches even while files are open. */
+int mount_unmount(const char *mountpoint, bool lazy, char *errbuf, size_t errlen);
+
+/* 1 if path is a mountpoint now, 0 if not, -errno when that cannot be told. */
+int mount_is_mounted(const char *path);
+
+#endif
