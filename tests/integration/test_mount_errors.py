@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""ferry mount failures: each fails fast (< 15 s), with a non-zero exit and one line on
+stderr naming the cause, leaves nothing mounted and no daemon running, and never prints
+the account key. Also: `ferry unmount` really unmounts.
+
+Run: python3 tests/integration/test_mount_errors.py [test_name ...]
+"""
+import os
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import ferrytest as ft  # noqa: E402
+from ferrytest import check, check_eq, check_in  # noqa: E402
+
+CONTAINER = "errtest"
+HELLO = b"hello from errtest\n"
+DEADLINE = 15.0
+
+az = None
+URL = None
+
+
+def setup():
+    global az, URL
+    az = ft.Azurite().start()
+    c = az.client().with_container(CONTAINER)
+    c.create_container()
+    c.put_blob("hello.txt", HELLO)
+    URL = az.url(CONTAINER)
+
+
+def teardown():
+    az.stop()
+
+
+def check_no_secret(*texts):
+    for t in texts:
+        for secret, what in ((ft.KEY, "the account key"), (ft.WRONG_KEY, "the wrong key")):
+            check(secret not in t, "ferry printed %s: %r" % (what, t[:300]))
+            # a long piece of it is as bad as all of it
+            check(secret[:24] not in t, "ferry printed part of %s: %r" % (what, t[:300]))
+
+
+def check_no_daemon(mnt, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while ft.ferry_pids(mnt):
+        if time.monotonic() > deadline:
+            raise ft.CheckFailed("ferry processes for %s still running after %.0f s: %s" % (
+                mnt, timeout, ft.ferry_pids(mnt)))
+        time.sleep(0.1)
+
+
+def check_failed_mount(cp, mnt, expect, also=()):
+    """The contract for a mount that cannot work."""
+    err = cp.stderr
+    check(not cp.timed_out, "ferry mount did not exit within %.0f s (killed)" % cp.elapsed)
+    check(cp.returncode != 0, "ferry mount exited 0; stderr: %r" % err[-300:])
+    check(cp.elapsed < DEADLINE, "ferry mount took %.1f s to fail (limit %.0f s)" % (
+        cp.elapsed, DEADLINE))
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    check_eq(len(lines), 1, "number of lines on stderr (%r)" % err[-300:])
+    check_in(expect, err.lower(), "ferry's error message")
+    for s in also:
+        check_in(s, err, "ferry's error message")
+    check(not ft.is_mounted(mnt), "%s is mounted after a failed mount" % mnt)
+    time.sleep(0.5)  # nothing mounts late either
+    check(not ft.is_mounted(mnt), "%s got mounted after ferry mount failed" % mnt)
+    check_no_daemon(mnt)
+    check_no_secret(cp.stdout, err, ft._read(cp.stdout_path), ft._read(cp.stderr_path))
+
+
+def attempt(url, mnt=None, env=None):
+    mnt = mnt or ft.make_tmpdir("mnt")
+    cp = ft.mount(url, mnt, env=env)
+    ft.log("exit %s after %.2f s, stderr: %s" % (cp.returncode, cp.elapsed, cp.stderr.strip()[:200]))
+    return cp, mnt
+
+
+def test_wrong_key():
+    cp, mnt = attempt(URL, env=ft.ferry_env(key=ft.WRONG_KEY))
+    try:
+        check_failed_mount(cp, mnt, "authentication failed")
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+
+
+def test_missing_container():
+    missing = "no-such-container"
+    cp, mnt = attempt(az.url(missing))
+    try:
+        check_failed_mount(cp, mnt, "not found", also=[missing])
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+
+
+def test_nothing_listening():
+    port = ft.free_port()
+    cp, mnt = attempt("http://127.0.0.1:%d/%s/%s" % (port, ft.ACCOUNT, CONTAINER))
+    try:
+        check_failed_mount(cp, mnt, "cannot connect")
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+
+
+def test_mountpoint_busy():
+    with ft.mounted(URL) as m:
+        before = [e for e in ft.mounts() if e["path"] == ft._canon(m)]
+        cp = ft.mount(URL, m)
+        ft.log("second mount: exit %s after %.2f s, stderr: %s" % (
+            cp.returncode, cp.elapsed, cp.stderr.strip()[:200]))
+        after = [e for e in ft.mounts() if e["path"] == ft._canon(m)]
+        check_eq(len(after), len(before), "mounts stacked at %s" % m)
+        check(cp.returncode != 0, "second ferry mount at the same place exited 0")
+        check(cp.elapsed < DEADLINE, "second mount took %.1f s to fail" % cp.elapsed)
+        check_in("busy", cp.stderr.lower(), "ferry's error message")
+        check_no_secret(cp.stdout, cp.stderr)
+        with open(os.path.join(m, "hello.txt"), "rb") as f:
+            check_eq(f.read(), HELLO, "hello.txt through the first mount")
+        check_eq(os.listdir(m), ["hello.txt"], "listing through the first mount")
+
+
+def test_missing_mountpoint():
+    mnt = os.path.join(ft.make_tmpdir("parent"), "does-not-exist")
+    cp, _ = attempt(URL, mnt)
+    try:
+        check_failed_mount(cp, mnt, "does not exist")
+        check(not os.path.lexists(mnt), "ferry created the missing mount point")
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+
+
+def test_unmount():
+    mnt = ft.make_tmpdir("mnt")
+    try:
+        cp = ft.mount(URL, mnt)
+        check_eq(cp.returncode, 0, "ferry mount exit status (stderr: %r)" % cp.stderr[-300:])
+        check(cp.elapsed < DEADLINE, "ferry mount took %.1f s" % cp.elapsed)
+        check(ft.is_mounted(mnt), "not mounted after ferry mount returned 0")
+        with open(os.path.join(mnt, "hello.txt"), "rb") as f:
+            check_eq(f.read(), HELLO, "hello.txt")
+        u = ft.unmount(mnt, fallback=False)
+        check_eq(u.returncode, 0, "ferry unmount exit status (stderr: %r)" % u.stderr[-300:])
+        check(not ft.is_mounted(mnt), "%s is still a mount after ferry unmount" % mnt)
+        check_eq(os.listdir(mnt), [], "the mount point after unmount")
+        check_no_daemon(mnt)
+        check_no_secret(cp.stdout, cp.stderr, u.stdout, u.stderr,
+                        ft._read(cp.stdout_path), ft._read(cp.stderr_path))
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+
+
+if __name__ == "__main__":
+    ft.run()
