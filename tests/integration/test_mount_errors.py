@@ -107,6 +107,17 @@ def test_nothing_listening():
             ft.unmount(mnt)
 
 
+def test_plain_http_refused_off_loopback():
+    # A name under .invalid never resolves: were the check missing, nothing would be sent.
+    url = "http://ferry-test.invalid/%s/%s" % (ft.ACCOUNT, CONTAINER)
+    cp, mnt = attempt(url)
+    try:
+        check_failed_mount(cp, mnt, "refusing plain http", also=["allow_http"])
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+
+
 def test_mountpoint_busy():
     with ft.mounted(URL) as m:
         before = [e for e in ft.mounts() if e["path"] == ft._canon(m)]

@@ -741,7 +741,7 @@ def _opts(url, opts, allow_http):
     return o
 
 
-def mount(url, mnt, opts=None, env=None, timeout=30.0, allow_http=True, extra_args=()):
+def mount(url, mnt, opts=None, env=None, timeout=30.0, allow_http=False, extra_args=()):
     """Runs `ferry mount URL MNT -o opts` (daemon mode) and waits for it to exit.
 
     Returns a subprocess.CompletedProcess (stdout/stderr as str) with extra attributes:
@@ -847,7 +847,7 @@ def _fuse_abort(info):
 
 
 @contextlib.contextmanager
-def mounted(url, mnt=None, opts=None, env=None, allow_http=True, timeout=30.0):
+def mounted(url, mnt=None, opts=None, env=None, allow_http=False, timeout=30.0):
     """Mounts (creating a temp mount point when mnt is None), yields the mount point,
     and always unmounts. Raises MountError if the mount fails."""
     own = mnt is None
@@ -871,7 +871,7 @@ class Foreground:
     """`ferry mount URL MNT -f` as a child process (for sanitizer/valgrind runs or to see
     the daemon's log). Waits until the mount appears; stop() unmounts and reaps."""
 
-    def __init__(self, url, mnt, opts=None, env=None, allow_http=True, ready_timeout=15.0,
+    def __init__(self, url, mnt, opts=None, env=None, allow_http=False, ready_timeout=15.0,
                  wrapper=()):
         self.mnt = mnt
         args = list(wrapper) + [ferry_bin(), "mount", url, mnt]
