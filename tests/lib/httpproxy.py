@@ -1,0 +1,449 @@
+"""httpproxy: a counting HTTP/1.1 proxy between ferry and Azurite (python3 stdlib only).
+
+    with HttpProxy(az.port) as proxy:
+        url = proxy.url(az.url("data"))   # http://127.0.0.1:PROXYPORT/devstoreaccount1/data
+        ... mount url, read ...
+        proxy.count("GET", "get", blob="big.bin")   # GETs of that blob so far
+        proxy.reset()
+
+ferry is pointed at the proxy by URL alone: Shared Key signs the path and query, never
+the host, so requests signed for the proxy's address are valid upstream.
+
+Each accepted client connection gets its own thread and its own upstream connection, and
+the two live and die together: when Azurite closes an idle keep-alive connection (after
+5 s) the client's connection to the proxy is closed too, so ferry sees what it would see
+talking to Azurite directly. Request and response heads are forwarded byte for byte;
+bodies (Content-Length, chunked, or up to EOF; none for HEAD, 1xx, 204, 304) are streamed
+through one reusable 1 MiB buffer per connection, never held whole.
+
+Requests are classified for counting (see classify()) as the Blob REST operation they
+are: "list" (comp=list), any other comp=X as X ("block", "blocklist", "metadata", ...),
+"container" (restype=container without comp), and for a blob itself its method in lower
+case: "get", "head", "put", "delete".
+
+Where fault injection belongs: _Connection._exchange() is the one place a request meets
+the upstream, with the parsed Request (method, kind, blob, headers) in hand; a rule that
+matches a request acts there: answer it itself (5xx, 429 + Retry-After) instead of
+forwarding, reset the client socket, or sleep before forwarding. _Stream.relay() is the
+one pump every body goes through, where a bandwidth cap or a cut in mid-body belongs.
+"""
+
+import collections
+import select
+import socket
+import threading
+import urllib.parse
+
+RELAY_BUF = 1 << 20     # body pump buffer, per connection
+HEAD_RECV = 64 * 1024   # recv size while reading heads and chunk lines
+HEAD_LIMIT = 1 << 20    # longest request or response head accepted
+LOG_LIMIT = 10000       # request records kept (the newest)
+
+
+class ProtocolError(Exception):
+    """Bytes that are not HTTP/1.x framing we understand; the connection is dropped."""
+
+
+class PeerClosed(Exception):
+    """The peer closed its side before a complete message."""
+
+
+class Request:
+    """One request as the proxy saw it. status is the upstream's final status (None
+    until it answered, or if it never did)."""
+
+    __slots__ = ("method", "target", "path", "query", "headers", "kind", "blob", "status")
+
+    def __init__(self, method, target, headers):
+        self.method, self.target, self.headers = method, target, headers
+        split = urllib.parse.urlsplit(target)
+        self.path = urllib.parse.unquote(split.path)
+        self.query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
+        self.kind, self.blob = classify(method, self.path, self.query)
+        self.status = None
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return default
+
+    @property
+    def range(self):
+        """The byte range asked for (x-ms-range or Range), or None."""
+        return self.header("x-ms-range") or self.header("range")
+
+    def __repr__(self):
+        return "<%s %s %s%s -> %s>" % (self.method, self.kind, self.blob or self.path,
+                                       " " + self.range if self.range else "", self.status)
+
+
+def classify(method, path, query):
+    """(kind, blob name or None) of a path-style Blob REST request:
+    /ACCOUNT[/CONTAINER[/BLOB]]?QUERY (path already percent-decoded)."""
+    parts = path.lstrip("/").split("/", 2)
+    blob = parts[2] if len(parts) == 3 and parts[2] else None
+    comp = query.get("comp")
+    if comp:
+        return comp, blob
+    if blob is not None:
+        return method.lower(), blob
+    if query.get("restype") == "container":
+        return "container", None
+    return "other", None
+
+
+def _parse_head(raw):
+    """(start line, [(name, value)]) of a message head (bytes ending in CRLF CRLF)."""
+    lines = raw.decode("latin-1").split("\r\n")
+    headers = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise ProtocolError("bad header line %r" % line[:100])
+        headers.append((name, value.strip()))
+    return lines[0], headers
+
+
+def _get(headers, name):
+    name = name.lower()
+    vals = [v for k, v in headers if k.lower() == name]
+    return ",".join(vals) if vals else None
+
+
+def _tokens(headers, name):
+    v = _get(headers, name)
+    return {t.strip().lower() for t in v.split(",")} if v else set()
+
+
+def _keep_alive(version, headers):
+    conn = _tokens(headers, "connection")
+    if version == "HTTP/1.1":
+        return "close" not in conn
+    return "keep-alive" in conn
+
+
+def _framing(headers):
+    """('chunked', None), ('length', n) or (None, None) from a message's headers."""
+    te = _tokens(headers, "transfer-encoding")
+    if te:
+        if "chunked" not in te:
+            raise ProtocolError("transfer-encoding %r" % _get(headers, "transfer-encoding"))
+        return "chunked", None
+    cl = _get(headers, "content-length")
+    if cl is None:
+        return None, None
+    try:
+        n = int(cl.split(",")[0])
+    except ValueError:
+        raise ProtocolError("content-length %r" % cl) from None
+    if n < 0:
+        raise ProtocolError("content-length %r" % cl)
+    return "length", n
+
+
+class _Stream:
+    """A socket with a read buffer. Heads and chunk-size lines are parsed out of the
+    buffer; bodies go straight from the socket to the destination through a scratch
+    buffer (the only copy is the kernel's)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def buffered(self):
+        return len(self.buf)
+
+    def _fill(self):
+        data = self.sock.recv(HEAD_RECV)
+        if not data:
+            raise PeerClosed()
+        self.buf += data
+
+    def read_until(self, delim, limit=HEAD_LIMIT):
+        """Bytes up to and including delim; PeerClosed on EOF before any byte."""
+        start = 0
+        while True:
+            i = self.buf.find(delim, start)
+            if i >= 0:
+                end = i + len(delim)
+                out = bytes(self.buf[:end])
+                del self.buf[:end]
+                return out
+            if len(self.buf) > limit:
+                raise ProtocolError("no %r within %d bytes" % (delim, limit))
+            start = max(0, len(self.buf) - len(delim) + 1)
+            self._fill()
+
+    def relay(self, n, dst, scratch):
+        """Copies exactly n bytes of this stream to socket dst."""
+        if self.buf:
+            k = min(n, len(self.buf))
+            dst.sendall(self.buf[:k])
+            del self.buf[:k]
+            n -= k
+        while n > 0:
+            k = self.sock.recv_into(scratch, min(n, len(scratch)))
+            if not k:
+                raise PeerClosed()
+            dst.sendall(scratch[:k])
+            n -= k
+
+    def relay_to_eof(self, dst, scratch):
+        if self.buf:
+            dst.sendall(self.buf)
+            del self.buf[:]
+        while True:
+            k = self.sock.recv_into(scratch, len(scratch))
+            if not k:
+                return
+            dst.sendall(scratch[:k])
+
+    def relay_chunked(self, dst, scratch):
+        """Copies a chunked body, chunk-size lines and trailers included, as it is."""
+        while True:
+            line = self.read_until(b"\r\n", 4096)
+            dst.sendall(line)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ProtocolError("chunk size line %r" % line[:100]) from None
+            if size == 0:
+                while True:  # trailer fields, then the empty line
+                    line = self.read_until(b"\r\n", HEAD_LIMIT)
+                    dst.sendall(line)
+                    if line == b"\r\n":
+                        return
+            self.relay(size + 2, dst, scratch)  # data and its CRLF
+
+    def relay_body(self, framing, length, dst, scratch):
+        if framing == "chunked":
+            self.relay_chunked(dst, scratch)
+        elif framing == "length":
+            self.relay(length, dst, scratch)
+        else:
+            self.relay_to_eof(dst, scratch)
+
+
+def _connect(addr):
+    s = socket.create_connection(addr, timeout=None)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class _Connection:
+    """One client connection and its upstream connection."""
+
+    def __init__(self, proxy, sock):
+        self.proxy = proxy
+        self.client = _Stream(sock)
+        self.upstream = None
+        self.scratch = memoryview(bytearray(RELAY_BUF))
+
+    def serve(self):
+        try:
+            while self._wait_for_request() and self._exchange():
+                pass
+        except (PeerClosed, ProtocolError, OSError):
+            pass
+        finally:
+            self.close()
+
+    def close(self):
+        for s in (self.client, self.upstream):
+            if s is not None:
+                self.proxy._untrack(s.sock)
+                try:
+                    s.sock.close()
+                except OSError:
+                    pass
+
+    def _wait_for_request(self):
+        """True when the client has sent (part of) a next request; False when either
+        side closed meanwhile."""
+        if self.client.buffered():
+            return True
+        socks = [self.client.sock] + ([self.upstream.sock] if self.upstream else [])
+        readable, _, _ = select.select(socks, [], [])
+        # Upstream readable while idle: it closed (or sent garbage). Mirror it.
+        return not (self.upstream and self.upstream.sock in readable)
+
+    def _open_upstream(self):
+        if self.upstream is None:
+            self.upstream = _Stream(_connect(self.proxy.upstream))
+            self.proxy._track(self.upstream.sock)
+        return self.upstream
+
+    def _read_response_head(self, up):
+        raw = up.read_until(b"\r\n\r\n")
+        start, headers = _parse_head(raw)
+        parts = start.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise ProtocolError("status line %r" % start[:100])
+        return raw, parts[0], int(parts[1]), headers
+
+    def _exchange(self):
+        """Forwards one request and its response; True to keep both connections."""
+        try:
+            raw = self.client.read_until(b"\r\n\r\n")
+        except PeerClosed:
+            return False
+        start, headers = _parse_head(raw)
+        parts = start.split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise ProtocolError("request line %r" % start[:100])
+        method, target, version = parts
+        req = Request(method, target, headers)
+        self.proxy._record(req)
+        keep = _keep_alive(version, headers)
+        framing, length = _framing(headers)
+        if framing is None:
+            framing, length = "length", 0  # a request without framing has no body
+
+        up = self._open_upstream()
+        up.sock.sendall(raw)
+        if "100-continue" in _tokens(headers, "expect"):
+            rhead, rversion, status, rheaders = self._read_response_head(up)
+            if status != 100:
+                # Refused before the body: answer, then close (the client may or may
+                # not send the body now; we cannot tell where the next request starts).
+                self._relay_response(req, rhead, rversion, status, rheaders)
+                return False
+            self.client.sock.sendall(rhead)
+        self.client.relay_body(framing, length, up.sock, self.scratch)
+
+        rhead, rversion, status, rheaders = self._read_response_head(up)
+        while 100 <= status < 200 and status != 101:  # interim answers: pass them on
+            self.client.sock.sendall(rhead)
+            rhead, rversion, status, rheaders = self._read_response_head(up)
+        return self._relay_response(req, rhead, rversion, status, rheaders) and keep
+
+    def _relay_response(self, req, rhead, rversion, status, rheaders):
+        """Sends a final response to the client; True if the upstream keeps the
+        connection open after it."""
+        req.status = status
+        if status == 101:
+            raise ProtocolError("protocol upgrade is not supported")
+        self.client.sock.sendall(rhead)
+        if req.method == "HEAD" or status in (204, 304):
+            framing, length = "length", 0
+        else:
+            framing, length = _framing(rheaders)
+        self.upstream.relay_body(framing, length, self.client.sock, self.scratch)
+        return framing is not None and _keep_alive(rversion, rheaders)
+
+
+class HttpProxy:
+    """The proxy, listening on a free loopback port; threads are daemons. Use as a
+    context manager, or call close()."""
+
+    def __init__(self, upstream_port, upstream_host="127.0.0.1"):
+        self.upstream = (upstream_host, upstream_port)
+        self._lock = threading.Lock()
+        self._counts = collections.Counter()  # (method, kind, blob) -> n
+        self._log = collections.deque(maxlen=LOG_LIMIT)
+        self._socks = set()
+        self._threads = []
+        self._closed = False
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept_loop, name="proxy-accept",
+                                          daemon=True)
+        self._acceptor.start()
+
+    # -- addresses --
+
+    def url(self, upstream_url):
+        """upstream_url with the proxy's address in place of the upstream's."""
+        u = urllib.parse.urlsplit(upstream_url)
+        return urllib.parse.urlunsplit(u._replace(netloc="127.0.0.1:%d" % self.port))
+
+    # -- counters --
+
+    def _record(self, req):
+        with self._lock:
+            self._counts[(req.method, req.kind, req.blob)] += 1
+            self._log.append(req)
+
+    def count(self, method=None, kind=None, blob=None):
+        """Requests since the last reset() matching every criterion given."""
+        with self._lock:
+            return sum(n for (m, k, b), n in self._counts.items()
+                       if (method is None or m == method) and (kind is None or k == kind)
+                       and (blob is None or b == blob))
+
+    def counts(self):
+        """{(method, kind): n} since the last reset()."""
+        out = collections.Counter()
+        with self._lock:
+            for (m, k, _), n in self._counts.items():
+                out[(m, k)] += n
+        return dict(out)
+
+    def requests(self, method=None, kind=None, blob=None):
+        """The Request records since the last reset() (the newest LOG_LIMIT), filtered."""
+        with self._lock:
+            log = list(self._log)
+        return [r for r in log if (method is None or r.method == method)
+                and (kind is None or r.kind == kind) and (blob is None or r.blob == blob)]
+
+    def reset(self):
+        with self._lock:
+            self._counts.clear()
+            self._log.clear()
+
+    # -- threads and sockets --
+
+    def _track(self, sock):
+        with self._lock:
+            self._socks.add(sock)
+
+    def _untrack(self, sock):
+        with self._lock:
+            self._socks.discard(sock)
+
+    def _accept_loop(self):
+        while not self._closed:
+            try:
+                sock, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._track(sock)
+            t = threading.Thread(target=_Connection(self, sock).serve, name="proxy-conn",
+                                 daemon=True)
+            with self._lock:
+                self._threads = [x for x in self._threads if x.is_alive()] + [t]
+            t.start()
+
+    def close(self):
+        """Stops accepting, cuts every connection, waits for the threads."""
+        self._closed = True
+        self._acceptor.join(5)
+        self._listener.close()
+        with self._lock:
+            socks, threads = list(self._socks), list(self._threads)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in threads:
+            t.join(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
