@@ -21,6 +21,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "cache/meta.h"
 
 /* Path records + listing entries. A path record takes ~250 bytes, a listing entry
@@ -50,11 +51,13 @@ struct fs_handle {
 	char *path; /* store path, owned */
 };
 
-/* An open file: the object pinned at open. Immutable, so reads share it unlocked. */
+/* An open file: the object pinned at open. Immutable, so reads share it unlocked
+ * (the cache_file is itself thread-safe). */
 struct fs_file {
 	struct fs_handle head;
 	uint64_t size;
 	char etag[STORE_ETAG_MAX];
+	struct cache_file *cached;
 };
 
 /* An open directory: the listing this handle serves. libfuse holds its per-handle
@@ -219,13 +222,13 @@ out_release:
 	return err;
 }
 
-/* The read path: bytes of the object pinned by file, never of another version. Reads
- * the range whole (a short FUSE read before EOF would shrink the kernel's file size). */
+/* The read path: bytes of the object pinned by file, never of another version, through
+ * the block cache. Reads the range whole (a short FUSE read before EOF would shrink
+ * the kernel's file size); cache_read() is short only at the end of the object. */
 static int fs_read_range(struct fs *fs, const struct fs_file *file, char *buf, size_t size,
 			 uint64_t offset)
 {
-	const char *etag = file->etag[0] ? file->etag : NULL;
-	size_t done = 0;
+	ssize_t n;
 
 	if (offset >= file->size)
 		return 0;
@@ -233,21 +236,14 @@ static int fs_read_range(struct fs *fs, const struct fs_file *file, char *buf, s
 		size = (size_t)(file->size - offset);
 	if (size > INT_MAX)
 		size = INT_MAX;
-	while (done < size) {
-		ssize_t n = store_read(fs->cfg.store, file->head.path, etag, offset + done,
-				       size - done, buf + done);
-
-		if (n == -ESTALE)
-			meta_invalidate(fs->meta, file->head.path); /* the next open sees the new one */
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			break;
-		if ((size_t)n > size - done)
-			return -EIO; /* more than asked: a store bug, not data to pass on */
-		done += (size_t)n;
-	}
-	return (int)done;
+	n = cache_read(file->cached, offset, size, buf);
+	if (n == -ESTALE)
+		meta_invalidate(fs->meta, file->head.path); /* the next open sees the new one */
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n > size)
+		return -EIO; /* more than asked: a bug, not data to pass on */
+	return (int)n;
 }
 
 /* Operations ---------------------------------------------------------------------- */
@@ -299,6 +295,12 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	file->size = attr.size;
 	memcpy(file->etag, attr.etag, sizeof(file->etag));
 	file->etag[sizeof(file->etag) - 1] = '\0';
+	err = cache_open(fs->cfg.cache, spath, file->etag, file->size, &file->cached);
+	if (err) {
+		free(file->head.path);
+		free(file);
+		return err;
+	}
 	fi->fh = (uintptr_t)file;
 	/* Pages the kernel holds are this object's only if the last open saw this etag. */
 	fi->keep_cache = meta_note_open(fs->meta, spath, file->etag);
@@ -324,6 +326,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	struct fs_file *file = (struct fs_file *)handle_of(fi);
 
 	(void)path;
+	cache_close(file->cached);
 	free(file->head.path);
 	free(file);
 	return 0;
@@ -439,7 +442,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* conn->max_read stays as given by "-o max_read": libfuse 3.14 fails INIT when
 	 * init() sets another value. Reads still reach 1 MiB: the kernel bounds them by
 	 * max_pages (256, from libfuse's 1 MiB max_write) and the readahead window
-	 * (the mount's read_ahead_kb, 128 by default). */
+	 * (the mount's read_ahead_kb, which mount.c raises). Let the kernel keep enough
+	 * readahead requests in flight to fill the download workers. */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
 	return fs;
 }
 

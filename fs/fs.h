@@ -1,7 +1,8 @@
 /* fs: the FUSE filesystem (libfuse3 high-level, path-based API) over a store.
  *
  * Read-only for now: getattr, readdir (readdirplus: entries carry their attributes, so
- * `ls -l` costs no request per entry), open, read, release, statfs. Attributes,
+ * `ls -l` costs no request per entry), open, read (through the block cache), release,
+ * statfs. Attributes,
  * listings and negative lookups are kept in a meta_cache with the configured TTLs,
  * and the same TTLs are handed to the kernel.
  */
@@ -13,8 +14,11 @@
 
 #include "fs/store/store.h"
 
+struct cache;
+
 struct fs_config {
 	struct store *store;     /* borrowed: must outlive the fs */
+	struct cache *cache;     /* borrowed: file reads go through it */
 	double attr_timeout;     /* seconds attributes stay valid (kernel and meta cache) */
 	double entry_timeout;    /* seconds names and listings stay valid */
 	double negative_timeout; /* seconds a missing name stays missing */

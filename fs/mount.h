@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct mount_options {
@@ -26,6 +27,11 @@ struct mount_options {
 	int workers;      /* HTTP worker threads */
 	int timeout_s;    /* bound on one store operation, retries included */
 	int log_level;    /* enum log_level */
+	size_t block_size;      /* cache block, bytes */
+	size_t cache_mem;       /* block memory, bytes */
+	uint64_t cache_size;    /* disk tier, bytes */
+	size_t prefetch_window; /* read-ahead cap per open file, bytes */
+	char cache_dir[4096];   /* "" for no disk tier */
 	/* credential files; the secret itself never passes through options */
 	char account_key_file[4096];
 	char sas_file[4096];
@@ -34,7 +40,9 @@ struct mount_options {
 };
 
 /* Defaults: read-only, attr/entry timeouts 60 s, negative 5 s, the caller's uid/gid,
- * umask 022, 8 workers, 60 s per operation, log level warn. */
+ * umask 022, 8 workers, 60 s per operation, log level warn; 4 MiB blocks, 256 MiB of
+ * block memory, 32 MiB read-ahead per file, no disk tier (10 GiB once cache_dir= is
+ * given). */
 void mount_options_default(struct mount_options *mo);
 
 /* Applies one comma-separated -o list. Generic mount(8) options (defaults, _netdev,

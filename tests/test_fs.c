@@ -1,6 +1,7 @@
 /* Tests of fs/: a real FUSE mount of an in-memory fake store, driven through the
  * kernel with stat/readdir/read. A forked child mounts and tests; the parent always
  * unmounts and removes the mount point, even when the child crashes or hangs. */
+#include "cache/cache.h"
 #include "fs/fs.h"
 
 #include <dirent.h>
@@ -674,6 +675,15 @@ static int child_main(void)
 	struct fuse_operations ops = *fs_operations();
 	struct fuse *fuse;
 	struct fs *fs = NULL;
+	struct cache *cache = NULL;
+	struct cache_config ccfg = {
+		.namespace = "test_fs",
+		.block_size = 1 << 20,
+		.mem_limit = 8 << 20,
+		.workers = 4,
+		.max_window = 4 << 20,
+	};
+	char cache_err[256];
 	pthread_t loop;
 	void *loop_result;
 
@@ -688,6 +698,9 @@ static int child_main(void)
 	pthread_mutex_init(&fake->lock, NULL);
 	fixture_objects();
 	cfg.store = &fake->base;
+	ccfg.store = &fake->base;
+	CHECK(cache_new(&ccfg, &cache, cache_err, sizeof(cache_err)) == 0);
+	cfg.cache = cache;
 	CHECK(fs_new(&cfg, &fs) == 0);
 	real_getattr = ops.getattr;
 	ops.getattr = counting_getattr;
@@ -722,6 +735,7 @@ static int child_main(void)
 	fuse_destroy(fuse);
 	fuse_opt_free_args(&args);
 	fs_free(fs);
+	cache_free(cache);
 	store_destroy(&fake->base);
 	free(big_data);
 	return unit_done();
