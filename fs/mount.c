@@ -5,6 +5,7 @@
 #include <fuse.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,10 +42,10 @@ void mount_options_default(struct mount_options *mo)
 	mo->workers = 8;
 	mo->timeout_s = 60;
 	mo->log_level = LOG_LVL_WARN;
-	mo->block_size = 4u << 20;
+	mo->block_size = 16u << 20;
 	mo->cache_mem = 256u << 20;
 	mo->cache_size = 10ull << 30;
-	mo->prefetch_window = 32u << 20;
+	mo->prefetch_window = 64u << 20;
 }
 
 /* Sizes: bytes, or with a K, M, G or T suffix (powers of 1024). */
@@ -329,30 +331,16 @@ static int mount_check_mountpoint(const char *mountpoint, char *errbuf, size_t e
  * (max_pages) several at a time, which the block cache then serves. */
 #define MOUNT_READ_AHEAD_KB 4096
 
-/* Sets read_ahead_kb of the mount's backing device (/sys/class/bdi/MAJ:MIN). The
- * device number comes from mountinfo: stat() of the mountpoint would ask this very
- * process, which does not serve yet. Failure only costs speed, so it is logged. */
-static void mount_set_read_ahead(const char *mountpoint, unsigned kb)
+/* Sets read_ahead_kb of the mount's backing device (/sys/class/bdi/MAJ:MIN). Only
+ * once the kernel has the FUSE INIT answer: that answer lowers it to what the kernel
+ * proposed at mount time. Failure only costs speed, so it is logged. */
+static void mount_set_read_ahead(dev_t dev, unsigned kb)
 {
-	char real[PATH_MAX], line[8192], path[128], dev[32] = "";
+	char path[128];
 	bool written = false;
 	FILE *f;
 
-	if (!realpath(mountpoint, real) || !(f = fopen("/proc/self/mountinfo", "re")))
-		return;
-	while (!dev[0] && fgets(line, sizeof(line), f)) {
-		char mnt_point[PATH_MAX], maj_min[32];
-
-		/* id parent maj:min root mountpoint ... ; ferry's mountpoints need no escapes
-		 * to match here, and one that does only misses the tuning. */
-		if (sscanf(line, "%*s %*s %31s %*s %4095s", maj_min, mnt_point) == 2 &&
-		    strcmp(mnt_point, real) == 0)
-			memcpy(dev, maj_min, sizeof(dev));
-	}
-	fclose(f);
-	if (!dev[0])
-		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(dev), minor(dev));
 	f = fopen(path, "we");
 	if (f) {
 		written = fprintf(f, "%u\n", kb) > 0;
@@ -361,6 +349,38 @@ static void mount_set_read_ahead(const char *mountpoint, unsigned kb)
 	if (!written)
 		log_info("cannot set %s (%s): sequential reads stay in 128 KiB requests", path,
 			 strerror(errno));
+}
+
+struct mount_ready {
+	char mountpoint[PATH_MAX];
+	int report_fd; /* -1 in the foreground */
+};
+
+/* Waits until the mount answers (a stat of its root goes through INIT and getattr),
+ * tunes it, and only then tells the caller it is ready. */
+static void *mount_ready_thread(void *arg)
+{
+	struct mount_ready *ready = arg;
+	struct stat st;
+
+	if (stat(ready->mountpoint, &st) == 0) {
+		mount_set_read_ahead(st.st_dev, MOUNT_READ_AHEAD_KB);
+		log_info("mounted at %s", ready->mountpoint);
+		if (ready->report_fd >= 0 && write(ready->report_fd, "", 1) != 1)
+			log_warn("could not tell the caller that the mount is ready");
+	} else {
+		char msg[PATH_MAX + 64];
+
+		snprintf(msg, sizeof(msg), "the mount at %s does not answer: %s",
+			 ready->mountpoint, strerror(errno));
+		log_error("%s", msg);
+		if (ready->report_fd >= 0 && write(ready->report_fd, msg, strlen(msg)) < 0)
+			log_warn("could not report the failure to the caller");
+	}
+	if (ready->report_fd >= 0)
+		close(ready->report_fd);
+	free(ready);
+	return NULL;
 }
 
 /* Everything a mount holds while it serves. */
@@ -415,9 +435,9 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 	return auth_resolve(&src, &ms->cred, errbuf, errlen);
 }
 
-/* The part that runs in the daemon (or in the foreground): network, FUSE. Reports
- * readiness through *report_fd (-1 in the foreground), closes it (setting it to -1)
- * and then serves. */
+/* The part that runs in the daemon (or in the foreground): network, FUSE. Hands
+ * *report_fd (-1 in the foreground) to the thread that reports readiness, setting it to
+ * -1, and then serves. On an error before that, *report_fd is still the caller's. */
 static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 		       int *report_fd, char *errbuf, size_t errlen)
 {
@@ -427,6 +447,9 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 	struct fs_config fcfg;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
+	struct cache_stats stats;
+	struct mount_ready *ready;
+	pthread_t ready_thread;
 	char fuse_opts[1024];
 	int err;
 
@@ -503,21 +526,35 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 		return -EIO;
 	}
 	ms->mounted = true;
-	mount_set_read_ahead(mo->mountpoint, MOUNT_READ_AHEAD_KB);
 	if (fuse_set_signal_handlers(fuse_get_session(ms->fuse)) != 0) {
 		snprintf(errbuf, errlen, "cannot install signal handlers");
 		return -EIO;
 	}
-	log_info("mounted %s at %s", mo->url, mo->mountpoint);
-	if (*report_fd >= 0) {
-		if (write(*report_fd, "", 1) != 1)
-			log_warn("could not tell the caller that the mount is ready");
-		close(*report_fd);
-		*report_fd = -1;
+	ready = calloc(1, sizeof(*ready));
+	if (!ready || !realpath(mo->mountpoint, ready->mountpoint)) {
+		free(ready);
+		snprintf(errbuf, errlen, "cannot resolve %s", mo->mountpoint);
+		return -ENOMEM;
 	}
+	ready->report_fd = *report_fd;
+	err = -pthread_create(&ready_thread, NULL, mount_ready_thread, ready);
+	if (err) {
+		free(ready);
+		snprintf(errbuf, errlen, "cannot start a thread: %s", strerror(-err));
+		return err;
+	}
+	*report_fd = -1; /* the thread reports, and closes it */
+	pthread_detach(ready_thread);
 	err = fuse_loop_mt(ms->fuse, &loop);
 	fuse_remove_signal_handlers(fuse_get_session(ms->fuse));
-	log_info("unmounted %s", mo->mountpoint);
+	cache_get_stats(ms->cache, &stats);
+	log_info("unmounted %s; blocks: %llu from memory, %llu from disk, %llu downloaded, "
+		 "%llu damaged on disk; %llu direct reads; %llu MiB downloaded; peak block "
+		 "memory %zu MiB",
+		 mo->mountpoint, (unsigned long long)stats.mem_hits,
+		 (unsigned long long)stats.disk_hits, (unsigned long long)stats.block_fetches,
+		 (unsigned long long)stats.disk_corrupt, (unsigned long long)stats.direct_reads,
+		 (unsigned long long)(stats.fetched_bytes >> 20), stats.mem_peak >> 20);
 	return err < 0 ? err : 0;
 }
 

@@ -40,8 +40,8 @@ struct mount_options {
 };
 
 /* Defaults: read-only, attr/entry timeouts 60 s, negative 5 s, the caller's uid/gid,
- * umask 022, 8 workers, 60 s per operation, log level warn; 4 MiB blocks, 256 MiB of
- * block memory, 32 MiB read-ahead per file, no disk tier (10 GiB once cache_dir= is
+ * umask 022, 8 workers, 60 s per operation, log level warn; 16 MiB blocks, 256 MiB of
+ * block memory, 64 MiB read-ahead per file, no disk tier (10 GiB once cache_dir= is
  * given). */
 void mount_options_default(struct mount_options *mo);
 
