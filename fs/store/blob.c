@@ -8,6 +8,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
 #include "auth/log.h"
 #include "fs/store/listxml.h"
 
@@ -26,12 +29,18 @@ struct blob_store {
 	char prefix[1024];      /* blob name prefix with trailing '/', or "" */
 };
 
+/* A growing buffer for small XML answers. */
+struct blob_body {
+	char *data;
+	size_t len, cap, limit;
+};
+
 /* A request being built: its URL and the signed headers prepare() refreshes. */
 struct blob_req {
 	struct blob_store *bs;
 	struct http_request http;
 	char url[BLOB_URL_MAX];
-	const char *extra[4]; /* "Name: value" lines signed and sent as they are */
+	const char *extra[10]; /* "Name: value" lines signed and sent as they are */
 	size_t nextra;
 	char date_hdr[64];
 	char auth_hdr[512];
@@ -42,6 +51,8 @@ struct blob_req {
 	void *list_ctx;
 	size_t list_strip;     /* bytes of each name that are the listed prefix */
 	size_t list_seen, list_delivered;
+	/* small answers kept whole (block lists): emptied before each attempt */
+	struct blob_body body;
 };
 
 static struct blob_store *blob_of(struct store *s)
@@ -88,6 +99,7 @@ static int blob_prepare(void *ctx, struct http_request *http)
 		if (err)
 			return err;
 	}
+	br->body.len = 0;
 	gmtime_r(&now, &tm);
 	memcpy(br->date_hdr, "x-ms-date: ", 11);
 	strftime(br->date_hdr + 11, sizeof(br->date_hdr) - 11, "%a, %d %b %Y %H:%M:%S GMT",
@@ -232,6 +244,10 @@ static void blob_attr_from_headers(const struct http_request *http, struct store
 		out->etag[0] = '\0';
 	if (http_header(http, "x-ms-meta-hdi_isfolder", value, sizeof(value)) == 0)
 		out->is_dir = strcasecmp(value, "true") == 0;
+	if (http_header(http, "x-ms-meta-is_symlink", value, sizeof(value)) == 0)
+		out->is_symlink = strcasecmp(value, "true") == 0;
+	if (http_header(http, "x-ms-meta-ferry_mtime", value, sizeof(value)) == 0)
+		listxml_parse_mtime(value, &out->mtime, &out->mtime_nsec);
 }
 
 static int blob_stat(struct store *s, const char *path, struct store_attr *out)
@@ -283,7 +299,9 @@ static int blob_list_item(void *ctx, const struct listxml_item *item)
 	entry.attr.is_dir = item->is_prefix || item->hdi_isfolder;
 	if (!item->is_prefix) {
 		entry.attr.size = item->size;
-		entry.attr.mtime = item->mtime;
+		entry.attr.mtime = item->has_meta_mtime ? item->meta_mtime : item->mtime;
+		entry.attr.mtime_nsec = item->has_meta_mtime ? item->meta_mtime_nsec : 0;
+		entry.attr.is_symlink = item->is_symlink;
 		snprintf(entry.attr.etag, sizeof(entry.attr.etag), "\"%s\"", item->etag);
 	}
 	return br->list_fn(br->list_ctx, &entry);
@@ -476,6 +494,355 @@ static int blob_probe(struct store *s, char *errbuf, size_t errlen)
 	return -EIO;
 }
 
+/* Writes ---------------------------------------------------------------------- */
+
+/* Storage for the header lines a write adds; lives as long as its blob_req. */
+struct blob_write_hdrs {
+	char length[48];
+	char mtime[64];
+	char if_match[STORE_ETAG_MAX + 16];
+};
+
+static void blob_add_write_headers(struct blob_req *br, struct blob_write_hdrs *h, size_t len,
+				   const struct store_meta *meta, const struct store_cond *cond)
+{
+	snprintf(h->length, sizeof(h->length), "Content-Length: %zu", len);
+	br->extra[br->nextra++] = h->length;
+	if (meta && meta->is_dir)
+		br->extra[br->nextra++] = "x-ms-meta-hdi_isfolder: true";
+	if (meta && meta->is_symlink)
+		br->extra[br->nextra++] = "x-ms-meta-is_symlink: true";
+	if (meta && meta->has_mtime) {
+		snprintf(h->mtime, sizeof(h->mtime), "x-ms-meta-ferry_mtime: %lld.%09u",
+			 (long long)meta->mtime, meta->mtime_nsec);
+		br->extra[br->nextra++] = h->mtime;
+	}
+	if (cond && cond->if_match) {
+		snprintf(h->if_match, sizeof(h->if_match), "If-Match: %s", cond->if_match);
+		br->extra[br->nextra++] = h->if_match;
+	}
+	if (cond && cond->if_none)
+		br->extra[br->nextra++] = "If-None-Match: *";
+}
+
+/* The outcome of a write: 0 and *out filled when the service answered want. */
+static int blob_write_result(struct blob_req *br, int err, long want,
+			     const struct store_meta *meta, uint64_t size, struct store_attr *out)
+{
+	if (!err && br->http.status != want)
+		err = blob_errno(br);
+	if (err) {
+		blob_log_failure(br, err);
+		return err;
+	}
+	if (out) {
+		blob_attr_from_headers(&br->http, out);
+		out->size = size;
+		if (meta) {
+			out->is_dir = meta->is_dir;
+			out->is_symlink = meta->is_symlink;
+			if (meta->has_mtime) {
+				out->mtime = meta->mtime;
+				out->mtime_nsec = meta->mtime_nsec;
+			}
+		}
+	}
+	return 0;
+}
+
+static int blob_put(struct store *s, const char *path, const void *data, size_t len,
+		    const struct store_meta *meta, const struct store_cond *cond,
+		    struct store_attr *out)
+{
+	struct blob_write_hdrs h;
+	struct blob_req br;
+	int err;
+
+	err = blob_req_init(&br, blob_of(s), "PUT", path);
+	if (err)
+		return err;
+	br.extra[br.nextra++] = "x-ms-blob-type: BlockBlob";
+	blob_add_write_headers(&br, &h, len, meta, cond);
+	br.http.upload = data;
+	br.http.upload_len = len;
+	err = blob_execute(&br);
+	return blob_write_result(&br, err, 201, meta, len, out);
+}
+
+static int blob_put_block(struct store *s, const char *path, const char *block_id,
+			  const void *data, size_t len)
+{
+	struct blob_write_hdrs h;
+	struct blob_req br;
+	int err;
+
+	err = blob_req_init(&br, blob_of(s), "PUT", path);
+	if (!err)
+		err = blob_url_append(&br, "?comp=block&blockid=");
+	if (!err)
+		err = blob_url_append_encoded(&br, block_id, false);
+	if (err)
+		return err;
+	blob_add_write_headers(&br, &h, len, NULL, NULL);
+	br.http.upload = data;
+	br.http.upload_len = len;
+	err = blob_execute(&br);
+	return blob_write_result(&br, err, 201, NULL, 0, NULL);
+}
+
+static int blob_commit(struct store *s, const char *path, const char *const *block_ids,
+		       size_t nblocks, const struct store_meta *meta,
+		       const struct store_cond *cond, struct store_attr *out)
+{
+	static const char head[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+	static const char tail[] = "</BlockList>";
+	struct blob_write_hdrs h;
+	struct blob_req br;
+	size_t cap = sizeof(head) + sizeof(tail), len = 0;
+	char *body;
+	int err;
+
+	for (size_t i = 0; i < nblocks; i++)
+		cap += strlen(block_ids[i]) + sizeof("<Latest></Latest>");
+	body = malloc(cap);
+	if (!body)
+		return -ENOMEM;
+	len += (size_t)snprintf(body + len, cap - len, "%s", head);
+	for (size_t i = 0; i < nblocks; i++)
+		len += (size_t)snprintf(body + len, cap - len, "<Latest>%s</Latest>", block_ids[i]);
+	len += (size_t)snprintf(body + len, cap - len, "%s", tail);
+
+	err = blob_req_init(&br, blob_of(s), "PUT", path);
+	if (!err)
+		err = blob_url_append(&br, "?comp=blocklist");
+	if (err)
+		goto out_free;
+	blob_add_write_headers(&br, &h, len, meta, cond);
+	br.http.upload = body;
+	br.http.upload_len = len;
+	err = blob_execute(&br);
+	err = blob_write_result(&br, err, 201, meta, 0, out);
+out_free:
+	free(body);
+	return err;
+}
+
+static int blob_body_append(void *ctx, const char *data, size_t len)
+{
+	struct blob_body *b = &((struct blob_req *)ctx)->body;
+
+	if (len > b->limit - b->len)
+		return -EFBIG;
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *grown;
+
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		grown = realloc(b->data, cap);
+		if (!grown)
+			return -ENOMEM;
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+/* The text of the first child element called name, or NULL. */
+static const char *blob_xml_child_text(xmlNode *node, const char *name, xmlChar **owned)
+{
+	for (xmlNode *c = node->children; c; c = c->next) {
+		if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0) {
+			*owned = xmlNodeGetContent(c);
+			return (const char *)*owned;
+		}
+	}
+	return NULL;
+}
+
+/* Parses a Get Block List answer's CommittedBlocks. */
+static int blob_parse_blocks(const struct blob_body *body, struct store_block **out,
+			     size_t *nblocks)
+{
+	xmlDoc *doc = xmlReadMemory(body->data, (int)body->len, NULL, "UTF-8",
+				    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	struct store_block *blocks = NULL;
+	size_t n = 0, cap = 0;
+	xmlNode *root, *list = NULL;
+	int err = 0;
+
+	if (!doc)
+		return -EBADMSG;
+	root = xmlDocGetRootElement(doc);
+	for (xmlNode *c = root ? root->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE &&
+		    strcmp((const char *)c->name, "CommittedBlocks") == 0)
+			list = c;
+	for (xmlNode *b = list ? list->children : NULL; b && !err; b = b->next) {
+		xmlChar *name_text = NULL, *size_text = NULL;
+		const char *name, *size;
+
+		if (b->type != XML_ELEMENT_NODE || strcmp((const char *)b->name, "Block") != 0)
+			continue;
+		name = blob_xml_child_text(b, "Name", &name_text);
+		size = blob_xml_child_text(b, "Size", &size_text);
+		if (!name || !size || strlen(name) >= STORE_BLOCK_ID_MAX) {
+			err = -EBADMSG;
+		} else if (n == cap) {
+			struct store_block *grown;
+
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(blocks, cap * sizeof(*blocks));
+			if (grown)
+				blocks = grown;
+			else
+				err = -ENOMEM;
+		}
+		if (!err) {
+			memcpy(blocks[n].id, name, strlen(name) + 1);
+			blocks[n].size = strtoull(size, NULL, 10);
+			n++;
+		}
+		xmlFree(name_text);
+		xmlFree(size_text);
+	}
+	xmlFreeDoc(doc);
+	if (err) {
+		free(blocks);
+		return err;
+	}
+	*out = blocks;
+	*nblocks = n;
+	return 0;
+}
+
+static int blob_get_blocks(struct store *s, const char *path, const char *etag,
+			   struct store_block **out, size_t *nblocks)
+{
+	char current[STORE_ETAG_MAX];
+	struct blob_req br;
+	int err;
+
+	err = blob_req_init(&br, blob_of(s), "GET", path);
+	if (!err)
+		err = blob_url_append(&br, "?comp=blocklist&blocklisttype=committed");
+	if (err)
+		return err;
+	br.http.body_fn = blob_body_append;
+	br.body.limit = 64u << 20;
+	err = blob_execute(&br);
+	if (!err && br.http.status != 200)
+		err = blob_errno(&br);
+	if (err == -ENOENT && etag)
+		err = -ESTALE;
+	if (!err && etag &&
+	    (http_header(&br.http, "etag", current, sizeof(current)) != 0 ||
+	     strcmp(current, etag) != 0))
+		err = -ESTALE;
+	if (!err)
+		err = blob_parse_blocks(&br.body, out, nblocks);
+	else if (err != -ESTALE)
+		blob_log_failure(&br, err);
+	free(br.body.data);
+	return err;
+}
+
+static int blob_set_meta(struct store *s, const char *path, const struct store_meta *meta,
+			 const struct store_cond *cond, struct store_attr *out)
+{
+	struct blob_write_hdrs h;
+	struct blob_req br;
+	int err;
+
+	err = blob_req_init(&br, blob_of(s), "PUT", path);
+	if (!err)
+		err = blob_url_append(&br, "?comp=metadata");
+	if (err)
+		return err;
+	blob_add_write_headers(&br, &h, 0, meta, cond);
+	br.http.upload = "";
+	err = blob_execute(&br);
+	err = blob_write_result(&br, err, 200, meta, 0, out);
+	if (!err && out)
+		out->size = 0; /* not known from this answer: callers keep their own */
+	return err;
+}
+
+static int blob_copy(struct store *s, const char *from, const char *to,
+		     const struct store_cond *cond)
+{
+	struct blob_store *bs = blob_of(s);
+	struct blob_write_hdrs h;
+	struct blob_req br, src;
+	char source[BLOB_URL_MAX + 32], status[32];
+	int err;
+
+	/* The source URL is built as a request URL is, SAS included. */
+	err = blob_req_init(&src, bs, "GET", from);
+	if (!err)
+		err = blob_req_finish_url(&src);
+	if (!err && snprintf(source, sizeof(source), "x-ms-copy-source: %s", src.url) >=
+			    (int)sizeof(source))
+		err = -ENAMETOOLONG;
+	if (!err)
+		err = blob_req_init(&br, bs, "PUT", to);
+	if (err)
+		return err;
+	br.extra[br.nextra++] = source;
+	blob_add_write_headers(&br, &h, 0, NULL, cond);
+	br.http.upload = "";
+	err = blob_execute(&br);
+	if (!err && br.http.status != 202 && br.http.status != 201)
+		err = blob_errno(&br);
+	if (err) {
+		blob_log_failure(&br, err);
+		return err;
+	}
+	/* Within one account the copy is done at once; otherwise wait for it. */
+	for (int polls = 0; http_header(&br.http, "x-ms-copy-status", status, sizeof(status)) == 0 &&
+			    strcmp(status, "pending") == 0; polls++) {
+		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+
+		if (polls > 10 * 60 * 10)
+			return -ETIMEDOUT;
+		nanosleep(&pause, NULL);
+		err = blob_req_init(&br, bs, "HEAD", to);
+		if (!err)
+			err = blob_execute(&br);
+		if (!err && br.http.status != 200)
+			err = blob_errno(&br);
+		if (err)
+			return err;
+	}
+	if (http_header(&br.http, "x-ms-copy-status", status, sizeof(status)) == 0 &&
+	    strcmp(status, "success") != 0) {
+		log_warn("copy of %s to %s ended: %s", from, to, status);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int blob_remove(struct store *s, const char *path, const struct store_cond *cond)
+{
+	struct blob_write_hdrs h;
+	struct blob_req br;
+	int err;
+
+	err = blob_req_init(&br, blob_of(s), "DELETE", path);
+	if (err)
+		return err;
+	blob_add_write_headers(&br, &h, 0, NULL, cond);
+	err = blob_execute(&br);
+	if (!err && br.http.status != 202)
+		err = blob_errno(&br);
+	if (err && err != -ENOENT)
+		blob_log_failure(&br, err);
+	return err;
+}
+
 static void blob_destroy(struct store *s)
 {
 	free(blob_of(s));
@@ -486,6 +853,13 @@ static const struct store_ops blob_ops = {
 	.list = blob_list,
 	.read = blob_read,
 	.probe = blob_probe,
+	.put = blob_put,
+	.put_block = blob_put_block,
+	.commit = blob_commit,
+	.get_blocks = blob_get_blocks,
+	.set_meta = blob_set_meta,
+	.copy = blob_copy,
+	.remove = blob_remove,
 	.destroy = blob_destroy,
 };
 

@@ -48,6 +48,8 @@ enum listxml_node {
 	N_ETAG,         /* Properties/Etag */
 	N_METADATA,     /* Blob/Metadata */
 	N_IS_FOLDER,    /* Metadata/hdi_isfolder */
+	N_IS_SYMLINK,   /* Metadata/is_symlink */
+	N_META_MTIME,   /* Metadata/ferry_mtime */
 };
 
 struct listxml {
@@ -93,7 +95,8 @@ static void listxml_fail(struct listxml *p, int err)
 static bool is_capture(enum listxml_node kind)
 {
 	return kind == N_NAME || kind == N_LENGTH || kind == N_MTIME || kind == N_ETAG ||
-	       kind == N_IS_FOLDER || kind == N_NEXT_MARKER;
+	       kind == N_IS_FOLDER || kind == N_IS_SYMLINK || kind == N_META_MTIME ||
+	       kind == N_NEXT_MARKER;
 }
 
 static enum listxml_node child_kind(enum listxml_node parent, const char *name)
@@ -124,7 +127,11 @@ static enum listxml_node child_kind(enum listxml_node parent, const char *name)
 			return N_MTIME;
 		return !strcmp(name, "Etag") ? N_ETAG : N_OTHER;
 	case N_METADATA:
-		return !strcasecmp(name, "hdi_isfolder") ? N_IS_FOLDER : N_OTHER;
+		if (!strcasecmp(name, "hdi_isfolder"))
+			return N_IS_FOLDER;
+		if (!strcasecmp(name, "is_symlink"))
+			return N_IS_SYMLINK;
+		return !strcasecmp(name, "ferry_mtime") ? N_META_MTIME : N_OTHER;
 	default:
 		return N_OTHER;
 	}
@@ -253,6 +260,16 @@ static int end_field(struct listxml *p, enum listxml_node kind)
 	case N_IS_FOLDER:
 		p->item.hdi_isfolder =
 			!p->text_overflow && !strcasecmp(trimmed_text(p), "true");
+		return 0;
+	case N_IS_SYMLINK:
+		p->item.is_symlink = !p->text_overflow && !strcasecmp(trimmed_text(p), "true");
+		return 0;
+	case N_META_MTIME:
+		/* Metadata written by others may hold anything: ignore what does not parse. */
+		p->item.has_meta_mtime =
+			!p->text_overflow &&
+			listxml_parse_mtime(trimmed_text(p), &p->item.meta_mtime,
+					    &p->item.meta_mtime_nsec) == 0;
 		return 0;
 	default:
 		break;
@@ -463,5 +480,34 @@ int listxml_finish(struct listxml *p, char *next_marker, size_t next_len)
 	if (len >= next_len)
 		return -ENAMETOOLONG;
 	memcpy(next_marker, p->marker, len + 1);
+	return 0;
+}
+
+int listxml_parse_mtime(const char *s, int64_t *sec, uint32_t *nsec)
+{
+	unsigned long long whole, frac = 0;
+	const char *p = s;
+	char *end;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	errno = 0;
+	whole = strtoull(p, &end, 10);
+	if (errno || whole > INT64_MAX)
+		return -EINVAL;
+	if (*end == '.') {
+		p = end + 1;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		frac = strtoull(p, &end, 10);
+		if (errno || end - p > 9 || frac > 999999999ULL)
+			return -EINVAL;
+		for (long digits = end - p; digits < 9; digits++)
+			frac *= 10; /* ".5" is half a second */
+	}
+	if (*end)
+		return -EINVAL;
+	*sec = (int64_t)whole;
+	*nsec = (uint32_t)frac;
 	return 0;
 }

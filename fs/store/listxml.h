@@ -18,6 +18,10 @@ struct listxml_item {
 	int64_t mtime;     /* Last-Modified, seconds since the epoch */
 	const char *etag;  /* as in the XML (Azure and Azurite send it unquoted) */
 	bool hdi_isfolder; /* metadata hdi_isfolder=true (any case) */
+	bool is_symlink;   /* metadata is_symlink=true (any case) */
+	bool has_meta_mtime; /* metadata ferry_mtime=SEC.NSEC was present and valid */
+	int64_t meta_mtime;
+	uint32_t meta_mtime_nsec;
 };
 
 /* Called for each entry as soon as it is complete; non-zero stops the parse and is
@@ -31,5 +35,9 @@ int listxml_feed(struct listxml *p, const char *data, size_t len);
  * -EBADMSG when the document is incomplete, -ENAMETOOLONG when the marker does not fit. */
 int listxml_finish(struct listxml *p, char *next_marker, size_t next_len);
 void listxml_free(struct listxml *p);
+
+/* Parses ferry's mtime metadata value "SEC.NSEC" (NSEC 0..999999999, ".NSEC" optional).
+ * -EINVAL when malformed. */
+int listxml_parse_mtime(const char *s, int64_t *sec, uint32_t *nsec);
 
 #endif

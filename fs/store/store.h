@@ -19,11 +19,37 @@
 
 #define STORE_ETAG_MAX 80
 
+#define STORE_BLOCK_ID_MAX 72 /* a base64 block id, NUL included */
+
 struct store_attr {
 	uint64_t size;
-	int64_t mtime; /* seconds since the epoch */
+	int64_t mtime;             /* seconds since the epoch: metadata ferry_mtime if
+				      present, else the service's Last-Modified */
+	uint32_t mtime_nsec;
 	char etag[STORE_ETAG_MAX]; /* quoted, as in HTTP headers; "" for prefixes */
-	bool is_dir;               /* a prefix, or a marker object */
+	bool is_dir;               /* a prefix, or a marker object (hdi_isfolder=true) */
+	bool is_symlink;           /* metadata is_symlink=true; the content is the target */
+};
+
+/* What ferry keeps in an object's metadata. Writing replaces all of it. */
+struct store_meta {
+	bool is_dir;     /* hdi_isfolder=true */
+	bool is_symlink; /* is_symlink=true */
+	bool has_mtime;  /* ferry_mtime=SEC.NSEC */
+	int64_t mtime;
+	uint32_t mtime_nsec;
+};
+
+/* Conditions on a write: what the object must be for the write to happen. */
+struct store_cond {
+	const char *if_match; /* this ETag, or NULL */
+	bool if_none;         /* must not exist (If-None-Match: *) */
+};
+
+/* One committed block of an object, in order. */
+struct store_block {
+	char id[STORE_BLOCK_ID_MAX];
+	uint64_t size;
 };
 
 struct store_entry {
@@ -45,6 +71,21 @@ struct store_ops {
 	ssize_t (*read)(struct store *s, const char *path, const char *etag, uint64_t offset,
 			size_t len, void *buf);
 	int (*probe)(struct store *s, char *errbuf, size_t errlen);
+	int (*put)(struct store *s, const char *path, const void *data, size_t len,
+		   const struct store_meta *meta, const struct store_cond *cond,
+		   struct store_attr *out);
+	int (*put_block)(struct store *s, const char *path, const char *block_id,
+			 const void *data, size_t len);
+	int (*commit)(struct store *s, const char *path, const char *const *block_ids,
+		      size_t nblocks, const struct store_meta *meta,
+		      const struct store_cond *cond, struct store_attr *out);
+	int (*get_blocks)(struct store *s, const char *path, const char *etag,
+			  struct store_block **out, size_t *nblocks);
+	int (*set_meta)(struct store *s, const char *path, const struct store_meta *meta,
+			const struct store_cond *cond, struct store_attr *out);
+	int (*copy)(struct store *s, const char *from, const char *to,
+		    const struct store_cond *cond);
+	int (*remove)(struct store *s, const char *path, const struct store_cond *cond);
 	void (*destroy)(struct store *s);
 };
 
@@ -82,6 +123,66 @@ static inline ssize_t store_read(struct store *s, const char *path, const char *
 static inline int store_probe(struct store *s, char *errbuf, size_t errlen)
 {
 	return s->ops->probe(s, errbuf, errlen);
+}
+
+/* Writes len bytes as the whole content of the object at path (a small object, or a
+ * marker), with meta. cond NULL: unconditional. -ESTALE when if_match no longer
+ * matches, -EEXIST when if_none and it exists. Fills *out (may be NULL) with the new
+ * attributes. */
+static inline int store_put(struct store *s, const char *path, const void *data, size_t len,
+			    const struct store_meta *meta, const struct store_cond *cond,
+			    struct store_attr *out)
+{
+	return s->ops->put(s, path, data, len, meta, cond, out);
+}
+
+/* Stages one block of a future version of the object; invisible until committed.
+ * block_id is base64, and every id of one object has the same length. */
+static inline int store_put_block(struct store *s, const char *path, const char *block_id,
+				  const void *data, size_t len)
+{
+	return s->ops->put_block(s, path, block_id, data, len);
+}
+
+/* Makes the listed blocks (staged or already committed) the object's content, in order,
+ * with meta. Conditions and *out as for store_put(). */
+static inline int store_commit(struct store *s, const char *path,
+			       const char *const *block_ids, size_t nblocks,
+			       const struct store_meta *meta, const struct store_cond *cond,
+			       struct store_attr *out)
+{
+	return s->ops->commit(s, path, block_ids, nblocks, meta, cond, out);
+}
+
+/* The committed blocks of the object as of etag (-ESTALE if it changed). *out is
+ * malloc'ed, the caller frees it; an object written whole has none (*nblocks 0). */
+static inline int store_get_blocks(struct store *s, const char *path, const char *etag,
+				   struct store_block **out, size_t *nblocks)
+{
+	return s->ops->get_blocks(s, path, etag, out, nblocks);
+}
+
+/* Replaces the object's metadata. Conditions and *out as for store_put(). */
+static inline int store_set_meta(struct store *s, const char *path,
+				 const struct store_meta *meta, const struct store_cond *cond,
+				 struct store_attr *out)
+{
+	return s->ops->set_meta(s, path, meta, cond, out);
+}
+
+/* Server-side copy of the object at from (content and metadata) to to; returns when
+ * the copy is complete. cond applies to the destination. */
+static inline int store_copy(struct store *s, const char *from, const char *to,
+			     const struct store_cond *cond)
+{
+	return s->ops->copy(s, from, to, cond);
+}
+
+/* Deletes the object at path. -ENOENT when it is not there. */
+static inline int store_remove(struct store *s, const char *path,
+			       const struct store_cond *cond)
+{
+	return s->ops->remove(s, path, cond);
 }
 
 static inline void store_destroy(struct store *s)
