@@ -29,7 +29,6 @@
 #define FS_META_MAX_ENTRIES 1000000
 #define FS_NAME_MAX 255
 #define FS_MARKER_MAX 4096 /* a List Blobs continuation marker is far shorter */
-#define FS_LIST_FOUND 1    /* store_list() callback: stop, the prefix has an entry */
 
 /* st_blksize. coreutils, stdio and Python size their read buffers from it, so 1 MiB
  * makes a `cp` or a Python read loop issue 1 MiB read()s instead of 4 KiB ones: fewer
@@ -104,17 +103,10 @@ static void fill_stat(const struct fs *fs, const struct store_attr *attr, struct
 	st->st_ctim = st->st_mtim;
 }
 
-static int list_stop_at_first(void *ctx, const struct store_entry *entry)
-{
-	(void)ctx;
-	(void)entry;
-	return FS_LIST_FOUND;
-}
 
 /* Attributes of the store path spath, from the cache or the store; -ENOENT cached. */
 static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 {
-	char marker[FS_MARKER_MAX];
 	int err;
 
 	memset(attr, 0, sizeof(*attr));
@@ -137,9 +129,8 @@ static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 		return err;
 	}
 	/* Not an object: a directory if anything lives under the prefix. */
-	err = store_list(fs->cfg.store, spath, NULL, list_stop_at_first, NULL, marker,
-			 sizeof(marker));
-	if (err == FS_LIST_FOUND) {
+	err = store_has_children(fs->cfg.store, spath);
+	if (err == 1) {
 		memset(attr, 0, sizeof(*attr));
 		attr->is_dir = true;
 		meta_put_attr(fs->meta, spath, attr);

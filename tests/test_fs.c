@@ -207,6 +207,21 @@ static int fake_list(struct store *s, const char *dir, const char *marker, store
 	return err;
 }
 
+/* Counted as a listing: it is one List Blobs request in the blob store. */
+static int fake_has_children(struct store *s, const char *dir)
+{
+	struct fake_store *fake = fake_of(s);
+	struct fake_child *children;
+	size_t count;
+
+	atomic_fetch_add(&fake->lists, 1);
+	pthread_mutex_lock(&fake->lock);
+	children = fake_children(fake, dir, &count);
+	pthread_mutex_unlock(&fake->lock);
+	free(children);
+	return count > 0;
+}
+
 static ssize_t fake_read(struct store *s, const char *path, const char *etag, uint64_t offset,
 			 size_t len, void *buf)
 {
@@ -257,6 +272,7 @@ static const struct store_ops fake_ops = {
 	.list = fake_list,
 	.read = fake_read,
 	.probe = fake_probe,
+	.has_children = fake_has_children,
 	.destroy = fake_destroy,
 };
 

@@ -314,9 +314,11 @@ static int blob_list_body(void *ctx, const char *data, size_t len)
 	return listxml_feed(br->parser, data, len);
 }
 
-/* Starts a List Blobs request for the children of dir; max_results per page. */
+/* Starts a List Blobs request for the children of dir; max_results per page. Without
+ * the delimiter it lists every blob under dir, nested ones included. (Azurite is slow
+ * with a delimiter and a small max_results: it fills the page one prefix at a time.) */
 static int blob_list_init(struct blob_req *br, struct blob_store *bs, const char *dir,
-			  const char *marker, int max_results)
+			  const char *marker, int max_results, bool delimited)
 {
 	char list_prefix[2048], number[32];
 	int err;
@@ -329,8 +331,9 @@ static int blob_list_init(struct blob_req *br, struct blob_store *bs, const char
 		return err;
 	br->list_strip = strlen(list_prefix);
 	snprintf(number, sizeof(number), "%d", max_results);
-	err = blob_url_append(br, "?restype=container&comp=list&delimiter=%2F&include=metadata"
-				  "&maxresults=");
+	err = blob_url_append(br, delimited ? "?restype=container&comp=list&delimiter=%2F"
+					      "&include=metadata&maxresults="
+					    : "?restype=container&comp=list&maxresults=");
 	if (!err)
 		err = blob_url_append(br, number);
 	if (!err && *list_prefix)
@@ -350,7 +353,7 @@ static int blob_list(struct store *s, const char *dir, const char *marker, store
 	struct blob_req br;
 	int err;
 
-	err = blob_list_init(&br, blob_of(s), dir, marker, BLOB_LIST_PAGE);
+	err = blob_list_init(&br, blob_of(s), dir, marker, BLOB_LIST_PAGE, true);
 	if (err)
 		return err;
 	br.list_fn = fn;
@@ -419,11 +422,32 @@ static ssize_t blob_read(struct store *s, const char *path, const char *etag, ui
 	}
 }
 
-static int blob_probe_item(void *ctx, const struct store_entry *entry)
+static int blob_count_item(void *ctx, const struct store_entry *entry)
 {
-	(void)ctx;
 	(void)entry;
+	(*(size_t *)ctx)++;
 	return 0;
+}
+
+static int blob_has_children(struct store *s, const char *dir)
+{
+	struct blob_req br;
+	size_t count = 0;
+	int err;
+
+	err = blob_list_init(&br, blob_of(s), dir, NULL, 1, false);
+	if (err)
+		return err;
+	br.list_fn = blob_count_item;
+	br.list_ctx = &count;
+	br.http.body_fn = blob_list_body;
+	err = blob_execute(&br);
+	if (!err && br.http.status != 200)
+		err = blob_errno(&br);
+	if (err)
+		blob_log_failure(&br, err);
+	listxml_free(br.parser);
+	return err ? err : count > 0; /* one complete entry is all it takes */
 }
 
 static int blob_probe(struct store *s, char *errbuf, size_t errlen)
@@ -431,14 +455,16 @@ static int blob_probe(struct store *s, char *errbuf, size_t errlen)
 	struct blob_store *bs = blob_of(s);
 	const struct auth_cred *cred = bs->cred;
 	struct blob_req br;
+	size_t count = 0;
 	int err;
 
-	err = blob_list_init(&br, bs, "", NULL, 1);
+	err = blob_list_init(&br, bs, "", NULL, 1, false);
 	if (err) {
 		snprintf(errbuf, errlen, "the container URL is too long");
 		return err;
 	}
-	br.list_fn = blob_probe_item;
+	br.list_fn = blob_count_item;
+	br.list_ctx = &count;
 	br.http.body_fn = blob_list_body;
 	br.http.max_attempts = 3;
 	br.http.timeout_ms = 10000;
@@ -853,6 +879,7 @@ static const struct store_ops blob_ops = {
 	.list = blob_list,
 	.read = blob_read,
 	.probe = blob_probe,
+	.has_children = blob_has_children,
 	.put = blob_put,
 	.put_block = blob_put_block,
 	.commit = blob_commit,

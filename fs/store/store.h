@@ -71,6 +71,7 @@ struct store_ops {
 	ssize_t (*read)(struct store *s, const char *path, const char *etag, uint64_t offset,
 			size_t len, void *buf);
 	int (*probe)(struct store *s, char *errbuf, size_t errlen);
+	int (*has_children)(struct store *s, const char *dir);
 	int (*put)(struct store *s, const char *path, const void *data, size_t len,
 		   const struct store_meta *meta, const struct store_cond *cond,
 		   struct store_attr *out);
@@ -116,6 +117,13 @@ static inline ssize_t store_read(struct store *s, const char *path, const char *
 				 uint64_t offset, size_t len, void *buf)
 {
 	return s->ops->read(s, path, etag, offset, len, buf);
+}
+
+/* 1 when some object's path starts with dir + "/" (dir exists as a prefix), 0 when
+ * none does. One small request, whatever the size of the directory. */
+static inline int store_has_children(struct store *s, const char *dir)
+{
+	return s->ops->has_children(s, dir);
 }
 
 /* Checks that the datastore answers, the credential is accepted and the root exists.
