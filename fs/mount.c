@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,13 +27,17 @@
 #include "fs/store/http.h"
 #include "fs/store/url.h"
 
+/* malloc tuning of a serving mount: at most 4 arenas keeping 8 MiB each free. */
+#define MOUNT_MALLOC_MMAP_MIN (4 << 20)
+#define MOUNT_MALLOC_TRIM (8 << 20)
+#define MOUNT_MALLOC_ARENAS 4
+
 /* How long the caller of a background mount waits for the daemon's verdict. */
 #define MOUNT_READY_TIMEOUT_MS 15000
 
 void mount_options_default(struct mount_options *mo)
 {
 	memset(mo, 0, sizeof(*mo));
-	mo->read_only = true;
 	mo->attr_timeout = 60;
 	mo->entry_timeout = 60;
 	mo->negative_timeout = 5;
@@ -140,6 +145,8 @@ static int mount_apply_option(struct mount_options *mo, char *opt, char *errbuf,
 	if (!value) {
 		if (strcmp(opt, "ro") == 0)
 			mo->read_only = true;
+		else if (strcmp(opt, "rw") == 0)
+			mo->read_only = false;
 		else if (strcmp(opt, "allow_http") == 0)
 			mo->allow_http = true;
 		else if (strcmp(opt, "allow_other") == 0)
@@ -190,6 +197,15 @@ static int mount_apply_option(struct mount_options *mo, char *opt, char *errbuf,
 		} else {
 			mo->prefetch_window = (size_t)size;
 		}
+		return 0;
+	}
+	if (strcmp(opt, "conflict") == 0) {
+		if (strcmp(value, "fail") != 0 && strcmp(value, "overwrite") != 0) {
+			snprintf(errbuf, errlen,
+				 "option conflict: '%s' is not one of fail, overwrite", value);
+			return -EINVAL;
+		}
+		mo->conflict_overwrite = strcmp(value, "overwrite") == 0;
 		return 0;
 	}
 	if (strcmp(opt, "ca_file") == 0)
@@ -453,6 +469,11 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 	char fuse_opts[1024];
 	int err;
 
+	/* libfuse allocates a buffer per read (up to 1 MiB): served from the heap, not fresh
+	 * mmaps, they cost no page faults; the heap kept is bounded by arenas x trim. */
+	mallopt(M_MMAP_THRESHOLD, MOUNT_MALLOC_MMAP_MIN);
+	mallopt(M_TRIM_THRESHOLD, MOUNT_MALLOC_TRIM);
+	mallopt(M_ARENA_MAX, MOUNT_MALLOC_ARENAS);
 	http_client_opts_default(&hopts);
 	hopts.workers = mo->workers;
 	hopts.op_timeout_ms = mo->timeout_s * 1000;
@@ -499,6 +520,11 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 		.gid = mo->gid,
 		.umask = mo->umask,
 		.read_only = mo->read_only,
+		.block_size = mo->block_size,
+		/* Staged writes go next to the cache, bounded as it is; else to $TMPDIR. */
+		.stage_dir = mo->cache_dir[0] ? mo->cache_dir : NULL,
+		.stage_limit = mo->cache_dir[0] ? mo->cache_size : 0,
+		.conflict_overwrite = mo->conflict_overwrite,
 	};
 	err = fs_new(&fcfg, &ms->fs);
 	if (err) {
