@@ -26,11 +26,27 @@ the upstream, with the parsed Request (method, kind, blob, headers) in hand; a r
 matches a request acts there: answer it itself (5xx, 429 + Retry-After) instead of
 forwarding, reset the client socket, or sleep before forwarding. _Stream.relay() is the
 one pump every body goes through, where a bandwidth cap or a cut in mid-body belongs.
+
+Fault rules (the first kind there is): a rule answers the requests it matches itself,
+never forwarding them, either with an HTTP error in Azure's shape (status, an XML
+<Error> body, x-ms-error-code) or by resetting the client's connection (TCP RST):
+
+    rule = proxy.fail_put("dir/file.bin")          # every PUT of blobs under that prefix
+    ... ferry's uploads of dir/file.bin now get 500 InternalError ...
+    rule.hits                                      # requests it answered so far
+    proxy.clear_faults()
+
+The request body of a refused request is read and dropped (or, after Expect:
+100-continue, never asked for and the connection closed), so the client sees a whole
+HTTP exchange. Refused requests are counted and logged like any other, with the
+status the proxy answered.
 """
 
 import collections
+import http
 import select
 import socket
+import struct
 import threading
 import urllib.parse
 
@@ -50,9 +66,11 @@ class PeerClosed(Exception):
 
 class Request:
     """One request as the proxy saw it. status is the upstream's final status (None
-    until it answered, or if it never did)."""
+    until it answered, or if it never did), or the status a fault rule answered with;
+    fault is that rule (None for a forwarded request)."""
 
-    __slots__ = ("method", "target", "path", "query", "headers", "kind", "blob", "status")
+    __slots__ = ("method", "target", "path", "query", "headers", "kind", "blob", "status",
+                 "fault")
 
     def __init__(self, method, target, headers):
         self.method, self.target, self.headers = method, target, headers
@@ -61,6 +79,7 @@ class Request:
         self.query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
         self.kind, self.blob = classify(method, self.path, self.query)
         self.status = None
+        self.fault = None
 
     def header(self, name, default=None):
         name = name.lower()
@@ -92,6 +111,59 @@ def classify(method, path, query):
     if query.get("restype") == "container":
         return "container", None
     return "other", None
+
+
+_ERROR_CODES = {500: "InternalError", 503: "ServerBusy", 429: "ServerBusy",
+                412: "ConditionNotMet", 409: "Conflict", 404: "BlobNotFound",
+                403: "AuthenticationFailed"}
+
+
+class FaultRule:
+    """Requests this rule answers instead of the upstream: those matching every
+    criterion given (method, kind as classify() names it, blob name prefix). It answers
+    with status (an Azure-style error), or with reset=True resets the connection."""
+
+    def __init__(self, method=None, kind=None, blob_prefix=None, status=500, reset=False):
+        if not reset and not 400 <= status <= 599:
+            raise ValueError("a fault status must be 4xx or 5xx, not %r" % (status,))
+        self.method = method.upper() if method else None
+        self.kind, self.blob_prefix = kind, blob_prefix
+        self.status, self.reset = status, reset
+        self.hits = 0  # requests answered; updated under the proxy's lock
+
+    def matches(self, req):
+        return ((self.method is None or req.method == self.method)
+                and (self.kind is None or req.kind == self.kind)
+                and (self.blob_prefix is None
+                     or (req.blob is not None and req.blob.startswith(self.blob_prefix))))
+
+    def response(self, keep_alive):
+        """The whole error response (head and body) as bytes."""
+        code = _ERROR_CODES.get(self.status, "InjectedFault")
+        body = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>%s</Code>'
+                "<Message>injected by the test proxy</Message></Error>" % code).encode()
+        try:
+            reason = http.HTTPStatus(self.status).phrase
+        except ValueError:
+            reason = "Injected Fault"
+        head = ("HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n"
+                "x-ms-error-code: %s\r\nConnection: %s\r\n\r\n" % (
+                    self.status, reason, len(body), code,
+                    "keep-alive" if keep_alive else "close"))
+        return head.encode("latin-1") + body
+
+    def __repr__(self):
+        return "<FaultRule %s %s %s* -> %s, %d hits>" % (
+            self.method or "*", self.kind or "*", self.blob_prefix or "",
+            "reset" if self.reset else self.status, self.hits)
+
+
+class _Discard:
+    """A sink with a socket's sendall(): where a refused request's body goes."""
+
+    @staticmethod
+    def sendall(data):
+        pass
 
 
 def _parse_head(raw):
@@ -297,11 +369,14 @@ class _Connection:
             raise ProtocolError("request line %r" % start[:100])
         method, target, version = parts
         req = Request(method, target, headers)
+        req.fault = self.proxy._fault_for(req)
         self.proxy._record(req)
         keep = _keep_alive(version, headers)
         framing, length = _framing(headers)
         if framing is None:
             framing, length = "length", 0  # a request without framing has no body
+        if req.fault is not None:
+            return self._refuse(req, framing, length, keep)
 
         up = self._open_upstream()
         up.sock.sendall(raw)
@@ -320,6 +395,24 @@ class _Connection:
             self.client.sock.sendall(rhead)
             rhead, rversion, status, rheaders = self._read_response_head(up)
         return self._relay_response(req, rhead, rversion, status, rheaders) and keep
+
+    def _refuse(self, req, framing, length, keep):
+        """Answers req as its fault rule says; True to keep the client connection."""
+        rule = req.fault
+        if rule.reset:
+            # SO_LINGER with a zero timeout: close() sends RST, not FIN.
+            self.client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0))
+            return False
+        req.status = rule.status
+        if "100-continue" in _tokens(req.headers, "expect"):
+            # Refused before the body: the client may send it or not, so the next
+            # request's start is unknown. Answer and close, as a server does.
+            self.client.sock.sendall(rule.response(keep_alive=False))
+            return False
+        self.client.relay_body(framing, length, _Discard, self.scratch)
+        self.client.sock.sendall(rule.response(keep_alive=keep))
+        return keep
 
     def _relay_response(self, req, rhead, rversion, status, rheaders):
         """Sends a final response to the client; True if the upstream keeps the
@@ -346,6 +439,7 @@ class HttpProxy:
         self._counts = collections.Counter()  # (method, kind, blob) -> n
         self._log = collections.deque(maxlen=LOG_LIMIT)
         self._socks = set()
+        self._faults = []  # FaultRule, the first match wins
         self._threads = []
         self._closed = False
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -398,6 +492,33 @@ class HttpProxy:
         with self._lock:
             self._counts.clear()
             self._log.clear()
+
+    # -- fault rules --
+
+    def add_fault(self, method=None, kind=None, blob_prefix=None, status=500, reset=False):
+        """Adds a FaultRule (see its doc) and returns it; it acts on requests that start
+        after this call."""
+        rule = FaultRule(method, kind, blob_prefix, status, reset)
+        with self._lock:
+            self._faults.append(rule)
+        return rule
+
+    def fail_put(self, blob_prefix, status=500, reset=False):
+        """Every PUT of a blob whose name starts with blob_prefix (Put Blob, Put Block,
+        Put Block List, Set Metadata, Copy Blob to it, ...) fails."""
+        return self.add_fault("PUT", blob_prefix=blob_prefix, status=status, reset=reset)
+
+    def clear_faults(self):
+        with self._lock:
+            self._faults.clear()
+
+    def _fault_for(self, req):
+        with self._lock:
+            for rule in self._faults:
+                if rule.matches(req):
+                    rule.hits += 1
+                    return rule
+        return None
 
     # -- threads and sockets --
 
