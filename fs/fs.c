@@ -1,12 +1,17 @@
-/* fs: the FUSE operations over a store; read-only for now. See fs.h.
+/* fs: the FUSE operations over a store. See fs.h.
  *
  * Lookups go meta cache -> parent listing in the cache -> store_stat() -> a one-entry
  * store_list() (a plain prefix is a directory); missing paths are cached negatively.
  * readdir answers from a whole listing (all pages, deduplicated, cached) with every
- * entry's attributes, so `ls -l` costs no request per entry.
+ * entry's attributes, so `ls -l` costs no request per entry. A path with an open node
+ * that has writers or changes shows the node's size and mtime instead (stage_attr).
+ *
+ * Every change of a path drops what the meta cache knew of it and of its parent's
+ * listing (meta_invalidate), then records what is known now.
  *
  * Paths: FUSE hands "/a/b"; the store and the cache take "a/b" ("" is the root).
- * Handles (fi->fh) keep the store path because nullpath_ok lets libfuse pass NULL.
+ * File handles hold their node, directory handles their store path, because
+ * nullpath_ok lets libfuse pass NULL (always after an unlink: hard_remove).
  */
 #include "fs/fs.h"
 
@@ -15,20 +20,26 @@
 #include <fuse.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "auth/log.h"
 #include "cache/cache.h"
 #include "cache/meta.h"
+#include "fs/stage.h"
 
 /* Path records + listing entries. A path record takes ~250 bytes, a listing entry
  * ~80: at most ~250 MB, ~80 MB when listings hold it all. */
 #define FS_META_MAX_ENTRIES 1000000
 #define FS_NAME_MAX 255
 #define FS_MARKER_MAX 4096 /* a List Blobs continuation marker is far shorter */
+#define FS_PATH_MAX 4096   /* a blob name is at most 1024 characters */
+/* Staging bound without a cache directory: $TMPDIR is often a small tmpfs. */
+#define FS_STAGE_LIMIT_DEFAULT (1ull << 30)
 
 /* st_blksize. coreutils, stdio and Python size their read buffers from it, so 1 MiB
  * makes a `cp` or a Python read loop issue 1 MiB read()s instead of 4 KiB ones: fewer
@@ -39,6 +50,7 @@
 struct fs {
 	struct fs_config cfg; /* immutable after fs_new */
 	struct meta_cache *meta;
+	struct stage *stage;
 	time_t mount_time; /* shown for the root and directories without a marker */
 };
 
@@ -47,22 +59,21 @@ enum fs_handle_kind { FS_HANDLE_FILE = 1, FS_HANDLE_DIR };
 /* The head of every fi->fh. */
 struct fs_handle {
 	enum fs_handle_kind kind;
-	char *path; /* store path, owned */
 };
 
-/* An open file: the object pinned at open. Immutable, so reads share it unlocked
- * (the cache_file is itself thread-safe). */
+/* An open file: a handle on the node of its path (fs/stage.h), which every handle of
+ * the path shares. Immutable. */
 struct fs_file {
 	struct fs_handle head;
-	uint64_t size;
-	char etag[STORE_ETAG_MAX];
-	struct cache_file *cached;
+	struct stage_node *node;
+	bool writable;
 };
 
 /* An open directory: the listing this handle serves. libfuse holds its per-handle
  * lock around readdir, so listing needs no lock of ours. */
 struct fs_dir {
 	struct fs_handle head;
+	char *path; /* store path, owned */
 	struct meta_listing *listing;
 };
 
@@ -89,6 +100,10 @@ static void fill_stat(const struct fs *fs, const struct store_attr *attr, struct
 	if (attr->is_dir) {
 		st->st_mode = S_IFDIR | (0777 & ~fs->cfg.umask);
 		st->st_nlink = 2;
+	} else if (attr->is_symlink) {
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)attr->size; /* the target's length */
 	} else {
 		st->st_mode = S_IFREG | (0666 & ~fs->cfg.umask);
 		st->st_nlink = 1;
@@ -99,6 +114,7 @@ static void fill_stat(const struct fs *fs, const struct store_attr *attr, struct
 	st->st_gid = fs->cfg.gid;
 	st->st_blksize = FS_BLKSIZE;
 	st->st_mtim.tv_sec = mtime;
+	st->st_mtim.tv_nsec = attr->mtime ? (long)attr->mtime_nsec : 0;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
 }
@@ -171,18 +187,15 @@ static int collect_entry(void *ctx, const struct store_entry *entry)
 	return meta_listing_add(collect->listing, entry->name, &entry->attr);
 }
 
-/* The complete listing of dir, from the cache or every page of the store; the caller
- * owns one reference. */
-static int fs_load_listing(struct fs *fs, const char *dir, struct meta_listing **out)
+/* The complete listing of dir from every page of the store, finished (merged and in
+ * name order); the caller owns one reference. */
+static int fs_list_all(struct fs *fs, const char *dir, struct meta_listing **out)
 {
 	char markers[2][FS_MARKER_MAX];
 	char *marker = markers[0], *next = markers[1], *swap;
 	struct collect_ctx collect = { .dir = dir };
 	int err;
 
-	*out = meta_get_listing(fs->meta, dir);
-	if (*out)
-		return 0;
 	err = meta_listing_new(&collect.listing);
 	if (err)
 		return err;
@@ -204,7 +217,6 @@ static int fs_load_listing(struct fs *fs, const char *dir, struct meta_listing *
 	err = meta_listing_finish(collect.listing);
 	if (err)
 		goto out_release;
-	meta_put_listing(fs->meta, dir, collect.listing); /* -ENOSPC: served, not cached */
 	*out = collect.listing;
 	return 0;
 
@@ -213,49 +225,117 @@ out_release:
 	return err;
 }
 
-/* The read path: bytes of the object pinned by file, never of another version, through
- * the block cache. Reads the range whole (a short FUSE read before EOF would shrink
- * the kernel's file size); cache_read() is short only at the end of the object. */
-static int fs_read_range(struct fs *fs, const struct fs_file *file, char *buf, size_t size,
-			 uint64_t offset)
+/* The complete listing of dir, from the cache or the store; the caller owns one
+ * reference. */
+static int fs_load_listing(struct fs *fs, const char *dir, struct meta_listing **out)
 {
-	ssize_t n;
+	int err;
 
-	if (offset >= file->size)
+	*out = meta_get_listing(fs->meta, dir);
+	if (*out)
 		return 0;
-	if (size > file->size - offset)
-		size = (size_t)(file->size - offset);
-	if (size > INT_MAX)
-		size = INT_MAX;
-	n = cache_read(file->cached, offset, size, buf);
-	if (n == -ESTALE)
-		meta_invalidate(fs->meta, file->head.path); /* the next open sees the new one */
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n > size)
-		return -EIO; /* more than asked: a bug, not data to pass on */
-	return (int)n;
+	err = fs_list_all(fs, dir, out);
+	if (!err)
+		meta_put_listing(fs->meta, dir, *out); /* -ENOSPC: served, not cached */
+	return err;
+}
+
+/* "dir/name" (or "name" in the root) into out; -ENAMETOOLONG when it does not fit. */
+static int child_path(const char *dir, const char *name, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s%s%s", dir, dir[0] ? "/" : "", name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Attributes of spath as the store has them now (the cache's may be stale). */
+static int fs_lookup_fresh(struct fs *fs, const char *spath, struct store_attr *attr)
+{
+	meta_invalidate(fs->meta, spath);
+	return fs_lookup(fs, spath, attr);
+}
+
+/* Records what spath is after a change made here. */
+static void fs_changed(struct fs *fs, const char *spath, const struct store_attr *attr)
+{
+	meta_invalidate(fs->meta, spath);
+	if (attr)
+		meta_put_attr(fs->meta, spath, attr);
+	else
+		meta_put_missing(fs->meta, spath);
 }
 
 /* Operations ---------------------------------------------------------------------- */
 
+static struct fs_file *file_of(const struct fuse_file_info *fi)
+{
+	struct fs_handle *handle = handle_of(fi);
+
+	return handle && handle->kind == FS_HANDLE_FILE ? (struct fs_file *)handle : NULL;
+}
+
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_ctx();
+	struct fs_file *file = fi ? file_of(fi) : NULL;
 	struct store_attr attr;
 	const char *spath;
 	int err;
 
+	if (file) {
+		stage_node_attr(file->node, &attr);
+		fill_stat(fs, &attr, st);
+		return 0;
+	}
 	if (path)
 		spath = store_path(path);
-	else if (fi)
-		spath = handle_of(fi)->path;
+	else if (fi && handle_of(fi)->kind == FS_HANDLE_DIR)
+		spath = ((struct fs_dir *)handle_of(fi))->path;
 	else
 		return -EIO;
+	if (stage_attr(fs->stage, spath, &attr)) {
+		fill_stat(fs, &attr, st);
+		return 0;
+	}
 	err = fs_lookup(fs, spath, &attr);
 	if (!err)
 		fill_stat(fs, &attr, st);
 	return err;
+}
+
+/* A handle on the node of spath, whose attributes are attr. */
+static int fs_open_node(struct fs *fs, const char *spath, const struct store_attr *attr,
+			struct fuse_file_info *fi)
+{
+	bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	char etag[STORE_ETAG_MAX];
+	struct fs_file *file;
+	int err;
+
+	file = calloc(1, sizeof(*file));
+	if (!file)
+		return -ENOMEM;
+	file->head.kind = FS_HANDLE_FILE;
+	file->writable = writable;
+	err = stage_open(fs->stage, spath, attr, writable, &file->node);
+	if (err) {
+		free(file);
+		return err;
+	}
+	if (fi->flags & O_TRUNC) {
+		err = stage_truncate(file->node, 0);
+		if (err) {
+			stage_close(file->node, writable);
+			free(file);
+			return err;
+		}
+	}
+	fi->fh = (uintptr_t)file;
+	/* Pages the kernel holds are this object's only if the last open saw this etag. */
+	stage_node_etag(file->node, etag, sizeof(etag));
+	fi->keep_cache = meta_note_open(fs->meta, spath, etag);
+	fi->direct_io = 0;
+	return 0;
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
@@ -263,62 +343,111 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	struct fs *fs = fs_ctx();
 	const char *spath = store_path(path);
 	struct store_attr attr;
-	struct fs_file *file;
 	int err;
 
-	/* Writes come in a later issue; until then every mount is read-only. */
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+	if (fs->cfg.read_only && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)))
 		return -EROFS;
 	err = fs_lookup(fs, spath, &attr);
+	if (err == -ENOENT && stage_attr(fs->stage, spath, &attr))
+		err = 0; /* gone from the store, but open and changed here */
 	if (err)
 		return err;
 	if (attr.is_dir)
 		return -EISDIR;
-	file = calloc(1, sizeof(*file));
-	if (!file)
-		return -ENOMEM;
-	file->head.kind = FS_HANDLE_FILE;
-	file->head.path = strdup(spath);
-	if (!file->head.path) {
-		free(file);
-		return -ENOMEM;
+	return fs_open_node(fs, spath, &attr, fi);
+}
+
+/* Creates an empty object at once, so others see the file (as blobfuse2 does). */
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_ctx();
+	const char *spath = store_path(path);
+	struct store_meta meta = { .has_mtime = true };
+	struct store_cond cond = { .if_none = true };
+	struct store_attr attr;
+	int err;
+
+	(void)mode; /* every file shows 0666 & ~umask */
+	if (fs->cfg.read_only)
+		return -EROFS;
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		meta.mtime = now.tv_sec;
+		meta.mtime_nsec = (uint32_t)now.tv_nsec;
 	}
-	file->size = attr.size;
-	memcpy(file->etag, attr.etag, sizeof(file->etag));
-	file->etag[sizeof(file->etag) - 1] = '\0';
-	err = cache_open(fs->cfg.cache, spath, file->etag, file->size, &file->cached);
-	if (err) {
-		free(file->head.path);
-		free(file);
+	err = store_put(fs->cfg.store, spath, "", 0, &meta, &cond, &attr);
+	if (err == -EEXIST && !(fi->flags & O_EXCL)) {
+		/* It exists after all (our cache said otherwise): open it as it is. */
+		err = fs_lookup_fresh(fs, spath, &attr);
+		if (!err && attr.is_dir)
+			err = -EISDIR;
+		return err ? err : fs_open_node(fs, spath, &attr, fi);
+	}
+	if (err)
 		return err;
-	}
-	fi->fh = (uintptr_t)file;
-	/* Pages the kernel holds are this object's only if the last open saw this etag. */
-	fi->keep_cache = meta_note_open(fs->meta, spath, file->etag);
-	fi->direct_io = 0;
-	return 0;
+	fs_changed(fs, spath, &attr);
+	return fs_open_node(fs, spath, &attr, fi);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t offset,
 		   struct fuse_file_info *fi)
 {
-	struct fs_handle *handle = handle_of(fi);
+	struct fs_file *file = file_of(fi);
+	ssize_t n;
 
 	(void)path;
-	if (handle->kind != FS_HANDLE_FILE)
+	if (!file)
 		return -EISDIR;
 	if (offset < 0)
 		return -EINVAL;
-	return fs_read_range(fs_ctx(), (struct fs_file *)handle, buf, size, (uint64_t)offset);
+	n = stage_read(file->node, buf, size, (uint64_t)offset);
+	return (int)n; /* stage_read never passes INT_MAX */
+}
+
+static int fs_write(const char *path, const char *buf, size_t size, off_t offset,
+		    struct fuse_file_info *fi)
+{
+	struct fs_file *file = file_of(fi);
+	ssize_t n;
+
+	(void)path;
+	if (!file)
+		return -EISDIR;
+	if (offset < 0)
+		return -EINVAL;
+	if (size > INT_MAX)
+		size = INT_MAX;
+	n = stage_write(file->node, buf, size, (uint64_t)offset);
+	return (int)n;
+}
+
+/* close(): a writer's close uploads what is staged; its error is close()'s. */
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_file *file = file_of(fi);
+
+	(void)path;
+	if (!file || !file->writable)
+		return 0;
+	return stage_commit(file->node);
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct fs_file *file = file_of(fi);
+
+	(void)path, (void)datasync;
+	return file ? stage_commit(file->node) : 0;
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-	struct fs_file *file = (struct fs_file *)handle_of(fi);
+	struct fs_file *file = file_of(fi);
 
 	(void)path;
-	cache_close(file->cached);
-	free(file->head.path);
+	stage_close(file->node, file->writable);
 	free(file);
 	return 0;
 }
@@ -330,8 +459,8 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 	if (!dir)
 		return -ENOMEM;
 	dir->head.kind = FS_HANDLE_DIR;
-	dir->head.path = strdup(store_path(path));
-	if (!dir->head.path) {
+	dir->path = strdup(store_path(path));
+	if (!dir->path) {
 		free(dir);
 		return -ENOMEM;
 	}
@@ -348,6 +477,8 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 {
 	struct fs *fs = fs_ctx();
 	struct fs_dir *dir = (struct fs_dir *)handle_of(fi);
+	bool open_nodes = stage_has_nodes(fs->stage);
+	char child[FS_PATH_MAX];
 	size_t count, pos;
 
 	(void)path;
@@ -356,7 +487,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 		return -EINVAL;
 	if (offset == 0 || !dir->listing) {
 		struct meta_listing *listing;
-		int err = fs_load_listing(fs, dir->head.path, &listing);
+		int err = fs_load_listing(fs, dir->path, &listing);
 
 		if (err)
 			return err;
@@ -377,8 +508,12 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 			name = pos == 0 ? "." : "..";
 		} else {
 			meta_listing_attr(dir->listing, pos - 2, &attr);
-			fill_stat(fs, &attr, &st);
 			name = meta_listing_name(dir->listing, pos - 2);
+			/* A file being written here: its size so far, not the store's. */
+			if (open_nodes && !attr.is_dir &&
+			    child_path(dir->path, name, child, sizeof(child)) == 0)
+				stage_attr(fs->stage, child, &attr);
+			fill_stat(fs, &attr, &st);
 			fill_flags = FUSE_FILL_DIR_PLUS;
 		}
 		if (filler(buf, name, &st, (off_t)(pos + 1), fill_flags))
@@ -393,9 +528,15 @@ static int fs_releasedir(const char *path, struct fuse_file_info *fi)
 
 	(void)path;
 	meta_listing_release(dir->listing);
-	free(dir->head.path);
+	free(dir->path);
 	free(dir);
 	return 0;
+}
+
+static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path, (void)datasync, (void)fi;
+	return 0; /* every change of a directory is in the store when its call returns */
 }
 
 static int fs_statfs(const char *path, struct statvfs *st)
@@ -427,8 +568,13 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->use_ino = 0;
 	cfg->readdir_ino = 0;
 	cfg->nullpath_ok = 1;
-	/* Asking for a capability the kernel lacks makes libfuse fail INIT. */
-	conn->want |= conn->capable & (FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ);
+	/* unlink() of an open file deletes the blob now; libfuse would otherwise rename
+	 * it to .fuse_hidden* until the last close. The node keeps serving its handles. */
+	cfg->hard_remove = 1;
+	/* Asking for a capability the kernel lacks makes libfuse fail INIT. O_TRUNC comes
+	 * with open() (one call, not open + setattr). */
+	conn->want |= conn->capable &
+		      (FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC);
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; /* always plus, so `ls -l` is one listing */
 	/* conn->max_read stays as given by "-o max_read": libfuse 3.14 fails INIT when
 	 * init() sets another value. Reads still reach 1 MiB: the kernel bounds them by
@@ -440,117 +586,410 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return fs;
 }
 
-/* Writes: not in this issue. */
+/* Changes of names ----------------------------------------------------------------- */
+
+/* Regular files only: FIFOs, sockets and devices cannot be blobs. */
 static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 {
-	(void)path, (void)mode, (void)rdev;
-	return -EROFS;
+	struct fs *fs = fs_ctx();
+	const char *spath = store_path(path);
+	struct store_cond cond = { .if_none = true };
+	struct store_attr attr;
+	int err;
+
+	(void)rdev;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (!S_ISREG(mode))
+		return -EPERM;
+	err = store_put(fs->cfg.store, spath, "", 0, NULL, &cond, &attr);
+	if (!err)
+		fs_changed(fs, spath, &attr);
+	return err;
 }
 
+/* A marker blob: 0 bytes, hdi_isfolder=true. */
 static int fs_mkdir(const char *path, mode_t mode)
 {
-	(void)path, (void)mode;
-	return -EROFS;
-}
+	struct fs *fs = fs_ctx();
+	const char *spath = store_path(path);
+	struct store_meta meta = { .is_dir = true };
+	struct store_cond cond = { .if_none = true };
+	struct store_attr attr;
+	int err;
 
-static int fs_unlink(const char *path)
-{
-	(void)path;
-	return -EROFS;
+	(void)mode;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	err = fs_lookup(fs, spath, &attr);
+	if (!err)
+		return -EEXIST;
+	if (err != -ENOENT)
+		return err;
+	err = store_put(fs->cfg.store, spath, "", 0, &meta, &cond, &attr);
+	if (!err)
+		fs_changed(fs, spath, &attr);
+	return err;
 }
 
 static int fs_rmdir(const char *path)
 {
-	(void)path;
-	return -EROFS;
+	struct fs *fs = fs_ctx();
+	const char *spath = store_path(path);
+	struct store_attr attr;
+	int err;
+
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (!spath[0])
+		return -EBUSY;
+	err = fs_lookup_fresh(fs, spath, &attr);
+	if (err)
+		return err;
+	if (!attr.is_dir)
+		return -ENOTDIR;
+	err = store_has_children(fs->cfg.store, spath);
+	if (err > 0)
+		return -ENOTEMPTY;
+	if (err < 0)
+		return err;
+	/* No marker: the directory was only a prefix, and is gone with its last child. */
+	err = store_remove(fs->cfg.store, spath, NULL);
+	if (err == -ENOENT)
+		err = 0;
+	if (!err) {
+		fs_changed(fs, spath, NULL);
+		meta_invalidate_listing(fs->meta, spath);
+	}
+	return err;
 }
 
+static int fs_unlink(const char *path)
+{
+	struct fs *fs = fs_ctx();
+	const char *spath = store_path(path);
+	struct store_attr attr;
+	int err;
+
+	if (fs->cfg.read_only)
+		return -EROFS;
+	err = fs_lookup(fs, spath, &attr);
+	if (!err && attr.is_dir)
+		return -EISDIR;
+	err = stage_unlink(fs->stage, spath);
+	if (!err || err == -ENOENT)
+		fs_changed(fs, spath, NULL);
+	return err;
+}
+
+/* blobfuse2's convention: metadata is_symlink=true, the target as the content. */
 static int fs_symlink(const char *target, const char *path)
 {
-	(void)target, (void)path;
-	return -EROFS;
+	struct fs *fs = fs_ctx();
+	const char *spath = store_path(path);
+	struct store_meta meta = { .is_symlink = true };
+	struct store_cond cond = { .if_none = true };
+	struct store_attr attr;
+	int err;
+
+	if (fs->cfg.read_only)
+		return -EROFS;
+	err = store_put(fs->cfg.store, spath, target, strlen(target), &meta, &cond, &attr);
+	if (!err)
+		fs_changed(fs, spath, &attr);
+	return err;
+}
+
+static int fs_readlink(const char *path, char *buf, size_t size)
+{
+	struct fs *fs = fs_ctx();
+	const char *spath = store_path(path);
+	struct store_attr attr;
+	ssize_t n;
+	int err;
+
+	if (size == 0)
+		return -EINVAL;
+	err = fs_lookup(fs, spath, &attr);
+	if (err)
+		return err;
+	if (!attr.is_symlink)
+		return -EINVAL;
+	n = store_read(fs->cfg.store, spath, NULL, 0, size - 1, buf);
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0'; /* a longer target is cut, as readlink(2) does */
+	return 0;
+}
+
+/* Moves every object under from (a directory) to the same name under to, one by one:
+ * not atomic (see docs/semantics.md). */
+static int fs_rename_dir(struct fs *fs, const char *from, const char *to)
+{
+	struct meta_listing *listing;
+	struct store_attr attr;
+	char *child_from, *child_to;
+	int err;
+
+	err = fs_list_all(fs, from, &listing);
+	if (err)
+		return err;
+	child_from = malloc(2 * FS_PATH_MAX);
+	if (!child_from) {
+		meta_listing_release(listing);
+		return -ENOMEM;
+	}
+	child_to = child_from + FS_PATH_MAX;
+	for (size_t i = 0; i < meta_listing_count(listing) && !err; i++) {
+		const char *name = meta_listing_name(listing, i);
+
+		err = child_path(from, name, child_from, FS_PATH_MAX);
+		if (!err)
+			err = child_path(to, name, child_to, FS_PATH_MAX);
+		if (err)
+			break;
+		meta_listing_attr(listing, i, &attr);
+		if (attr.is_dir)
+			err = fs_rename_dir(fs, child_from, child_to);
+		else
+			err = stage_rename(fs->stage, child_from, child_to, false);
+		meta_invalidate(fs->meta, child_from);
+		meta_invalidate(fs->meta, child_to);
+	}
+	free(child_from);
+	meta_listing_release(listing);
+	if (err)
+		return err;
+	/* Last, the directory's own marker (or a file its name shadows), if there is one. */
+	err = store_stat(fs->cfg.store, from, &attr);
+	if (!err)
+		err = stage_rename(fs->stage, from, to, false);
+	if (err == -ENOENT)
+		err = 0;
+	meta_invalidate_listing(fs->meta, from);
+	meta_invalidate_listing(fs->meta, to);
+	return err;
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
-	(void)from, (void)to, (void)flags;
-	return -EROFS;
+	struct fs *fs = fs_ctx();
+	const char *sfrom = store_path(from), *sto = store_path(to);
+	bool noreplace = flags & RENAME_NOREPLACE, exists;
+	struct store_attr from_attr, to_attr;
+	int err;
+
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL; /* RENAME_EXCHANGE cannot be done on a blob store */
+	if (!sfrom[0] || !sto[0])
+		return -EBUSY;
+	err = fs_lookup(fs, sfrom, &from_attr);
+	if (err)
+		return err;
+	err = fs_lookup_fresh(fs, sto, &to_attr);
+	if (err && err != -ENOENT)
+		return err;
+	exists = !err;
+	if (strcmp(sfrom, sto) == 0)
+		return 0;
+	if (exists && noreplace)
+		return -EEXIST;
+	if (from_attr.is_dir) {
+		if (exists && !to_attr.is_dir)
+			return -ENOTDIR;
+		if (exists) {
+			err = store_has_children(fs->cfg.store, sto);
+			if (err)
+				return err > 0 ? -ENOTEMPTY : err;
+		}
+		err = fs_rename_dir(fs, sfrom, sto);
+	} else {
+		if (exists && to_attr.is_dir)
+			return -EISDIR;
+		err = stage_rename(fs->stage, sfrom, sto, noreplace);
+	}
+	meta_invalidate(fs->meta, sfrom);
+	meta_invalidate(fs->meta, sto);
+	return err;
 }
 
 static int fs_link(const char *from, const char *to)
 {
 	(void)from, (void)to;
-	return -EROFS;
+	return fs_ctx()->cfg.read_only ? -EROFS : -EPERM; /* no hard links in a blob store */
 }
 
+/* Accepted and ignored, as blobfuse2 and gcsfuse do: a blob has no mode or owner. */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)path, (void)mode, (void)fi;
-	return -EROFS;
+	return fs_ctx()->cfg.read_only ? -EROFS : 0;
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	(void)path, (void)uid, (void)gid, (void)fi;
-	return -EROFS;
+	return fs_ctx()->cfg.read_only ? -EROFS : 0;
+}
+
+/* Changes of content ------------------------------------------------------------- */
+
+/* A handle for a change made by path: the caller's own, or a temporary one whose
+ * change is committed before the call returns. */
+struct fs_change {
+	struct stage_node *node;
+	bool temporary;
+};
+
+static int fs_change_begin(struct fs *fs, const char *path, struct fuse_file_info *fi,
+			   struct fs_change *change)
+{
+	struct fs_file *file = fi ? file_of(fi) : NULL;
+	struct store_attr attr;
+	const char *spath;
+	int err;
+
+	if (file) {
+		change->node = file->node;
+		change->temporary = false;
+		return 0;
+	}
+	if (!path)
+		return -EIO;
+	spath = store_path(path);
+	err = fs_lookup_fresh(fs, spath, &attr);
+	if (err == -ENOENT && stage_attr(fs->stage, spath, &attr))
+		err = 0;
+	if (err)
+		return err;
+	if (attr.is_dir)
+		return -EISDIR;
+	change->temporary = true;
+	return stage_open(fs->stage, spath, &attr, true, &change->node);
+}
+
+static int fs_change_end(struct fs_change *change, int err)
+{
+	if (!change->temporary)
+		return err;
+	if (!err)
+		err = stage_commit(change->node);
+	stage_close(change->node, true);
+	return err;
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	(void)path, (void)size, (void)fi;
-	return -EROFS;
-}
+	struct fs *fs = fs_ctx();
+	struct fs_change change;
+	int err;
 
-static int fs_write(const char *path, const char *buf, size_t size, off_t offset,
-		    struct fuse_file_info *fi)
-{
-	(void)path, (void)buf, (void)size, (void)offset, (void)fi;
-	return -EROFS;
-}
-
-static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	(void)path, (void)mode, (void)fi;
-	return -EROFS;
-}
-
-static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
-{
-	(void)path, (void)tv, (void)fi;
-	return -EROFS;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (size < 0)
+		return -EINVAL;
+	err = fs_change_begin(fs, path, fi, &change);
+	if (err)
+		return err;
+	err = stage_truncate(change.node, (uint64_t)size);
+	return fs_change_end(&change, err);
 }
 
 static int fs_fallocate(const char *path, int mode, off_t offset, off_t len,
 			struct fuse_file_info *fi)
 {
-	(void)path, (void)mode, (void)offset, (void)len, (void)fi;
-	return -EROFS;
+	struct fs *fs = fs_ctx();
+	struct fs_change change;
+	int err;
+
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP; /* holes cannot be punched in a blob */
+	if (offset < 0 || len <= 0)
+		return -EINVAL;
+	if (mode & FALLOC_FL_KEEP_SIZE)
+		return 0; /* nothing to reserve */
+	err = fs_change_begin(fs, path, fi, &change);
+	if (err)
+		return err;
+	err = stage_allocate(change.node, (uint64_t)offset + (uint64_t)len);
+	return fs_change_end(&change, err);
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_ctx();
+	struct timespec mtime = tv ? tv[1] : (struct timespec){ .tv_nsec = UTIME_NOW };
+	struct fs_change change;
+	struct store_attr attr;
+	const char *spath;
+	int err;
+
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (mtime.tv_nsec == UTIME_OMIT)
+		return 0; /* only the mtime is kept */
+	if (mtime.tv_nsec == UTIME_NOW)
+		clock_gettime(CLOCK_REALTIME, &mtime);
+	if (!(fi && file_of(fi)) && path) {
+		spath = store_path(path);
+		err = fs_lookup(fs, spath, &attr);
+		if (err)
+			return err;
+		if (attr.is_dir) {
+			/* A marker blob keeps it; a directory that is only a prefix cannot. */
+			struct store_meta meta = { .is_dir = true, .has_mtime = true,
+						   .mtime = mtime.tv_sec,
+						   .mtime_nsec = (uint32_t)mtime.tv_nsec };
+			struct store_cond cond = { .if_match = attr.etag };
+
+			if (!spath[0] || !attr.etag[0])
+				return 0;
+			err = store_set_meta(fs->cfg.store, spath, &meta, &cond, &attr);
+			if (err == -ENOENT)
+				err = 0;
+			meta_invalidate(fs->meta, spath);
+			return err;
+		}
+	}
+	err = fs_change_begin(fs, path, fi, &change);
+	if (err)
+		return err;
+	stage_set_mtime(change.node, mtime.tv_sec, (uint32_t)mtime.tv_nsec);
+	return fs_change_end(&change, 0);
 }
 
 static const struct fuse_operations fs_ops = {
 	.init = fs_init,
 	.getattr = fs_getattr,
 	.open = fs_open,
+	.create = fs_create,
 	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
 	.release = fs_release,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.releasedir = fs_releasedir,
+	.fsyncdir = fs_fsyncdir,
 	.statfs = fs_statfs,
 	.mknod = fs_mknod,
 	.mkdir = fs_mkdir,
-	.unlink = fs_unlink,
 	.rmdir = fs_rmdir,
+	.unlink = fs_unlink,
 	.symlink = fs_symlink,
+	.readlink = fs_readlink,
 	.rename = fs_rename,
 	.link = fs_link,
 	.chmod = fs_chmod,
 	.chown = fs_chown,
 	.truncate = fs_truncate,
-	.write = fs_write,
-	.create = fs_create,
-	.utimens = fs_utimens,
 	.fallocate = fs_fallocate,
+	.utimens = fs_utimens,
 };
 
 const struct fuse_operations *fs_operations(void)
@@ -561,16 +1000,18 @@ const struct fuse_operations *fs_operations(void)
 int fs_new(const struct fs_config *cfg, struct fs **out)
 {
 	struct meta_config meta_cfg;
+	struct stage_config stage_cfg;
 	struct fs *fs;
 	int err;
 
-	if (!cfg || !cfg->store || !(cfg->attr_timeout >= 0) || !(cfg->entry_timeout >= 0) ||
-	    !(cfg->negative_timeout >= 0))
+	if (!cfg || !cfg->store || !cfg->cache || !(cfg->attr_timeout >= 0) ||
+	    !(cfg->entry_timeout >= 0) || !(cfg->negative_timeout >= 0))
 		return -EINVAL;
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
 	fs->cfg = *cfg;
+	fs->cfg.stage_dir = NULL; /* borrowed: the stage keeps its own copy */
 	fs->mount_time = time(NULL);
 	meta_cfg = (struct meta_config){
 		.attr_timeout = cfg->attr_timeout,
@@ -579,18 +1020,35 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 		.max_entries = FS_META_MAX_ENTRIES,
 	};
 	err = meta_new(&meta_cfg, &fs->meta);
-	if (err) {
-		free(fs);
-		return err;
-	}
+	if (err)
+		goto out_free;
+	stage_cfg = (struct stage_config){
+		.store = cfg->store,
+		.cache = cfg->cache,
+		.meta = fs->meta,
+		.block_size = cfg->block_size,
+		.dir = cfg->stage_dir,
+		.limit = cfg->stage_limit ? cfg->stage_limit : FS_STAGE_LIMIT_DEFAULT,
+		.overwrite = cfg->conflict_overwrite,
+	};
+	err = stage_new(&stage_cfg, &fs->stage);
+	if (err)
+		goto out_free_meta;
 	*out = fs;
 	return 0;
+
+out_free_meta:
+	meta_free(fs->meta);
+out_free:
+	free(fs);
+	return err;
 }
 
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	stage_free(fs->stage);
 	meta_free(fs->meta);
 	free(fs);
 }

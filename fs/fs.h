@@ -1,10 +1,12 @@
 /* fs: the FUSE filesystem (libfuse3 high-level, path-based API) over a store.
  *
- * Read-only for now: getattr, readdir (readdirplus: entries carry their attributes, so
- * `ls -l` costs no request per entry), open, read (through the block cache), release,
- * statfs. Attributes,
- * listings and negative lookups are kept in a meta_cache with the configured TTLs,
- * and the same TTLs are handed to the kernel.
+ * getattr, readdir (readdirplus: entries carry their attributes, so `ls -l` costs no
+ * request per entry), open, read (through the block cache), statfs; and, unless
+ * read_only, the writes: create, write, truncate, flush/fsync (which upload), unlink,
+ * mkdir, rmdir, rename, symlink, utimens. Open files and their staged writes live in
+ * fs/stage.h. Attributes, listings and negative lookups are kept in a meta_cache with
+ * the configured TTLs, and the same TTLs are handed to the kernel. What each POSIX
+ * call does on a container: docs/semantics.md.
  */
 #ifndef FERRY_FS_H
 #define FERRY_FS_H
@@ -25,7 +27,11 @@ struct fs_config {
 	uid_t uid;               /* owner shown for every entry */
 	gid_t gid;
 	mode_t umask;            /* applied to 0777 (dirs) and 0666 (files) */
-	bool read_only;
+	bool read_only;          /* every change fails with EROFS */
+	size_t block_size;       /* the write grid: the cache's block size */
+	const char *stage_dir;   /* staging files; NULL or "": $TMPDIR or /tmp */
+	uint64_t stage_limit;    /* staged bytes before dirty blocks upload early */
+	bool conflict_overwrite; /* commit without If-Match: the last writer wins */
 };
 
 struct fs;

@@ -17,7 +17,8 @@ struct mount_options {
 	const char *url;        /* container URL, borrowed */
 	const char *mountpoint; /* borrowed */
 	bool foreground;
-	bool read_only;
+	bool read_only;          /* -o ro: every change fails with EROFS */
+	bool conflict_overwrite; /* -o conflict=overwrite: commits without If-Match */
 	bool allow_http;  /* plain http to a host that is not loopback */
 	bool allow_other; /* other users may use the mount */
 	double attr_timeout, entry_timeout, negative_timeout;
@@ -39,16 +40,16 @@ struct mount_options {
 	char ca_file[4096];
 };
 
-/* Defaults: read-only, attr/entry timeouts 60 s, negative 5 s, the caller's uid/gid,
- * umask 022, 8 workers, 60 s per operation, log level warn; 16 MiB blocks, 256 MiB of
- * block memory, 64 MiB read-ahead per file, no disk tier (10 GiB once cache_dir= is
- * given). */
+/* Defaults: read-write, a conflicting commit fails, attr/entry timeouts 60 s, negative
+ * 5 s, the caller's uid/gid, umask 022, 8 workers, 60 s per operation, log level warn;
+ * 16 MiB blocks, 256 MiB of block memory, 64 MiB read-ahead per file, no disk tier
+ * (10 GiB once cache_dir= is given). */
 void mount_options_default(struct mount_options *mo);
 
 /* Applies one comma-separated -o list. Generic mount(8) options (defaults, _netdev,
- * nofail, auto, noauto, user, nouser, exec, noexec, suid, nosuid, dev, nodev, rw when
- * not supported) are accepted and ignored so fstab lines work. -EINVAL with a message
- * naming the option for an unknown option or a bad value. */
+ * nofail, auto, noauto, user, nouser, exec, noexec, suid, nosuid, dev, nodev) are
+ * accepted and ignored so fstab lines work; rw and ro choose the mode. -EINVAL with a
+ * message naming the option for an unknown option or a bad value. */
 int mount_parse_options(struct mount_options *mo, const char *list, char *errbuf,
 			size_t errlen);
 

@@ -1,5 +1,6 @@
 /* Tests of fs/: a real FUSE mount of an in-memory fake store, driven through the
- * kernel with stat/readdir/read. A forked child mounts and tests; the parent always
+ * kernel with stat/readdir/read and the writing calls; the fake store counts uploads
+ * and can fail them. A forked child mounts and tests; the parent always
  * unmounts and removes the mount point, even when the child crashes or hangs. */
 #include "cache/cache.h"
 #include "fs/fs.h"
@@ -18,6 +19,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,25 +35,47 @@
 
 /* The fake store --------------------------------------------------------------- */
 
+/* A committed block: its id and length, in order. */
+struct fake_block {
+	char id[STORE_BLOCK_ID_MAX];
+	size_t size;
+};
+
 struct fake_object {
 	char *path;
 	unsigned char *data;
 	size_t size;
 	char etag[STORE_ETAG_MAX];
 	int64_t mtime;
+	uint32_t mtime_nsec;
 	bool marker;
+	bool symlink;
+	struct fake_block *blocks; /* of a committed block list; none for a Put Blob */
+	size_t nblocks;
+};
+
+/* A block staged with Put Block, not committed yet. */
+struct fake_staged {
+	char *path;
+	char id[STORE_BLOCK_ID_MAX];
+	unsigned char *data;
+	size_t size;
 };
 
 struct fake_store {
 	struct store base;
-	pthread_mutex_t lock; /* guards objects, count, etag_seq */
+	pthread_mutex_t lock; /* guards objects, count, etag_seq, staged, nstaged */
 	struct fake_object *objects;
 	size_t count;
 	unsigned etag_seq;
+	struct fake_staged *staged;
+	size_t nstaged;
 	atomic_int stats;
 	atomic_int lists;
 	atomic_int reads;
 	atomic_size_t max_read_len;
+	atomic_int puts, put_blocks, commits, set_metas, copies, removes;
+	atomic_int fail_put_blocks; /* the next this many Put Blocks fail with EIO */
 };
 
 static struct fake_store *fake_of(struct store *s)
@@ -69,14 +93,14 @@ static struct fake_object *fake_find(struct fake_store *fake, const char *path)
 	return NULL;
 }
 
-/* Adds or replaces an object; every write gets a new etag. */
-static void fake_put(struct fake_store *fake, const char *path, const void *data, size_t size,
-		     bool marker)
+/* Adds or replaces an object (content, metadata, no block list) under fake->lock;
+ * every write gets a new etag. */
+static struct fake_object *fake_set_locked(struct fake_store *fake, const char *path,
+					   const void *data, size_t size,
+					   const struct store_meta *meta)
 {
-	struct fake_object *object;
+	struct fake_object *object = fake_find(fake, path);
 
-	pthread_mutex_lock(&fake->lock);
-	object = fake_find(fake, path);
 	if (!object) {
 		struct fake_object *objects =
 			realloc(fake->objects, (fake->count + 1) * sizeof(*objects));
@@ -94,9 +118,24 @@ static void fake_put(struct fake_store *fake, const char *path, const void *data
 		abort();
 	memcpy(object->data, data, size);
 	object->size = size;
-	object->marker = marker;
-	object->mtime = 1700000000;
+	object->marker = meta && meta->is_dir;
+	object->symlink = meta && meta->is_symlink;
+	object->mtime = meta && meta->has_mtime ? meta->mtime : 1700000000;
+	object->mtime_nsec = meta && meta->has_mtime ? meta->mtime_nsec : 0;
+	free(object->blocks);
+	object->blocks = NULL;
+	object->nblocks = 0;
 	snprintf(object->etag, sizeof(object->etag), "\"0x%u\"", ++fake->etag_seq);
+	return object;
+}
+
+static void fake_put(struct fake_store *fake, const char *path, const void *data, size_t size,
+		     bool marker)
+{
+	struct store_meta meta = { .is_dir = marker };
+
+	pthread_mutex_lock(&fake->lock);
+	fake_set_locked(fake, path, data, size, &meta);
 	pthread_mutex_unlock(&fake->lock);
 }
 
@@ -105,8 +144,43 @@ static void object_attr(const struct fake_object *object, struct store_attr *out
 	memset(out, 0, sizeof(*out));
 	out->size = object->size;
 	out->mtime = object->mtime;
+	out->mtime_nsec = object->mtime_nsec;
 	out->is_dir = object->marker;
+	out->is_symlink = object->symlink;
 	memcpy(out->etag, object->etag, sizeof(out->etag));
+}
+
+/* A copy of the object at path (data included), for checks; false if missing. */
+static bool fake_get(struct fake_store *fake, const char *path, struct fake_object *out)
+{
+	struct fake_object *object;
+
+	pthread_mutex_lock(&fake->lock);
+	object = fake_find(fake, path);
+	if (object) {
+		*out = *object;
+		out->data = malloc(object->size ? object->size : 1);
+		if (!out->data)
+			abort();
+		memcpy(out->data, object->data, object->size);
+		out->path = NULL;
+		out->blocks = NULL;
+	}
+	pthread_mutex_unlock(&fake->lock);
+	return object != NULL;
+}
+
+/* Whether the object at path holds exactly size bytes equal to data. */
+static bool fake_holds(struct fake_store *fake, const char *path, const void *data, size_t size)
+{
+	struct fake_object copy;
+	bool same;
+
+	if (!fake_get(fake, path, &copy))
+		return false;
+	same = copy.size == size && memcmp(copy.data, data, size) == 0;
+	free(copy.data);
+	return same;
 }
 
 static int fake_stat(struct store *s, const char *path, struct store_attr *out)
@@ -253,6 +327,252 @@ static int fake_probe(struct store *s, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/* The condition as the service checks it: -ESTALE (412), -EEXIST (409). */
+static int fake_check(const struct fake_object *object, const struct store_cond *cond)
+{
+	if (cond && cond->if_none && object)
+		return -EEXIST;
+	if (cond && cond->if_match && (!object || strcmp(object->etag, cond->if_match) != 0))
+		return -ESTALE;
+	return 0;
+}
+
+static void fake_drop_staged(struct fake_store *fake, const char *path)
+{
+	size_t i = 0;
+
+	while (i < fake->nstaged) {
+		if (strcmp(fake->staged[i].path, path) == 0) {
+			free(fake->staged[i].path);
+			free(fake->staged[i].data);
+			fake->staged[i] = fake->staged[--fake->nstaged];
+		} else {
+			i++;
+		}
+	}
+}
+
+static int fake_op_put(struct store *s, const char *path, const void *data, size_t len,
+		       const struct store_meta *meta, const struct store_cond *cond,
+		       struct store_attr *out)
+{
+	struct fake_store *fake = fake_of(s);
+	int err;
+
+	atomic_fetch_add(&fake->puts, 1);
+	pthread_mutex_lock(&fake->lock);
+	err = fake_check(fake_find(fake, path), cond);
+	if (!err) {
+		struct fake_object *object = fake_set_locked(fake, path, data, len, meta);
+
+		fake_drop_staged(fake, path);
+		if (out)
+			object_attr(object, out);
+	}
+	pthread_mutex_unlock(&fake->lock);
+	return err;
+}
+
+static int fake_op_put_block(struct store *s, const char *path, const char *block_id,
+			     const void *data, size_t len)
+{
+	struct fake_store *fake = fake_of(s);
+	struct fake_staged *staged;
+	int fail = atomic_load(&fake->fail_put_blocks);
+
+	atomic_fetch_add(&fake->put_blocks, 1);
+	while (fail > 0 && !atomic_compare_exchange_weak(&fake->fail_put_blocks, &fail, fail - 1))
+		;
+	if (fail > 0)
+		return -EIO;
+	pthread_mutex_lock(&fake->lock);
+	staged = realloc(fake->staged, (fake->nstaged + 1) * sizeof(*staged));
+	if (!staged)
+		abort();
+	fake->staged = staged;
+	staged = &fake->staged[fake->nstaged++];
+	staged->path = strdup(path);
+	snprintf(staged->id, sizeof(staged->id), "%s", block_id);
+	staged->data = malloc(len ? len : 1);
+	if (!staged->path || !staged->data)
+		abort();
+	memcpy(staged->data, data, len);
+	staged->size = len;
+	pthread_mutex_unlock(&fake->lock);
+	return 0;
+}
+
+/* Where a listed block's bytes are: the latest staged block of that id, else the
+ * object's committed one. NULL when neither (the service: InvalidBlockList). */
+static const unsigned char *fake_block_bytes(struct fake_store *fake, const char *path,
+					     const struct fake_object *object, const char *id,
+					     size_t *size)
+{
+	size_t offset = 0;
+
+	for (size_t i = fake->nstaged; i-- > 0;) {
+		if (strcmp(fake->staged[i].path, path) == 0 && strcmp(fake->staged[i].id, id) == 0) {
+			*size = fake->staged[i].size;
+			return fake->staged[i].data;
+		}
+	}
+	for (size_t i = 0; object && i < object->nblocks; i++) {
+		if (strcmp(object->blocks[i].id, id) == 0) {
+			*size = object->blocks[i].size;
+			return object->data + offset;
+		}
+		offset += object->blocks[i].size;
+	}
+	return NULL;
+}
+
+static int fake_op_commit(struct store *s, const char *path, const char *const *block_ids,
+			  size_t nblocks, const struct store_meta *meta,
+			  const struct store_cond *cond, struct store_attr *out)
+{
+	struct fake_store *fake = fake_of(s);
+	struct fake_object *object;
+	struct fake_block *blocks = calloc(nblocks + 1, sizeof(*blocks));
+	unsigned char *data = NULL;
+	size_t total = 0;
+	int err;
+
+	if (!blocks)
+		abort();
+	atomic_fetch_add(&fake->commits, 1);
+	pthread_mutex_lock(&fake->lock);
+	object = fake_find(fake, path);
+	err = fake_check(object, cond);
+	for (size_t i = 0; i < nblocks && !err; i++) {
+		size_t size;
+		const unsigned char *bytes = fake_block_bytes(fake, path, object, block_ids[i], &size);
+		unsigned char *grown = bytes ? realloc(data, total + size + 1) : NULL;
+
+		if (!bytes) {
+			err = -EIO;
+			break;
+		}
+		if (!grown)
+			abort();
+		data = grown;
+		memcpy(data + total, bytes, size);
+		total += size;
+		snprintf(blocks[i].id, sizeof(blocks[i].id), "%s", block_ids[i]);
+		blocks[i].size = size;
+	}
+	if (!err) {
+		object = fake_set_locked(fake, path, data ? data : (unsigned char *)"", total, meta);
+		object->blocks = blocks;
+		object->nblocks = nblocks;
+		blocks = NULL;
+		fake_drop_staged(fake, path);
+		if (out)
+			object_attr(object, out);
+	}
+	pthread_mutex_unlock(&fake->lock);
+	free(data);
+	free(blocks);
+	return err;
+}
+
+static int fake_op_get_blocks(struct store *s, const char *path, const char *etag,
+			      struct store_block **out, size_t *nblocks)
+{
+	struct fake_store *fake = fake_of(s);
+	struct fake_object *object;
+	int err = 0;
+
+	pthread_mutex_lock(&fake->lock);
+	object = fake_find(fake, path);
+	if (!object || (etag && strcmp(etag, object->etag) != 0)) {
+		err = object || etag ? -ESTALE : -ENOENT;
+	} else {
+		*out = calloc(object->nblocks + 1, sizeof(**out));
+		if (!*out)
+			abort();
+		for (size_t i = 0; i < object->nblocks; i++) {
+			memcpy((*out)[i].id, object->blocks[i].id, sizeof((*out)[i].id));
+			(*out)[i].size = object->blocks[i].size;
+		}
+		*nblocks = object->nblocks;
+	}
+	pthread_mutex_unlock(&fake->lock);
+	return err;
+}
+
+static int fake_op_set_meta(struct store *s, const char *path, const struct store_meta *meta,
+			    const struct store_cond *cond, struct store_attr *out)
+{
+	struct fake_store *fake = fake_of(s);
+	struct fake_object *object;
+	int err;
+
+	atomic_fetch_add(&fake->set_metas, 1);
+	pthread_mutex_lock(&fake->lock);
+	object = fake_find(fake, path);
+	err = object ? fake_check(object, cond) : -ENOENT;
+	if (!err) {
+		object->marker = meta->is_dir;
+		object->symlink = meta->is_symlink;
+		object->mtime = meta->has_mtime ? meta->mtime : 1700000000;
+		object->mtime_nsec = meta->has_mtime ? meta->mtime_nsec : 0;
+		snprintf(object->etag, sizeof(object->etag), "\"0x%u\"", ++fake->etag_seq);
+		if (out)
+			object_attr(object, out);
+	}
+	pthread_mutex_unlock(&fake->lock);
+	return err;
+}
+
+static int fake_op_copy(struct store *s, const char *from, const char *to,
+			const struct store_cond *cond)
+{
+	struct fake_store *fake = fake_of(s);
+	struct fake_object *object, copy;
+	struct store_meta meta;
+	int err;
+
+	atomic_fetch_add(&fake->copies, 1);
+	pthread_mutex_lock(&fake->lock);
+	object = fake_find(fake, from);
+	err = object ? fake_check(fake_find(fake, to), cond) : -ENOENT;
+	if (!err) {
+		copy = *object; /* fake_set_locked may move the array */
+		meta = (struct store_meta){ .is_dir = copy.marker, .is_symlink = copy.symlink,
+					    .has_mtime = true, .mtime = copy.mtime,
+					    .mtime_nsec = copy.mtime_nsec };
+		copy.data = malloc(copy.size ? copy.size : 1);
+		if (!copy.data)
+			abort();
+		memcpy(copy.data, object->data, copy.size);
+		fake_set_locked(fake, to, copy.data, copy.size, &meta);
+		free(copy.data);
+	}
+	pthread_mutex_unlock(&fake->lock);
+	return err;
+}
+
+static int fake_op_remove(struct store *s, const char *path, const struct store_cond *cond)
+{
+	struct fake_store *fake = fake_of(s);
+	struct fake_object *object;
+	int err;
+
+	atomic_fetch_add(&fake->removes, 1);
+	pthread_mutex_lock(&fake->lock);
+	object = fake_find(fake, path);
+	err = object ? fake_check(object, cond) : -ENOENT;
+	if (!err) {
+		free(object->path);
+		free(object->data);
+		free(object->blocks);
+		*object = fake->objects[--fake->count];
+		fake_drop_staged(fake, path);
+	}
+	pthread_mutex_unlock(&fake->lock);
+	return err;
+}
+
 static void fake_destroy(struct store *s)
 {
 	struct fake_store *fake = fake_of(s);
@@ -261,7 +581,13 @@ static void fake_destroy(struct store *s)
 	for (i = 0; i < fake->count; i++) {
 		free(fake->objects[i].path);
 		free(fake->objects[i].data);
+		free(fake->objects[i].blocks);
 	}
+	for (i = 0; i < fake->nstaged; i++) {
+		free(fake->staged[i].path);
+		free(fake->staged[i].data);
+	}
+	free(fake->staged);
 	free(fake->objects);
 	pthread_mutex_destroy(&fake->lock);
 	free(fake);
@@ -273,6 +599,13 @@ static const struct store_ops fake_ops = {
 	.read = fake_read,
 	.probe = fake_probe,
 	.has_children = fake_has_children,
+	.put = fake_op_put,
+	.put_block = fake_op_put_block,
+	.commit = fake_op_commit,
+	.get_blocks = fake_op_get_blocks,
+	.set_meta = fake_op_set_meta,
+	.copy = fake_op_copy,
+	.remove = fake_op_remove,
 	.destroy = fake_destroy,
 };
 
@@ -636,22 +969,442 @@ static void changed_blob_fails_stale_then_reopen_reads_new_bytes(void)
 	free(buf);
 }
 
-static void writes_fail_with_erofs(void)
+/* Writes ------------------------------------------------------------------------ */
+
+static char mnt_ro[64], mnt_ow[64]; /* read-only, and conflict=overwrite, mounts */
+
+static void at_path(char *out, size_t len, const char *root, const char *rel)
+{
+	snprintf(out, len, "%s/%s", root, rel);
+}
+
+/* Writes data as the whole file rel (created or truncated); the close's result. */
+static int write_file(const char *rel, const void *data, size_t size)
+{
+	char path[256];
+	int fd, err = 0;
+
+	mnt_path(path, sizeof(path), rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	if (write(fd, data, size) != (ssize_t)size)
+		err = -1;
+	if (close(fd) != 0)
+		err = -1;
+	return err;
+}
+
+/* The whole file rel through the mount, compared with data. */
+static bool mount_holds(const char *rel, const void *data, size_t size)
+{
+	unsigned char *buf = malloc(size + 1);
+	char path[256];
+	size_t got = 0;
+	ssize_t n = 1;
+	int fd;
+
+	mnt_path(path, sizeof(path), rel);
+	fd = open(path, O_RDONLY);
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (n > 0 && got <= size) {
+		n = pread(fd, buf + got, size + 1 - got, (off_t)got);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	close(fd);
+	n = got == size && memcmp(buf, data, size) == 0;
+	free(buf);
+	return n;
+}
+
+static bool wait_for(atomic_int *counter, int at_least)
+{
+	for (int i = 0; i < 200 && atomic_load(counter) < at_least; i++)
+		usleep(10000);
+	return atomic_load(counter) >= at_least;
+}
+
+static void create_makes_the_blob_at_once_and_close_uploads_it(void)
+{
+	char path[256];
+	struct stat st;
+	int fd;
+
+	mnt_path(path, sizeof(path), "new.txt");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0);
+	CHECK(fake_holds(fake, "new.txt", "", 0)); /* others see it exists */
+	CHECK(write(fd, "hello", 5) == 5);
+	CHECK(stat(path, &st) == 0 && st.st_size == 5);
+	CHECK(close(fd) == 0);
+	CHECK(fake_holds(fake, "new.txt", "hello", 5));
+	CHECK(mount_holds("new.txt", "hello", 5));
+	CHECK(open(path, O_WRONLY | O_CREAT | O_EXCL, 0644) == -1 && errno == EEXIST);
+}
+
+static void a_big_file_uploads_blocks_while_written_and_commits_at_close(void)
+{
+	size_t size = (5u << 20) + 12345, chunk = 128 << 10;
+	unsigned char *data = malloc(size);
+	int put_blocks = atomic_load(&fake->put_blocks), commits, fd;
+	struct fake_object object;
+	char path[256];
+
+	if (!data)
+		abort();
+	fill_pattern(data, size, 11);
+	mnt_path(path, sizeof(path), "seq.bin");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	commits = atomic_load(&fake->commits);
+	for (size_t done = 0; done < size; done += chunk)
+		CHECK(write(fd, data + done, size - done < chunk ? size - done : chunk) > 0);
+	/* Five whole blocks of 1 MiB went up before any close. */
+	CHECK(wait_for(&fake->put_blocks, put_blocks + 5));
+	CHECK(atomic_load(&fake->commits) == commits);
+	CHECK(fake_holds(fake, "seq.bin", "", 0));
+	CHECK(close(fd) == 0);
+	CHECK(atomic_load(&fake->commits) == commits + 1);
+	CHECK(atomic_load(&fake->put_blocks) == put_blocks + 6);
+	CHECK(fake_holds(fake, "seq.bin", data, size));
+	CHECK(fake_get(fake, "seq.bin", &object) && object.nblocks == 6);
+	free(object.data);
+	CHECK(mount_holds("seq.bin", data, size));
+	free(data);
+}
+
+static void a_second_handle_reads_what_the_first_wrote(void)
+{
+	char path[256], buf[16];
+	struct stat st;
+	int fd1, fd2;
+
+	mnt_path(path, sizeof(path), "shared.bin");
+	fd1 = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd1 >= 0);
+	CHECK(write(fd1, "abcdef", 6) == 6);
+	fd2 = open(path, O_RDONLY);
+	CHECK(fd2 >= 0);
+	CHECK(pread(fd2, buf, sizeof(buf), 0) == 6 && memcmp(buf, "abcdef", 6) == 0);
+	CHECK(pwrite(fd1, "XY", 2, 2) == 2);
+	CHECK(pread(fd2, buf, sizeof(buf), 0) == 6 && memcmp(buf, "abXYef", 6) == 0);
+	CHECK(fstat(fd2, &st) == 0 && st.st_size == 6);
+	CHECK(stat(path, &st) == 0 && st.st_size == 6);
+	CHECK(fake_holds(fake, "shared.bin", "", 0)); /* nothing committed yet */
+	CHECK(close(fd2) == 0);
+	CHECK(close(fd1) == 0);
+	CHECK(fake_holds(fake, "shared.bin", "abXYef", 6));
+}
+
+static void append_writes_at_the_end(void)
+{
+	char path[256];
+	int fd;
+
+	CHECK(write_file("app.txt", "one\n", 4) == 0);
+	mnt_path(path, sizeof(path), "app.txt");
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	CHECK(write(fd, "two\n", 4) == 4);
+	CHECK(close(fd) == 0);
+	CHECK(fake_holds(fake, "app.txt", "one\ntwo\n", 8));
+}
+
+static void truncate_shrinks_and_grows_with_zeros(void)
+{
+	size_t size = (3u << 20) + (512 << 10), cut = (1u << 20) + (256 << 10) + 3;
+	size_t grown = (5u << 20) / 2;
+	unsigned char *data = malloc(size), *want = calloc(1, grown);
+	char path[256];
+	int fd;
+
+	if (!data || !want)
+		abort();
+	fill_pattern(data, size, 12);
+	CHECK(write_file("trunc.bin", data, size) == 0);
+	mnt_path(path, sizeof(path), "trunc.bin");
+	CHECK(truncate(path, (off_t)cut) == 0); /* by path: in the store at return */
+	CHECK(fake_holds(fake, "trunc.bin", data, cut));
+	CHECK(truncate(path, (off_t)grown) == 0);
+	memcpy(want, data, cut);
+	CHECK(fake_holds(fake, "trunc.bin", want, grown));
+	CHECK(mount_holds("trunc.bin", want, grown));
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, 100) == 0);
+	CHECK(close(fd) == 0);
+	CHECK(fake_holds(fake, "trunc.bin", data, 100));
+	free(data);
+	free(want);
+}
+
+static void a_sparse_write_leaves_zeros_before_it(void)
+{
+	size_t offset = (5u << 20) / 2 + 10;
+	unsigned char *want = calloc(1, offset + 3);
+	char path[256];
+	int fd;
+
+	if (!want)
+		abort();
+	memcpy(want + offset, "end", 3);
+	mnt_path(path, sizeof(path), "sparse.bin");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "end", 3, (off_t)offset) == 3);
+	CHECK(close(fd) == 0);
+	CHECK(fake_holds(fake, "sparse.bin", want, offset + 3));
+	CHECK(mount_holds("sparse.bin", want, offset + 3));
+	free(want);
+}
+
+static void editing_a_range_reuses_the_committed_blocks(void)
+{
+	size_t size = 4u << 20, at = (2u << 20) + 100;
+	unsigned char *data = malloc(size);
+	int put_blocks, fd;
+	char path[256];
+
+	if (!data)
+		abort();
+	fill_pattern(data, size, 13);
+	CHECK(write_file("edit.bin", data, size) == 0);
+	put_blocks = atomic_load(&fake->put_blocks);
+	mnt_path(path, sizeof(path), "edit.bin");
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "XXXX", 4, (off_t)at) == 4);
+	CHECK(close(fd) == 0);
+	memcpy(data + at, "XXXX", 4);
+	CHECK(atomic_load(&fake->put_blocks) == put_blocks + 1); /* the changed block alone */
+	CHECK(fake_holds(fake, "edit.bin", data, size));
+
+	/* Written whole by someone else: no block list to reuse, all blocks go up. */
+	fake_put(fake, "whole.bin", data, 3u << 20, false);
+	put_blocks = atomic_load(&fake->put_blocks);
+	mnt_path(path, sizeof(path), "whole.bin");
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "YY", 2, 10) == 2);
+	CHECK(close(fd) == 0);
+	memcpy(data + 10, "YY", 2);
+	CHECK(atomic_load(&fake->put_blocks) == put_blocks + 3);
+	CHECK(fake_holds(fake, "whole.bin", data, 3u << 20));
+	free(data);
+}
+
+static void a_blob_changed_since_open_fails_the_close_unless_overwrite(void)
+{
+	char path[256];
+	int fd;
+
+	fake_put(fake, "conflict.txt", "old", 3, false);
+	mnt_path(path, sizeof(path), "conflict.txt");
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	fake_put(fake, "conflict.txt", "theirs", 6, false);
+	CHECK(write(fd, "mine", 4) == 4);
+	errno = 0;
+	CHECK(close(fd) == -1 && errno == EIO);
+	CHECK(fake_holds(fake, "conflict.txt", "theirs", 6));
+
+	/* A new file someone else creates meanwhile is a conflict too. */
+	at_path(path, sizeof(path), mnt_ow, "conflict.txt");
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	fake_put(fake, "conflict.txt", "later", 5, false);
+	CHECK(write(fd, "mine", 4) == 4);
+	CHECK(close(fd) == 0); /* conflict=overwrite: the last writer wins */
+	CHECK(fake_holds(fake, "conflict.txt", "mine", 4));
+}
+
+static void a_failed_upload_fails_close_and_fsync_and_keeps_the_old_version(void)
+{
+	size_t size = 3u << 20;
+	unsigned char *old = malloc(size), *data = malloc(size);
+	char path[256];
+	int fd;
+
+	if (!old || !data)
+		abort();
+	fill_pattern(old, size, 14);
+	fill_pattern(data, size, 15);
+	fake_put(fake, "fail.bin", old, size, false);
+	mnt_path(path, sizeof(path), "fail.bin");
+
+	atomic_store(&fake->fail_put_blocks, 1000);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK(write(fd, data, size) == (ssize_t)size);
+	errno = 0;
+	CHECK(close(fd) == -1 && errno == EIO);
+	CHECK(fake_holds(fake, "fail.bin", old, size));
+
+	/* fsync fails the same way, and once the store is back a retry lands it all. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK(write(fd, data, size) == (ssize_t)size);
+	errno = 0;
+	CHECK(fsync(fd) == -1 && errno == EIO);
+	CHECK(fake_holds(fake, "fail.bin", old, size));
+	atomic_store(&fake->fail_put_blocks, 0);
+	CHECK(fsync(fd) == 0);
+	CHECK(fake_holds(fake, "fail.bin", data, size));
+	CHECK(close(fd) == 0);
+	CHECK(mount_holds("fail.bin", data, size));
+	free(old);
+	free(data);
+}
+
+static void unlink_deletes_the_blob_and_open_handles_keep_their_bytes(void)
+{
+	char path[256], buf[8];
+	struct stat st;
+	int fd;
+
+	mnt_path(path, sizeof(path), "gone.txt");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, "bye", 3) == 3);
+	CHECK(fake_holds(fake, "gone.txt", "", 0));
+	CHECK(unlink(path) == 0);
+	CHECK(!fake_holds(fake, "gone.txt", "", 0));
+	CHECK(stat(path, &st) == -1 && errno == ENOENT);
+	CHECK(pwrite(fd, "!!!!", 4, 1) == 4);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 5 && memcmp(buf, "b!!!!", 5) == 0);
+	/* fstat() cannot name an unlinked file in libfuse's path API; lseek can. */
+	CHECK(lseek(fd, 0, SEEK_END) == 5);
+	CHECK(close(fd) == 0);
+	CHECK(stat(path, &st) == -1 && errno == ENOENT); /* its last close wrote nothing */
+	CHECK(write_file("gone.txt", "new", 3) == 0);   /* a new file, a new node */
+	CHECK(fake_holds(fake, "gone.txt", "new", 3));
+}
+
+static void mkdir_makes_a_marker_and_rmdir_needs_it_empty(void)
+{
+	struct fake_object object;
+	char path[256];
+	struct stat st;
+
+	mnt_path(path, sizeof(path), "newdir");
+	CHECK(mkdir(path, 0755) == 0);
+	CHECK(fake_get(fake, "newdir", &object) && object.marker && object.size == 0);
+	free(object.data);
+	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK(mkdir(path, 0755) == -1 && errno == EEXIST);
+	CHECK(write_file("newdir/f", "f", 1) == 0);
+	CHECK(rmdir(path) == -1 && errno == ENOTEMPTY);
+	mnt_path(path, sizeof(path), "newdir/f");
+	CHECK(unlink(path) == 0);
+	mnt_path(path, sizeof(path), "newdir");
+	CHECK(rmdir(path) == 0);
+	CHECK(!fake_get(fake, "newdir", &object));
+	CHECK(stat(path, &st) == -1 && errno == ENOENT);
+}
+
+static void rename_moves_files_and_whole_directories(void)
+{
+	char from[256], to[256], names[256];
+	struct stat st;
+	int fd;
+
+	mnt_path(from, sizeof(from), "mv");
+	CHECK(mkdir(from, 0755) == 0);
+	mnt_path(from, sizeof(from), "mv/sub");
+	CHECK(mkdir(from, 0755) == 0);
+	CHECK(write_file("mv/a.txt", "A", 1) == 0);
+	CHECK(write_file("mv/sub/b.txt", "B", 1) == 0);
+	mnt_path(from, sizeof(from), "mv/a.txt");
+	mnt_path(to, sizeof(to), "mv/c.txt");
+	CHECK(rename(from, to) == 0);
+	CHECK(!fake_holds(fake, "mv/a.txt", "A", 1) && fake_holds(fake, "mv/c.txt", "A", 1));
+	mnt_path(from, sizeof(from), "mv/sub/b.txt");
+	CHECK(syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == -1 &&
+	      errno == EEXIST);
+	CHECK(syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == -1 &&
+	      errno == EINVAL);
+
+	/* A file open with unsaved writes goes with what was written. */
+	fd = open(to, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	CHECK(write(fd, "more", 4) == 4);
+	mnt_path(from, sizeof(from), "mv");
+	mnt_path(to, sizeof(to), "moved");
+	CHECK(rename(from, to) == 0);
+	CHECK(write(fd, "!", 1) == 1);
+	CHECK(close(fd) == 0);
+	CHECK(fake_holds(fake, "moved/c.txt", "Amore!", 6));
+	CHECK(fake_holds(fake, "moved/sub/b.txt", "B", 1));
+	CHECK(fake_holds(fake, "moved", "", 0) && fake_holds(fake, "moved/sub", "", 0));
+	CHECK(!fake_holds(fake, "mv", "", 0) && !fake_holds(fake, "mv/c.txt", "Amore", 5));
+	CHECK(stat(from, &st) == -1 && errno == ENOENT);
+	dir_names("moved", names, sizeof(names));
+	CHECK_STR(names, "../ ./ c.txt sub/");
+
+	/* Onto a directory that is not empty: refused. */
+	mnt_path(from, sizeof(from), "moved/sub");
+	mnt_path(to, sizeof(to), "dir");
+	CHECK(rename(from, to) == -1 && errno == ENOTEMPTY);
+}
+
+static void symlinks_keep_their_target_as_content(void)
+{
+	struct fake_object object;
+	char path[256], target[64];
+	struct stat st;
+
+	mnt_path(path, sizeof(path), "link");
+	CHECK(symlink("hello.txt", path) == 0);
+	CHECK(lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && st.st_size == 9);
+	CHECK(readlink(path, target, sizeof(target)) == 9 && memcmp(target, "hello.txt", 9) == 0);
+	CHECK(fake_get(fake, "link", &object) && object.symlink && object.size == 9);
+	free(object.data);
+	CHECK(mount_holds("link", "hello, world\n", 13)); /* followed by the kernel */
+}
+
+static void utimens_keeps_the_mtime_and_chmod_chown_are_accepted(void)
+{
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { 1600000000, 123456789 } };
+	struct fake_object object;
+	char path[256];
+	struct stat st;
+
+	CHECK(write_file("times.txt", "t", 1) == 0);
+	mnt_path(path, sizeof(path), "times.txt");
+	CHECK(utimensat(AT_FDCWD, path, times, 0) == 0);
+	CHECK(fake_get(fake, "times.txt", &object) && object.mtime == 1600000000 &&
+	      object.mtime_nsec == 123456789);
+	free(object.data);
+	CHECK(stat(path, &st) == 0 && st.st_mtim.tv_sec == 1600000000 &&
+	      st.st_mtim.tv_nsec == 123456789);
+	CHECK(chmod(path, 0755) == 0);
+	CHECK(chown(path, TEST_UID, TEST_GID) == 0);
+	CHECK(fake_holds(fake, "times.txt", "t", 1));
+}
+
+static void a_read_only_mount_refuses_changes_with_erofs(void)
 {
 	char path[256], other[256];
 
-	mnt_path(path, sizeof(path), "hello.txt");
-	mnt_path(other, sizeof(other), "moved.txt");
+	at_path(path, sizeof(path), mnt_ro, "hello.txt");
+	at_path(other, sizeof(other), mnt_ro, "moved.txt");
 	CHECK(open(path, O_WRONLY) == -1 && errno == EROFS);
 	CHECK(open(path, O_RDWR) == -1 && errno == EROFS);
 	CHECK(truncate(path, 0) == -1 && errno == EROFS);
 	CHECK(unlink(path) == -1 && errno == EROFS);
 	CHECK(rename(path, other) == -1 && errno == EROFS);
 	CHECK(open(other, O_WRONLY | O_CREAT, 0644) == -1 && errno == EROFS);
-	mnt_path(path, sizeof(path), "newdir");
+	at_path(path, sizeof(path), mnt_ro, "newdir");
 	CHECK(mkdir(path, 0755) == -1 && errno == EROFS);
-	mnt_path(path, sizeof(path), "dir");
+	at_path(path, sizeof(path), mnt_ro, "dir");
 	CHECK(rmdir(path) == -1 && errno == EROFS);
+	CHECK(fake_holds(fake, "hello.txt", "hello, world\n", 13));
 }
 
 static void statfs_reports_a_large_filesystem(void)
@@ -675,6 +1428,53 @@ static void *loop_run(void *arg)
 	return (void *)(intptr_t)fuse_loop_mt(arg, &config);
 }
 
+struct test_mount {
+	const char *dir;
+	struct fuse_args args;
+	struct fuse *fuse;
+	struct fs *fs;
+	pthread_t loop;
+	bool running;
+};
+
+static int mount_start(struct test_mount *m, const char *dir, const struct fs_config *cfg,
+		       const struct fuse_operations *ops, bool debug)
+{
+	static char *argv[] = { "test_fs", "-d", NULL };
+
+	m->dir = dir;
+	m->args = (struct fuse_args)FUSE_ARGS_INIT(debug ? 2 : 1, argv);
+	if (fs_new(cfg, &m->fs) != 0)
+		return -1;
+	m->fuse = fuse_new(&m->args, ops, sizeof(*ops), m->fs);
+	if (!m->fuse || fuse_mount(m->fuse, dir) != 0)
+		return -1;
+	if (pthread_create(&m->loop, NULL, loop_run, m->fuse) != 0)
+		return -1;
+	m->running = true;
+	return 0;
+}
+
+/* Unmounting ends the session: the loop sees ENODEV and returns. */
+static void mount_stop(struct test_mount *m)
+{
+	void *loop_result = NULL;
+
+	if (m->running) {
+		if (umount2(m->dir, 0) != 0) {
+			perror("umount");
+			umount2(m->dir, MNT_DETACH);
+		}
+		pthread_join(m->loop, &loop_result);
+		CHECK(loop_result == NULL);
+		fuse_unmount(m->fuse);
+	}
+	if (m->fuse)
+		fuse_destroy(m->fuse);
+	fuse_opt_free_args(&m->args);
+	fs_free(m->fs);
+}
+
 static int child_main(void)
 {
 	struct fs_config cfg = {
@@ -684,13 +1484,11 @@ static int child_main(void)
 		.uid = TEST_UID,
 		.gid = TEST_GID,
 		.umask = 022,
-		.read_only = true,
+		.block_size = 1 << 20,
 	};
-	char *argv[] = { "test_fs", "-d", NULL };
-	struct fuse_args args = FUSE_ARGS_INIT(getenv("FERRY_TEST_DEBUG") ? 2 : 1, argv);
+	struct fs_config ro_cfg, ow_cfg;
 	struct fuse_operations ops = *fs_operations();
-	struct fuse *fuse;
-	struct fs *fs = NULL;
+	struct test_mount main_mount = { 0 }, ro_mount = { 0 }, ow_mount = { 0 };
 	struct cache *cache = NULL;
 	struct cache_config ccfg = {
 		.namespace = "test_fs",
@@ -700,8 +1498,6 @@ static int child_main(void)
 		.max_window = 4 << 20,
 	};
 	char cache_err[256];
-	pthread_t loop;
-	void *loop_result;
 
 	alarm(CHILD_SECONDS);
 	fuse_set_log_func(test_log);
@@ -717,16 +1513,21 @@ static int child_main(void)
 	ccfg.store = &fake->base;
 	CHECK(cache_new(&ccfg, &cache, cache_err, sizeof(cache_err)) == 0);
 	cfg.cache = cache;
-	CHECK(fs_new(&cfg, &fs) == 0);
-	real_getattr = ops.getattr;
-	ops.getattr = counting_getattr;
-	fuse = fuse_new(&args, &ops, sizeof(ops), fs);
-	CHECK(fuse != NULL);
-	if (!fuse || fuse_mount(fuse, mnt) != 0) {
+	ro_cfg = cfg;
+	ro_cfg.read_only = true;
+	ow_cfg = cfg;
+	ow_cfg.conflict_overwrite = true;
+	if (mount_start(&ro_mount, mnt_ro, &ro_cfg, fs_operations(), false) != 0 ||
+	    mount_start(&ow_mount, mnt_ow, &ow_cfg, fs_operations(), false) != 0) {
 		CHECK(!"mount failed");
 		return 1;
 	}
-	CHECK(pthread_create(&loop, NULL, loop_run, fuse) == 0);
+	real_getattr = ops.getattr;
+	ops.getattr = counting_getattr;
+	if (mount_start(&main_mount, mnt, &cfg, &ops, getenv("FERRY_TEST_DEBUG") != NULL) != 0) {
+		CHECK(!"mount failed");
+		return 1;
+	}
 
 	RUN(root_is_a_directory);
 	RUN(file_attributes_come_from_the_store);
@@ -737,20 +1538,26 @@ static int child_main(void)
 	RUN(reads_return_the_blob_bytes);
 	RUN(parallel_reads_return_the_right_bytes);
 	RUN(changed_blob_fails_stale_then_reopen_reads_new_bytes);
-	RUN(writes_fail_with_erofs);
 	RUN(statfs_reports_a_large_filesystem);
+	RUN(a_read_only_mount_refuses_changes_with_erofs);
+	RUN(create_makes_the_blob_at_once_and_close_uploads_it);
+	RUN(a_big_file_uploads_blocks_while_written_and_commits_at_close);
+	RUN(a_second_handle_reads_what_the_first_wrote);
+	RUN(append_writes_at_the_end);
+	RUN(truncate_shrinks_and_grows_with_zeros);
+	RUN(a_sparse_write_leaves_zeros_before_it);
+	RUN(editing_a_range_reuses_the_committed_blocks);
+	RUN(a_blob_changed_since_open_fails_the_close_unless_overwrite);
+	RUN(a_failed_upload_fails_close_and_fsync_and_keeps_the_old_version);
+	RUN(unlink_deletes_the_blob_and_open_handles_keep_their_bytes);
+	RUN(mkdir_makes_a_marker_and_rmdir_needs_it_empty);
+	RUN(rename_moves_files_and_whole_directories);
+	RUN(symlinks_keep_their_target_as_content);
+	RUN(utimens_keeps_the_mtime_and_chmod_chown_are_accepted);
 
-	/* Unmounting ends the session: the loop sees ENODEV and returns. */
-	if (umount2(mnt, 0) != 0) {
-		perror("umount");
-		umount2(mnt, MNT_DETACH);
-	}
-	pthread_join(loop, &loop_result);
-	CHECK(loop_result == NULL);
-	fuse_unmount(fuse);
-	fuse_destroy(fuse);
-	fuse_opt_free_args(&args);
-	fs_free(fs);
+	mount_stop(&main_mount);
+	mount_stop(&ow_mount);
+	mount_stop(&ro_mount);
 	cache_free(cache);
 	store_destroy(&fake->base);
 	free(big_data);
@@ -767,7 +1574,9 @@ int main(void)
 		return 0;
 	}
 	snprintf(mnt, sizeof(mnt), "/tmp/ferry-test-fs-XXXXXX");
-	if (!mkdtemp(mnt)) {
+	snprintf(mnt_ro, sizeof(mnt_ro), "/tmp/ferry-test-fs-ro-XXXXXX");
+	snprintf(mnt_ow, sizeof(mnt_ow), "/tmp/ferry-test-fs-ow-XXXXXX");
+	if (!mkdtemp(mnt) || !mkdtemp(mnt_ro) || !mkdtemp(mnt_ow)) {
 		perror("mkdtemp");
 		return 1;
 	}
@@ -790,7 +1599,11 @@ int main(void)
 		usleep(100000);
 	}
 	umount2(mnt, MNT_DETACH);
+	umount2(mnt_ro, MNT_DETACH);
+	umount2(mnt_ow, MNT_DETACH);
 	rmdir(mnt);
+	rmdir(mnt_ro);
+	rmdir(mnt_ow);
 	if (pid < 0 || !WIFEXITED(status)) {
 		fprintf(stderr, "test_fs: child failed (status 0x%x)\n", status);
 		return 1;

@@ -234,7 +234,7 @@ def test_concurrent_random_reads():
 
 
 def test_open_for_write_fails_erofs():
-    with ft.mounted(URL) as m:
+    with ft.mounted(URL, opts=["ro"]) as m:
         p = os.path.join(m, "one.bin")
         for flags, what in ((os.O_WRONLY, "O_WRONLY"), (os.O_RDWR, "O_RDWR"),
                             (os.O_WRONLY | os.O_TRUNC, "O_WRONLY|O_TRUNC"),
@@ -256,7 +256,7 @@ def test_open_for_write_fails_erofs():
 
 
 def test_other_mutations_fail_erofs():
-    with ft.mounted(URL) as m:
+    with ft.mounted(URL, opts=["ro"]) as m:
         p = os.path.join(m, "page.bin")
         ft.expect_oserror(errno.EROFS, os.mkdir, os.path.join(m, "newdir"))
         ft.expect_oserror(errno.EROFS, os.unlink, p)

@@ -1,0 +1,1565 @@
+/* stage: open files and their staged writes; see stage.h for what it promises.
+ *
+ * Invariants of a node (under node.lock), with B the block size:
+ * - blocks[0..nblocks) cover [0, size); block i holds [i*B, min((i+1)*B, size)).
+ * - A BASE block lies wholly within the base and has the base's bytes there.
+ * - Staging bytes of a block that is not resident, and staging bytes at or past size,
+ *   are zeros (punched), so a hole reads as zeros and a grow needs no clearing.
+ * - A DIRTY block holds its whole content (resident, or a hole of zeros): it can be
+ *   uploaded at any time.
+ * - gen changes with a block's content; a finished upload applies only if the block
+ *   still has the gen it was read at.
+ * Uploads run on the stage's workers: the node's lock holder reads the block into a
+ * buffer and queues it; the worker uploads it, frees the buffer and hands the job back
+ * on node.done, where the next holder of node.lock applies it (reap).
+ */
+#include "fs/stage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/log.h"
+#include "cache/cache.h"
+#include "cache/meta.h"
+
+#define STAGE_BUCKETS 4096
+/* Upload memory: this much, in whole blocks, but never fewer than 2 or more than 8. */
+#define STAGE_UPLOAD_MEMORY ((size_t)64 << 20)
+#define STAGE_BUFFERS_MIN 2u
+#define STAGE_BUFFERS_MAX 8u
+#define STAGE_ID_RAW 24
+#define STAGE_ZERO_CHUNK (64u << 10)
+
+enum block_state { BLOCK_BASE, BLOCK_DIRTY, BLOCK_STAGED };
+
+struct stage_block {
+	uint64_t gen;         /* never 0; changes with the content */
+	uint64_t upload_gen;  /* gen of the upload in flight, 0 if none */
+	uint64_t dirty_since; /* DIRTY: the node's clock when it became so */
+	uint32_t covered;     /* DIRTY: bytes written contiguously from the block's start */
+	uint8_t state;        /* enum block_state */
+	bool resident;        /* has bytes in the staging file (counted in stage.staged) */
+	bool has_id;          /* id names this content in the store (committed or staged) */
+	char id[STAGE_ID_LEN + 1];
+};
+
+/* One version of an object, read through the cache. Shared by reference with readers
+ * that read it outside node.lock; immutable. */
+struct stage_base {
+	atomic_uint refs;
+	struct cache_file *file;
+	uint64_t size;
+	char etag[STORE_ETAG_MAX];
+};
+
+/* An upload: made under node.lock, run by a worker, applied by reap(). */
+struct stage_job {
+	struct stage_job *next;
+	struct stage_node *node;
+	char *path;
+	unsigned char *buf; /* a pool buffer until uploaded */
+	size_t index, len;
+	uint64_t gen;
+	bool resident; /* counted in stage.uploading */
+	int err;
+	char id[STAGE_ID_LEN + 1];
+};
+
+struct stage_node {
+	struct stage *st;
+	/* guarded by stage.table_lock (path also by lock: written under both) */
+	struct stage_node *hash_next;
+	char *path;
+	bool in_table;
+	unsigned refs, handles, writers;
+	bool shown_dirty;        /* data_dirty || meta_dirty, as last published */
+	struct store_attr shown; /* size, mtime, etag, is_symlink, as last published */
+
+	pthread_mutex_t lock;
+	/* guarded by lock */
+	struct stage_base *base;
+	bool is_symlink;
+	bool detached; /* unlinked or replaced by a rename: never committed again */
+	bool data_dirty, meta_dirty;
+	bool grid_ready; /* blocks describe the node (loaded at the first change) */
+	uint64_t size;
+	int64_t mtime;
+	uint32_t mtime_nsec;
+	struct stage_block *blocks;
+	size_t nblocks, cap;
+	uint64_t gen_seq, clock;
+	uint32_t upload_seq;
+	unsigned char id_random[7];
+	int fd;           /* staging file, -1 until needed */
+	int upload_error; /* of the last failed upload, 0 once reported */
+
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond; /* an upload finished */
+	/* guarded by done_lock */
+	unsigned inflight;
+	struct stage_job *done;
+};
+
+struct stage {
+	struct stage_config cfg; /* immutable */
+	char dir[PATH_MAX];
+	atomic_uint_fast64_t staged;    /* bytes of resident blocks, all nodes */
+	atomic_uint_fast64_t uploading; /* of those, in an upload in flight */
+	atomic_uint listed;             /* nodes in the table */
+
+	pthread_mutex_t table_lock;
+	struct stage_node *buckets[STAGE_BUCKETS];
+
+	pthread_mutex_t pool_lock;
+	pthread_cond_t job_cond; /* a job queued, or stopping */
+	pthread_cond_t buf_cond; /* a buffer came back */
+	/* guarded by pool_lock */
+	struct stage_job *queue_head, *queue_tail;
+	unsigned char *free_bufs[STAGE_BUFFERS_MAX];
+	unsigned nfree, nbufs, max_bufs;
+	bool stopping;
+	pthread_t workers[STAGE_BUFFERS_MAX];
+	unsigned nworkers;
+};
+
+/* Small helpers --------------------------------------------------------------- */
+
+static uint64_t hash_path(const char *path)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (; *path; path++)
+		h = (h ^ (unsigned char)*path) * 1099511628211ull;
+	return h;
+}
+
+static void now_realtime(int64_t *sec, uint32_t *nsec)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*sec = ts.tv_sec;
+	*nsec = (uint32_t)ts.tv_nsec;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t offset, size_t *got)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	return 0;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
+				   (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Errors of a commit as the caller sees them: local trouble as it is, the store's as
+ * EIO (the log says which). */
+static int commit_errno(int err)
+{
+	return err == -ENOSPC || err == -ENOMEM || err == -EDQUOT || err == -EFBIG ? err : -EIO;
+}
+
+static const char *why(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return "the store did not answer in time";
+	case -EHOSTUNREACH:
+		return "the store cannot be reached";
+	case -ECONNRESET:
+		return "the connection to the store failed";
+	case -EACCES:
+		return "the service refused the credential";
+	case -ENOSPC:
+		return "no space left for the staging file";
+	default:
+		return strerror(-err);
+	}
+}
+
+/* Upload buffers ---------------------------------------------------------------- */
+
+/* A block-sized buffer; waits while all are in use. NULL when memory is short. */
+static unsigned char *buf_get(struct stage *st)
+{
+	unsigned char *buf = NULL;
+
+	pthread_mutex_lock(&st->pool_lock);
+	while (!st->nfree && st->nbufs == st->max_bufs)
+		pthread_cond_wait(&st->buf_cond, &st->pool_lock);
+	if (st->nfree) {
+		buf = st->free_bufs[--st->nfree];
+	} else {
+		void *p = mmap(NULL, st->cfg.block_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p != MAP_FAILED) {
+			buf = p;
+			st->nbufs++;
+		}
+	}
+	pthread_mutex_unlock(&st->pool_lock);
+	return buf;
+}
+
+static void buf_put(struct stage *st, unsigned char *buf)
+{
+	pthread_mutex_lock(&st->pool_lock);
+	st->free_bufs[st->nfree++] = buf;
+	pthread_cond_signal(&st->buf_cond);
+	pthread_mutex_unlock(&st->pool_lock);
+}
+
+/* Bases ------------------------------------------------------------------------ */
+
+static int base_new(struct stage *st, const char *path, const char *etag, uint64_t size,
+		    struct stage_base **out)
+{
+	struct stage_base *base = calloc(1, sizeof(*base));
+	int err;
+
+	if (!base)
+		return -ENOMEM;
+	atomic_init(&base->refs, 1);
+	base->size = size;
+	snprintf(base->etag, sizeof(base->etag), "%s", etag);
+	err = cache_open(st->cfg.cache, path, base->etag, size, &base->file);
+	if (err) {
+		free(base);
+		return err;
+	}
+	*out = base;
+	return 0;
+}
+
+static struct stage_base *base_hold(struct stage_base *base)
+{
+	atomic_fetch_add(&base->refs, 1);
+	return base;
+}
+
+static void base_put(struct stage_base *base)
+{
+	if (base && atomic_fetch_sub(&base->refs, 1) == 1) {
+		cache_close(base->file);
+		free(base);
+	}
+}
+
+/* Reads [offset, offset + len) of the base, all of it or an error. */
+static int base_read(struct stage_base *base, uint64_t offset, size_t len, void *buf)
+{
+	ssize_t n;
+
+	if (len == 0)
+		return 0;
+	if (offset + len > base->size)
+		return -EIO;
+	n = cache_read(base->file, offset, len, buf);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+/* The table --------------------------------------------------------------------- */
+
+static struct stage_node **bucket_of(struct stage *st, const char *path)
+{
+	return &st->buckets[hash_path(path) % STAGE_BUCKETS];
+}
+
+/* The node of path in the table, or NULL. Under table_lock. */
+static struct stage_node *table_find(struct stage *st, const char *path)
+{
+	struct stage_node *n;
+
+	for (n = *bucket_of(st, path); n; n = n->hash_next)
+		if (strcmp(n->path, path) == 0)
+			return n;
+	return NULL;
+}
+
+static void table_insert(struct stage *st, struct stage_node *n)
+{
+	struct stage_node **bucket = bucket_of(st, n->path);
+
+	n->hash_next = *bucket;
+	*bucket = n;
+	n->in_table = true;
+	atomic_fetch_add(&st->listed, 1);
+}
+
+static void table_remove(struct stage *st, struct stage_node *n)
+{
+	struct stage_node **link;
+
+	if (!n->in_table)
+		return;
+	for (link = bucket_of(st, n->path); *link; link = &(*link)->hash_next) {
+		if (*link == n) {
+			*link = n->hash_next;
+			break;
+		}
+	}
+	n->hash_next = NULL;
+	n->in_table = false;
+	atomic_fetch_sub(&st->listed, 1);
+}
+
+/* The node of path with a reference for the caller, or NULL. */
+static struct stage_node *node_find(struct stage *st, const char *path)
+{
+	struct stage_node *n;
+
+	pthread_mutex_lock(&st->table_lock);
+	n = table_find(st, path);
+	if (n)
+		n->refs++;
+	pthread_mutex_unlock(&st->table_lock);
+	return n;
+}
+
+/* Publishes the attributes getattr shows. Under lock. */
+static void publish(struct stage_node *n)
+{
+	struct stage *st = n->st;
+
+	pthread_mutex_lock(&st->table_lock);
+	n->shown.size = n->size;
+	n->shown.mtime = n->mtime;
+	n->shown.mtime_nsec = n->mtime_nsec;
+	n->shown.is_symlink = n->is_symlink;
+	n->shown.is_dir = false;
+	memcpy(n->shown.etag, n->base->etag, sizeof(n->shown.etag));
+	n->shown_dirty = n->data_dirty || n->meta_dirty;
+	pthread_mutex_unlock(&st->table_lock);
+}
+
+/* Uploads ----------------------------------------------------------------------- */
+
+static void block_id(struct stage_node *n, size_t index, uint32_t seq, char *out)
+{
+	unsigned char raw[STAGE_ID_RAW];
+	uint64_t index64 = index;
+
+	memcpy(raw, "ferry", 5);
+	memcpy(raw + 5, n->id_random, sizeof(n->id_random));
+	for (int i = 0; i < 4; i++)
+		raw[12 + i] = (unsigned char)(seq >> (24 - 8 * i));
+	for (int i = 0; i < 8; i++)
+		raw[16 + i] = (unsigned char)(index64 >> (56 - 8 * i));
+	EVP_EncodeBlock((unsigned char *)out, raw, STAGE_ID_RAW); /* 32 chars + NUL */
+}
+
+static uint64_t block_len(const struct stage_node *n, size_t index)
+{
+	uint64_t start = (uint64_t)index * n->st->cfg.block_size;
+	uint64_t left = n->size - start;
+
+	return left < n->st->cfg.block_size ? left : n->st->cfg.block_size;
+}
+
+static void set_resident(struct stage_node *n, struct stage_block *b)
+{
+	if (!b->resident) {
+		b->resident = true;
+		atomic_fetch_add(&n->st->staged, n->st->cfg.block_size);
+	}
+}
+
+/* Turns [offset, offset + len) of the staging file into zeros, freeing the space
+ * where the file system can punch holes. */
+static int zero_range(struct stage_node *n, uint64_t offset, uint64_t len)
+{
+	static const char zeros[STAGE_ZERO_CHUNK];
+
+	if (n->fd < 0 || len == 0)
+		return 0;
+	if (fallocate(n->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
+		      (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	while (len) {
+		size_t chunk = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		int err = pwrite_full(n->fd, zeros, chunk, offset);
+
+		if (err)
+			return err;
+		offset += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* Drops the staging bytes of block index (they are elsewhere, or no longer wanted). */
+static void drop_resident(struct stage_node *n, size_t index)
+{
+	struct stage_block *b = &n->blocks[index];
+	size_t bs = n->st->cfg.block_size;
+	int err;
+
+	if (!b->resident)
+		return;
+	err = zero_range(n, (uint64_t)index * bs, bs);
+	if (err)
+		log_warn("staging file of %s: cannot free a block: %s", n->path, strerror(-err));
+	b->resident = false;
+	atomic_fetch_sub(&n->st->staged, bs);
+}
+
+/* Applies the uploads the workers finished. Under lock. */
+static void reap(struct stage_node *n)
+{
+	struct stage_job *job, *next;
+
+	pthread_mutex_lock(&n->done_lock);
+	job = n->done;
+	n->done = NULL;
+	pthread_mutex_unlock(&n->done_lock);
+	for (; job; job = next) {
+		struct stage_block *b = job->index < n->nblocks ? &n->blocks[job->index] : NULL;
+
+		next = job->next;
+		if (job->resident)
+			atomic_fetch_sub(&n->st->uploading, n->st->cfg.block_size);
+		if (b && b->upload_gen == job->gen)
+			b->upload_gen = 0;
+		if (job->err) {
+			log_warn("upload of block %zu of %s failed: %s", job->index, job->path,
+				 why(job->err));
+			n->upload_error = job->err;
+		} else if (b && b->gen == job->gen) {
+			memcpy(b->id, job->id, sizeof(b->id));
+			b->has_id = true;
+			if (b->state == BLOCK_DIRTY) {
+				b->state = BLOCK_STAGED;
+				drop_resident(n, job->index);
+			}
+		}
+		free(job->path);
+		free(job);
+	}
+}
+
+/* Waits for the node's uploads in flight, then applies them. Under lock. */
+static void wait_inflight(struct stage_node *n)
+{
+	pthread_mutex_lock(&n->done_lock);
+	while (n->inflight)
+		pthread_cond_wait(&n->done_cond, &n->done_lock);
+	pthread_mutex_unlock(&n->done_lock);
+	reap(n);
+}
+
+static int ensure_fd(struct stage_node *n)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (n->fd >= 0)
+		return 0;
+	fd = open(n->st->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		/* No O_TMPFILE here: a named file, unlinked at once. */
+		if (snprintf(path, sizeof(path), "%s/.ferry-stage-XXXXXX", n->st->dir) >=
+		    (int)sizeof(path))
+			return -ENAMETOOLONG;
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+	}
+	if (fd < 0) {
+		int err = -errno;
+
+		log_error("cannot create a staging file in %s for %s: %s", n->st->dir, n->path,
+			  strerror(-err));
+		return err;
+	}
+	n->fd = fd;
+	return 0;
+}
+
+/* The current content of block index into buf (block_len bytes). Under lock. */
+static int block_content(struct stage_node *n, size_t index, unsigned char *buf, size_t len)
+{
+	struct stage_block *b = &n->blocks[index];
+	uint64_t offset = (uint64_t)index * n->st->cfg.block_size;
+	size_t got = 0;
+	int err;
+
+	switch (b->state) {
+	case BLOCK_DIRTY:
+		if (b->resident) {
+			err = pread_full(n->fd, buf, len, offset, &got);
+			if (err)
+				return err;
+		}
+		memset(buf + got, 0, len - got);
+		return 0;
+	case BLOCK_BASE:
+		return base_read(n->base, offset, len, buf);
+	default:
+		return -EIO; /* its bytes are only in the store, uncommitted */
+	}
+}
+
+/* Queues the upload of block index as it is now. Under lock. */
+static int submit(struct stage_node *n, size_t index)
+{
+	struct stage *st = n->st;
+	struct stage_block *b = &n->blocks[index];
+	struct stage_job *job = calloc(1, sizeof(*job));
+	int err = -ENOMEM;
+
+	if (!job)
+		return -ENOMEM;
+	job->path = strdup(n->path);
+	if (!job->path)
+		goto out_free_job;
+	job->buf = buf_get(st);
+	if (!job->buf)
+		goto out_free_job;
+	job->node = n;
+	job->index = index;
+	job->len = (size_t)block_len(n, index);
+	job->gen = b->gen;
+	err = block_content(n, index, job->buf, job->len);
+	if (err)
+		goto out_put_buf;
+	block_id(n, index, ++n->upload_seq, job->id);
+	b->upload_gen = b->gen;
+	if (b->resident) {
+		job->resident = true;
+		atomic_fetch_add(&st->uploading, st->cfg.block_size);
+	}
+	pthread_mutex_lock(&n->done_lock);
+	n->inflight++;
+	pthread_mutex_unlock(&n->done_lock);
+	pthread_mutex_lock(&st->pool_lock);
+	if (st->queue_tail)
+		st->queue_tail->next = job;
+	else
+		st->queue_head = job;
+	st->queue_tail = job;
+	pthread_cond_signal(&st->job_cond);
+	pthread_mutex_unlock(&st->pool_lock);
+	return 0;
+
+out_put_buf:
+	buf_put(st, job->buf);
+out_free_job:
+	free(job->path);
+	free(job);
+	return err;
+}
+
+static void *stage_worker(void *arg)
+{
+	struct stage *st = arg;
+	struct stage_job *job;
+
+	pthread_mutex_lock(&st->pool_lock);
+	for (;;) {
+		struct stage_node *n;
+
+		while (!st->queue_head && !st->stopping)
+			pthread_cond_wait(&st->job_cond, &st->pool_lock);
+		if (!st->queue_head)
+			break;
+		job = st->queue_head;
+		st->queue_head = job->next;
+		if (!st->queue_head)
+			st->queue_tail = NULL;
+		pthread_mutex_unlock(&st->pool_lock);
+
+		job->err = store_put_block(st->cfg.store, job->path, job->id, job->buf, job->len);
+		buf_put(st, job->buf); /* before done_lock: a waiter for buffers holds node.lock */
+		job->buf = NULL;
+		n = job->node;
+		pthread_mutex_lock(&n->done_lock);
+		job->next = n->done;
+		n->done = job;
+		n->inflight--;
+		pthread_cond_broadcast(&n->done_cond);
+		pthread_mutex_unlock(&n->done_lock);
+
+		pthread_mutex_lock(&st->pool_lock);
+	}
+	pthread_mutex_unlock(&st->pool_lock);
+	return NULL;
+}
+
+/* The grid and its changes ------------------------------------------------------ */
+
+static int ensure_cap(struct stage_node *n, size_t nblocks)
+{
+	struct stage_block *grown;
+	size_t cap;
+
+	if (nblocks > STAGE_MAX_BLOCKS)
+		return -EFBIG;
+	if (nblocks <= n->cap)
+		return 0;
+	cap = n->cap ? n->cap * 2 : 16;
+	if (cap < nblocks)
+		cap = nblocks;
+	if (cap > STAGE_MAX_BLOCKS)
+		cap = STAGE_MAX_BLOCKS;
+	grown = realloc(n->blocks, cap * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	n->blocks = grown;
+	n->cap = cap;
+	return 0;
+}
+
+static size_t blocks_for(const struct stage_node *n, uint64_t size)
+{
+	return (size_t)((size + n->st->cfg.block_size - 1) / n->st->cfg.block_size);
+}
+
+/* Whether the committed blocks of a size-byte object are on the grid with ids of
+ * ferry's length, so they can be listed again as they are. */
+static bool on_grid(const struct stage_node *n, const struct store_block *list, size_t count,
+		    uint64_t size)
+{
+	size_t bs = n->st->cfg.block_size;
+
+	if (count != blocks_for(n, size))
+		return false;
+	for (size_t i = 0; i < count; i++) {
+		uint64_t want = i + 1 < count ? bs : size - (uint64_t)i * bs;
+
+		if (list[i].size != want || strlen(list[i].id) != STAGE_ID_LEN)
+			return false;
+	}
+	return true;
+}
+
+/* Describes the base as blocks, before the first change. Under lock. */
+static int grid_load(struct stage_node *n)
+{
+	struct stage_base *base = n->base;
+	struct store_block *list = NULL;
+	size_t count = 0, nblocks = blocks_for(n, base->size);
+	int err;
+
+	if (n->grid_ready)
+		return 0;
+	err = ensure_cap(n, nblocks);
+	if (err)
+		return err;
+	for (size_t i = 0; i < nblocks; i++)
+		n->blocks[i] = (struct stage_block){ .state = BLOCK_BASE, .gen = ++n->gen_seq };
+	n->nblocks = nblocks;
+	n->size = base->size;
+	/* Only a base of several blocks has ids worth reusing. */
+	if (base->size > n->st->cfg.block_size && base->etag[0]) {
+		err = store_get_blocks(n->st->cfg.store, n->path, base->etag, &list, &count);
+		if (!err && on_grid(n, list, count, base->size)) {
+			for (size_t i = 0; i < count; i++) {
+				memcpy(n->blocks[i].id, list[i].id, STAGE_ID_LEN + 1);
+				n->blocks[i].has_id = true;
+			}
+		} else if (err) {
+			log_debug("block list of %s: %s; its blocks will be uploaded again", n->path,
+				  strerror(-err));
+		}
+		free(list);
+	}
+	n->grid_ready = true;
+	return 0;
+}
+
+static int commit_locked(struct stage_node *n);
+
+/* Makes block index DIRTY with its whole content in staging; whole: the caller is
+ * about to write all of it, so its old bytes are not needed. A block whose bytes are
+ * only in the store (STAGED) is committed first. Under lock. */
+static int make_dirty(struct stage_node *n, size_t index, bool whole)
+{
+	struct stage_block *b = &n->blocks[index];
+	size_t len;
+	unsigned char *buf;
+	int err;
+
+	if (b->state == BLOCK_DIRTY)
+		return 0;
+	if (b->state == BLOCK_STAGED && !whole) {
+		if (n->detached)
+			return -EIO; /* its bytes went with the deleted blob */
+		err = commit_locked(n);
+		if (err)
+			return err;
+		b = &n->blocks[index]; /* BASE now */
+	}
+	err = ensure_fd(n);
+	if (err)
+		return err;
+	if (b->state == BLOCK_BASE && !whole) {
+		len = (size_t)block_len(n, index);
+		buf = buf_get(n->st);
+		if (!buf)
+			return -ENOMEM;
+		err = base_read(n->base, (uint64_t)index * n->st->cfg.block_size, len, buf);
+		if (!err)
+			err = pwrite_full(n->fd, buf, len, (uint64_t)index * n->st->cfg.block_size);
+		buf_put(n->st, buf);
+		if (err == -ESTALE)
+			log_error("%s changed in the store since it was opened: cannot change part "
+				  "of it", n->path);
+		if (err)
+			return err;
+		set_resident(n, b);
+	}
+	b->state = BLOCK_DIRTY;
+	b->has_id = false;
+	b->covered = 0;
+	b->gen = ++n->gen_seq;
+	b->dirty_since = ++n->clock;
+	return 0;
+}
+
+static void touch(struct stage_node *n)
+{
+	now_realtime(&n->mtime, &n->mtime_nsec);
+	n->data_dirty = true;
+}
+
+/* Sets the size; the grid must be loaded. Under lock. */
+static int set_size(struct stage_node *n, uint64_t size)
+{
+	size_t bs = n->st->cfg.block_size, nblocks = blocks_for(n, size);
+	uint64_t old = n->size;
+	int err;
+
+	if (size == old)
+		return 0;
+	if (size > (uint64_t)STAGE_MAX_BLOCKS * bs)
+		return -EFBIG;
+	if (size < old) {
+		if (size % bs) {
+			size_t last = (size_t)(size / bs);
+			uint64_t cut = size - (uint64_t)last * bs;
+			struct stage_block *b;
+
+			err = make_dirty(n, last, false);
+			if (err)
+				return err;
+			b = &n->blocks[last];
+			if (b->resident) {
+				err = zero_range(n, size, bs - cut);
+				if (err)
+					return err;
+			}
+			if (b->covered > cut)
+				b->covered = (uint32_t)cut;
+			b->gen = ++n->gen_seq;
+		}
+		for (size_t i = nblocks; i < n->nblocks; i++)
+			drop_resident(n, i);
+		n->nblocks = nblocks;
+	} else {
+		err = ensure_cap(n, nblocks);
+		if (err)
+			return err;
+		if (old % bs) {
+			size_t last = (size_t)(old / bs);
+
+			/* Its length changes: it is no longer the base's block. */
+			err = make_dirty(n, last, false);
+			if (err)
+				return err;
+			n->blocks[last].gen = ++n->gen_seq;
+		}
+		for (size_t i = n->nblocks; i < nblocks; i++)
+			n->blocks[i] = (struct stage_block){
+				.state = BLOCK_DIRTY,
+				.gen = ++n->gen_seq,
+				.dirty_since = ++n->clock,
+			};
+		n->nblocks = nblocks;
+	}
+	n->size = size;
+	touch(n);
+	return 0;
+}
+
+/* Past the staging limit, uploads this node's oldest dirty blocks. Under lock. */
+static int relieve_pressure(struct stage_node *n)
+{
+	struct stage *st = n->st;
+	int err;
+
+	if (n->detached || !st->cfg.limit)
+		return 0;
+	for (;;) {
+		uint64_t staged = atomic_load(&st->staged), uploading = atomic_load(&st->uploading);
+		size_t oldest = n->nblocks;
+
+		/* uploading may pass staged for a moment: a block in flight was dropped */
+		if (staged <= uploading || staged - uploading <= st->cfg.limit)
+			break;
+
+		reap(n);
+		if (n->upload_error) {
+			err = n->upload_error;
+			n->upload_error = 0;
+			log_error("staging for %s is full and its uploads fail: %s", n->path,
+				  why(err));
+			return commit_errno(err);
+		}
+		for (size_t i = 0; i < n->nblocks; i++) {
+			const struct stage_block *b = &n->blocks[i];
+
+			if (b->state == BLOCK_DIRTY && b->resident && b->upload_gen != b->gen &&
+			    (oldest == n->nblocks || b->dirty_since < n->blocks[oldest].dirty_since))
+				oldest = i;
+		}
+		if (oldest == n->nblocks)
+			break; /* the rest is other nodes' */
+		err = submit(n, oldest);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Commit ------------------------------------------------------------------------ */
+
+static void log_commit_failure(const struct stage_node *n, int err)
+{
+	if (err == -ESTALE || err == -EEXIST)
+		log_error("upload of %s failed: it changed in the store since it was opened; "
+			  "the previous version is unchanged (-o conflict=overwrite makes the "
+			  "last writer win)", n->path);
+	else
+		log_error("upload of %s failed: %s; the previous version is unchanged", n->path,
+			  why(err));
+}
+
+/* Uploads what the store lacks and commits the block list. Under lock. */
+static int commit_blocks(struct stage_node *n, const struct store_meta *meta,
+			 const struct store_cond *cond, struct store_attr *out)
+{
+	const char **ids;
+	int err = 0;
+
+	n->upload_error = 0;
+	for (size_t i = 0; i < n->nblocks && !err; i++) {
+		const struct stage_block *b = &n->blocks[i];
+
+		if (!b->has_id && b->upload_gen != b->gen)
+			err = submit(n, i);
+	}
+	wait_inflight(n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n->nblocks; i++)
+		if (!n->blocks[i].has_id)
+			return n->upload_error ? n->upload_error : -EIO;
+	ids = malloc((n->nblocks ? n->nblocks : 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->nblocks; i++)
+		ids[i] = n->blocks[i].id;
+	err = store_commit(n->st->cfg.store, n->path, ids, n->nblocks, meta, cond, out);
+	free(ids);
+	return err;
+}
+
+/* A file of at most one block with nothing reusable: one Put Blob. Under lock. */
+static int commit_whole(struct stage_node *n, const struct store_meta *meta,
+			const struct store_cond *cond, struct store_attr *out)
+{
+	unsigned char *buf;
+	int err;
+
+	if (n->size == 0)
+		return store_put(n->st->cfg.store, n->path, "", 0, meta, cond, out);
+	buf = buf_get(n->st);
+	if (!buf)
+		return -ENOMEM;
+	err = block_content(n, 0, buf, (size_t)n->size);
+	if (!err)
+		err = store_put(n->st->cfg.store, n->path, buf, (size_t)n->size, meta, cond, out);
+	buf_put(n->st, buf);
+	return err;
+}
+
+/* The committed version is the new base. Under lock. */
+static int commit_done(struct stage_node *n, struct store_attr *attr, bool whole)
+{
+	struct stage_base *base;
+	int err;
+
+	attr->size = n->size; /* not all writes report it */
+	attr->mtime = n->mtime;
+	attr->mtime_nsec = n->mtime_nsec;
+	attr->is_symlink = n->is_symlink;
+	attr->is_dir = false;
+	for (size_t i = 0; i < n->nblocks; i++) {
+		struct stage_block *b = &n->blocks[i];
+
+		if (b->resident) {
+			b->resident = false;
+			atomic_fetch_sub(&n->st->staged, n->st->cfg.block_size);
+		}
+		b->state = BLOCK_BASE;
+		b->covered = 0;
+		if (whole)
+			b->has_id = false;
+	}
+	if (n->fd >= 0 && ftruncate(n->fd, 0) != 0)
+		log_warn("staging file of %s: cannot empty it: %s", n->path, strerror(errno));
+	n->data_dirty = false;
+	n->meta_dirty = false;
+	meta_invalidate(n->st->cfg.meta, n->path);
+	meta_put_attr(n->st->cfg.meta, n->path, attr);
+	err = base_new(n->st, n->path, attr->etag, n->size, &base);
+	if (err) {
+		/* Committed; reads of the unchanged parts will fail until reopened. */
+		log_error("%s: committed, but cannot track the new version: %s", n->path,
+			  strerror(-err));
+	} else {
+		base_put(n->base);
+		n->base = base;
+	}
+	publish(n);
+	return 0;
+}
+
+static int commit_locked(struct stage_node *n)
+{
+	struct stage *st = n->st;
+	struct store_meta meta = {
+		.is_symlink = n->is_symlink,
+		.has_mtime = true,
+		.mtime = n->mtime,
+		.mtime_nsec = n->mtime_nsec,
+	};
+	struct store_cond cond = { 0 };
+	struct store_attr out;
+	bool whole = false;
+	int err;
+
+	wait_inflight(n);
+	if (n->detached || (!n->data_dirty && !n->meta_dirty))
+		return 0;
+	if (n->base->etag[0])
+		cond.if_match = n->base->etag;
+	else
+		cond.if_none = true;
+	memset(&out, 0, sizeof(out));
+	if (!n->data_dirty) {
+		err = store_set_meta(st->cfg.store, n->path, &meta, st->cfg.overwrite ? NULL : &cond,
+				     &out);
+	} else {
+		whole = n->size <= st->cfg.block_size;
+		for (size_t i = 0; i < n->nblocks && whole; i++)
+			whole = !n->blocks[i].has_id && n->blocks[i].state != BLOCK_STAGED;
+		if (whole)
+			err = commit_whole(n, &meta, st->cfg.overwrite ? NULL : &cond, &out);
+		else
+			err = commit_blocks(n, &meta, st->cfg.overwrite ? NULL : &cond, &out);
+	}
+	if (err) {
+		log_commit_failure(n, err);
+		return commit_errno(err);
+	}
+	return commit_done(n, &out, whole);
+}
+
+/* Nodes ------------------------------------------------------------------------- */
+
+static int node_new(struct stage *st, const char *path, const struct store_attr *attr,
+		    struct stage_node **out)
+{
+	struct stage_node *n = calloc(1, sizeof(*n));
+	int err = -ENOMEM;
+
+	if (!n)
+		return -ENOMEM;
+	n->st = st;
+	n->fd = -1;
+	n->path = strdup(path);
+	if (!n->path)
+		goto out_free;
+	err = base_new(st, path, attr->etag, attr->size, &n->base);
+	if (err)
+		goto out_free;
+	if (getrandom(n->id_random, sizeof(n->id_random), 0) != (ssize_t)sizeof(n->id_random)) {
+		uint64_t mix = (uint64_t)(uintptr_t)n ^ (uint64_t)time(NULL) * 2654435761u;
+
+		memcpy(n->id_random, &mix, sizeof(n->id_random));
+	}
+	n->size = attr->size;
+	n->mtime = attr->mtime;
+	n->mtime_nsec = attr->mtime_nsec;
+	n->is_symlink = attr->is_symlink;
+	n->shown = *attr;
+	n->shown.is_dir = false;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_mutex_init(&n->done_lock, NULL);
+	pthread_cond_init(&n->done_cond, NULL);
+	*out = n;
+	return 0;
+
+out_free:
+	free(n->path);
+	free(n);
+	return err;
+}
+
+static void node_free(struct stage_node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	wait_inflight(n);
+	for (size_t i = 0; i < n->nblocks; i++)
+		if (n->blocks[i].resident)
+			atomic_fetch_sub(&n->st->staged, n->st->cfg.block_size);
+	pthread_mutex_unlock(&n->lock);
+	if (n->fd >= 0)
+		close(n->fd);
+	base_put(n->base);
+	free(n->blocks);
+	pthread_cond_destroy(&n->done_cond);
+	pthread_mutex_destroy(&n->done_lock);
+	pthread_mutex_destroy(&n->lock);
+	free(n->path);
+	free(n);
+}
+
+static void node_put(struct stage_node *n)
+{
+	struct stage *st = n->st;
+	bool last;
+
+	pthread_mutex_lock(&st->table_lock);
+	last = --n->refs == 0;
+	if (last)
+		table_remove(st, n);
+	pthread_mutex_unlock(&st->table_lock);
+	if (last)
+		node_free(n);
+}
+
+/* Takes n out of the table: later opens of its path get a new node. */
+static void node_unlist(struct stage_node *n)
+{
+	pthread_mutex_lock(&n->st->table_lock);
+	table_remove(n->st, n);
+	pthread_mutex_unlock(&n->st->table_lock);
+}
+
+/* n no longer has a path in the store; under lock. */
+static void node_detach(struct stage_node *n)
+{
+	n->detached = true;
+	node_unlist(n);
+}
+
+/* The interface ------------------------------------------------------------------ */
+
+int stage_open(struct stage *st, const char *path, const struct store_attr *attr,
+	       bool writable, struct stage_node **out)
+{
+	struct stage_node *n, *fresh;
+	int err;
+
+	for (;;) {
+		n = node_find(st, path);
+		if (n) {
+			bool stale;
+
+			pthread_mutex_lock(&n->lock);
+			pthread_mutex_lock(&st->table_lock);
+			stale = !n->data_dirty && !n->meta_dirty && !n->writers && n->in_table &&
+				strcmp(n->base->etag, attr->etag) != 0;
+			if (stale) {
+				table_remove(st, n);
+			} else {
+				n->handles++;
+				n->writers += writable;
+			}
+			pthread_mutex_unlock(&st->table_lock);
+			pthread_mutex_unlock(&n->lock);
+			if (!stale) {
+				*out = n;
+				return 0;
+			}
+			node_put(n); /* its handles keep it; the path gets a new one */
+			continue;
+		}
+		err = node_new(st, path, attr, &fresh);
+		if (err)
+			return err;
+		pthread_mutex_lock(&st->table_lock);
+		if (table_find(st, path)) {
+			pthread_mutex_unlock(&st->table_lock);
+			node_free(fresh); /* another open won the race: join it */
+			continue;
+		}
+		table_insert(st, fresh);
+		fresh->refs = 1;
+		fresh->handles = 1;
+		fresh->writers = writable;
+		pthread_mutex_unlock(&st->table_lock);
+		*out = fresh;
+		return 0;
+	}
+}
+
+void stage_close(struct stage_node *n, bool writable)
+{
+	struct stage *st = n->st;
+	bool last;
+
+	pthread_mutex_lock(&st->table_lock);
+	last = --n->handles == 0;
+	n->writers -= writable;
+	pthread_mutex_unlock(&st->table_lock);
+	if (last) {
+		pthread_mutex_lock(&n->lock);
+		if (!n->detached && (n->data_dirty || n->meta_dirty) && commit_locked(n) != 0)
+			log_error("the last close of %s could not upload it: what was written "
+				  "since it was last saved is lost", n->path);
+		pthread_mutex_unlock(&n->lock);
+	}
+	node_put(n);
+}
+
+bool stage_has_nodes(struct stage *st)
+{
+	return atomic_load(&st->listed) != 0;
+}
+
+bool stage_attr(struct stage *st, const char *path, struct store_attr *out)
+{
+	struct stage_node *n;
+	bool shown = false;
+
+	pthread_mutex_lock(&st->table_lock);
+	n = table_find(st, path);
+	if (n && (n->shown_dirty || n->writers)) {
+		*out = n->shown;
+		shown = true;
+	}
+	pthread_mutex_unlock(&st->table_lock);
+	return shown;
+}
+
+void stage_node_attr(struct stage_node *n, struct store_attr *out)
+{
+	pthread_mutex_lock(&n->st->table_lock);
+	*out = n->shown;
+	pthread_mutex_unlock(&n->st->table_lock);
+}
+
+void stage_node_etag(struct stage_node *n, char *out, size_t len)
+{
+	pthread_mutex_lock(&n->st->table_lock);
+	snprintf(out, len, "%s", n->shown.etag);
+	pthread_mutex_unlock(&n->st->table_lock);
+}
+
+/* Reads of the base alone: outside the node's lock, so readers run in parallel. */
+static ssize_t read_base(struct stage_node *n, struct stage_base *base, void *buf, size_t len,
+			 uint64_t offset)
+{
+	ssize_t got;
+
+	if (offset >= base->size)
+		return 0;
+	if (len > base->size - offset)
+		len = (size_t)(base->size - offset);
+	if (len > INT_MAX)
+		len = INT_MAX;
+	got = cache_read(base->file, offset, len, buf);
+	if (got == -ESTALE) {
+		pthread_mutex_lock(&n->lock);
+		meta_invalidate(n->st->cfg.meta, n->path); /* the next open sees the new one */
+		pthread_mutex_unlock(&n->lock);
+	}
+	if (got >= 0 && (size_t)got > len)
+		return -EIO; /* more than asked: a bug, not data to pass on */
+	return got;
+}
+
+/* Reads of a changed node, block by block. Under lock. */
+static ssize_t read_changed(struct stage_node *n, unsigned char *buf, size_t len,
+			    uint64_t offset)
+{
+	size_t bs = n->st->cfg.block_size, done = 0;
+	int err;
+
+	if (offset >= n->size)
+		return 0;
+	if (len > n->size - offset)
+		len = (size_t)(n->size - offset);
+	if (len > INT_MAX)
+		len = INT_MAX;
+	while (done < len) {
+		uint64_t pos = offset + done;
+		size_t index = (size_t)(pos / bs), in = (size_t)(pos - (uint64_t)index * bs);
+		size_t chunk = bs - in < len - done ? bs - in : len - done, got = 0;
+		struct stage_block *b = &n->blocks[index];
+
+		switch (b->state) {
+		case BLOCK_STAGED:
+			if (n->detached)
+				return -EIO;
+			err = commit_locked(n); /* then it is BASE */
+			if (err)
+				return err;
+			continue;
+		case BLOCK_BASE:
+			err = base_read(n->base, pos, chunk, buf + done);
+			break;
+		default:
+			err = b->resident ? pread_full(n->fd, buf + done, chunk, pos, &got) : 0;
+			memset(buf + done + got, 0, chunk - got);
+			break;
+		}
+		if (err)
+			return err;
+		done += chunk;
+	}
+	return (ssize_t)len;
+}
+
+ssize_t stage_read(struct stage_node *n, void *buf, size_t len, uint64_t offset)
+{
+	struct stage_base *base;
+	ssize_t got;
+
+	pthread_mutex_lock(&n->lock);
+	if (!n->data_dirty) {
+		base = base_hold(n->base);
+		pthread_mutex_unlock(&n->lock);
+		got = read_base(n, base, buf, len, offset);
+		base_put(base);
+		return got;
+	}
+	reap(n);
+	got = read_changed(n, buf, len, offset);
+	pthread_mutex_unlock(&n->lock);
+	return got;
+}
+
+ssize_t stage_write(struct stage_node *n, const void *buf, size_t len, uint64_t offset)
+{
+	size_t bs = n->st->cfg.block_size, done = 0;
+	uint64_t end = offset + len;
+	int err;
+
+	if (end < offset || end > (uint64_t)STAGE_MAX_BLOCKS * bs)
+		return -EFBIG;
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	reap(n);
+	err = ensure_fd(n);
+	if (!err)
+		err = grid_load(n);
+	if (!err && end > n->size)
+		err = set_size(n, end);
+	while (!err && done < len) {
+		uint64_t pos = offset + done;
+		size_t index = (size_t)(pos / bs), in = (size_t)(pos - (uint64_t)index * bs);
+		size_t chunk = bs - in < len - done ? bs - in : len - done;
+		struct stage_block *b;
+
+		err = make_dirty(n, index, in == 0 && chunk == block_len(n, index));
+		if (err)
+			break;
+		err = pwrite_full(n->fd, (const char *)buf + done, chunk, pos);
+		if (err)
+			break;
+		b = &n->blocks[index];
+		set_resident(n, b);
+		b->gen = ++n->gen_seq;
+		if (in <= b->covered && in + chunk > b->covered)
+			b->covered = (uint32_t)(in + chunk);
+		/* Written from its start to its end: it will not change soon, send it. */
+		if (b->covered == bs && !n->detached)
+			err = submit(n, index);
+		done += chunk;
+	}
+	if (done) {
+		touch(n);
+		publish(n);
+	}
+	if (!err)
+		err = relieve_pressure(n);
+	pthread_mutex_unlock(&n->lock);
+	return err ? err : (ssize_t)len;
+}
+
+int stage_truncate(struct stage_node *n, uint64_t size)
+{
+	int err;
+
+	pthread_mutex_lock(&n->lock);
+	reap(n);
+	err = grid_load(n);
+	if (!err)
+		err = set_size(n, size);
+	publish(n);
+	pthread_mutex_unlock(&n->lock);
+	return err;
+}
+
+int stage_allocate(struct stage_node *n, uint64_t size)
+{
+	int err;
+
+	pthread_mutex_lock(&n->lock);
+	reap(n);
+	err = grid_load(n);
+	if (!err && size > n->size)
+		err = set_size(n, size);
+	publish(n);
+	pthread_mutex_unlock(&n->lock);
+	return err;
+}
+
+void stage_set_mtime(struct stage_node *n, int64_t sec, uint32_t nsec)
+{
+	pthread_mutex_lock(&n->lock);
+	n->mtime = sec;
+	n->mtime_nsec = nsec;
+	n->meta_dirty = true;
+	publish(n);
+	pthread_mutex_unlock(&n->lock);
+}
+
+int stage_commit(struct stage_node *n)
+{
+	int err;
+
+	pthread_mutex_lock(&n->lock);
+	err = commit_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	return err;
+}
+
+int stage_unlink(struct stage *st, const char *path)
+{
+	struct stage_node *n = node_find(st, path);
+	int err;
+
+	if (n) {
+		pthread_mutex_lock(&n->lock);
+		wait_inflight(n); /* no block may land after the delete */
+	}
+	err = store_remove(st->cfg.store, path, NULL);
+	if (n) {
+		if (!err || err == -ENOENT) {
+			node_detach(n);
+			err = 0;
+		}
+		pthread_mutex_unlock(&n->lock);
+		node_put(n);
+	}
+	return err;
+}
+
+static void lock_pair(struct stage_node *a, struct stage_node *b)
+{
+	if (a && b && (uintptr_t)b < (uintptr_t)a) {
+		struct stage_node *swap = a;
+
+		a = b;
+		b = swap;
+	}
+	if (a)
+		pthread_mutex_lock(&a->lock);
+	if (b)
+		pthread_mutex_lock(&b->lock);
+}
+
+/* The moved node now stands for the object at to. Under n's lock. */
+static void node_move(struct stage_node *n, const char *to)
+{
+	struct stage *st = n->st;
+	struct store_attr attr;
+	struct stage_base *base;
+	char *path = strdup(to);
+	int err;
+
+	if (!path) {
+		log_error("%s moved to %s, but its open handles cannot follow", n->path, to);
+		node_detach(n);
+		return;
+	}
+	pthread_mutex_lock(&st->table_lock);
+	if (n->in_table) {
+		table_remove(st, n);
+		free(n->path);
+		n->path = path;
+		if (!table_find(st, path))
+			table_insert(st, n);
+	} else {
+		free(n->path);
+		n->path = path;
+	}
+	pthread_mutex_unlock(&st->table_lock);
+	/* The copy is a new version: its ETag, and no block ids known yet. */
+	n->grid_ready = false;
+	n->nblocks = 0;
+	err = store_stat(st->cfg.store, to, &attr);
+	if (!err)
+		err = base_new(st, to, attr.etag, n->size, &base);
+	if (err) {
+		log_warn("%s: cannot follow the moved version: %s", to, strerror(-err));
+		return;
+	}
+	base_put(n->base);
+	n->base = base;
+	publish(n);
+}
+
+int stage_rename(struct stage *st, const char *from, const char *to, bool noreplace)
+{
+	struct stage_node *src = node_find(st, from), *dst = node_find(st, to);
+	struct store_cond cond = { .if_none = noreplace };
+	int err = 0;
+
+	if (dst == src && dst) {
+		node_put(dst);
+		dst = NULL;
+	}
+	lock_pair(src, dst);
+	if (src)
+		err = commit_locked(src); /* what the handles wrote goes along */
+	if (!err && dst)
+		wait_inflight(dst);
+	if (!err)
+		err = store_copy(st->cfg.store, from, to, noreplace ? &cond : NULL);
+	if (!err) {
+		err = store_remove(st->cfg.store, from, NULL);
+		if (err == -ENOENT)
+			err = 0;
+		else if (err)
+			log_error("rename of %s to %s: copied, but the original could not be "
+				  "removed: %s", from, to, strerror(-err));
+	}
+	if (!err && dst)
+		node_detach(dst);
+	if (!err && src)
+		node_move(src, to);
+	if (dst)
+		pthread_mutex_unlock(&dst->lock);
+	if (src)
+		pthread_mutex_unlock(&src->lock);
+	if (dst)
+		node_put(dst);
+	if (src)
+		node_put(src);
+	return err;
+}
+
+unsigned stage_upload_buffers(const struct stage *st)
+{
+	return st->max_bufs;
+}
+
+int stage_new(const struct stage_config *cfg, struct stage **out)
+{
+	const char *dir = cfg->dir && cfg->dir[0] ? cfg->dir : getenv("TMPDIR");
+	struct stage *st;
+	size_t bufs;
+	int err;
+
+	if (!cfg->store || !cfg->cache || !cfg->meta || cfg->block_size < 4096 ||
+	    cfg->block_size > UINT32_MAX)
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->cfg = *cfg;
+	st->cfg.dir = NULL;
+	if (snprintf(st->dir, sizeof(st->dir), "%s", dir && dir[0] ? dir : "/tmp") >=
+	    (int)sizeof(st->dir)) {
+		free(st);
+		return -ENAMETOOLONG;
+	}
+	bufs = STAGE_UPLOAD_MEMORY / cfg->block_size;
+	st->max_bufs = bufs < STAGE_BUFFERS_MIN	  ? STAGE_BUFFERS_MIN
+		       : bufs > STAGE_BUFFERS_MAX ? STAGE_BUFFERS_MAX
+						  : (unsigned)bufs;
+	atomic_init(&st->staged, 0);
+	atomic_init(&st->uploading, 0);
+	atomic_init(&st->listed, 0);
+	pthread_mutex_init(&st->table_lock, NULL);
+	pthread_mutex_init(&st->pool_lock, NULL);
+	pthread_cond_init(&st->job_cond, NULL);
+	pthread_cond_init(&st->buf_cond, NULL);
+	for (st->nworkers = 0; st->nworkers < st->max_bufs; st->nworkers++) {
+		err = -pthread_create(&st->workers[st->nworkers], NULL, stage_worker, st);
+		if (err) {
+			stage_free(st);
+			return err;
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+void stage_free(struct stage *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->pool_lock);
+	st->stopping = true;
+	pthread_cond_broadcast(&st->job_cond);
+	pthread_mutex_unlock(&st->pool_lock);
+	for (unsigned i = 0; i < st->nworkers; i++)
+		pthread_join(st->workers[i], NULL);
+	for (unsigned i = 0; i < st->nfree; i++)
+		munmap(st->free_bufs[i], st->cfg.block_size);
+	pthread_cond_destroy(&st->buf_cond);
+	pthread_cond_destroy(&st->job_cond);
+	pthread_mutex_destroy(&st->pool_lock);
+	pthread_mutex_destroy(&st->table_lock);
+	free(st);
+}
