@@ -18,10 +18,12 @@
 struct meta_dirent {
 	uint64_t size;
 	int64_t mtime;
+	uint32_t mtime_nsec;
 	uint32_t name_off;
 	uint32_t name_len;
 	uint32_t etag_off;
 	bool is_dir;
+	bool is_symlink;
 };
 
 struct meta_listing {
@@ -105,7 +107,9 @@ int meta_listing_add(struct meta_listing *listing, const char *name,
 	}
 	entry->size = attr->size;
 	entry->mtime = attr->mtime;
+	entry->mtime_nsec = attr->mtime_nsec;
 	entry->is_dir = attr->is_dir;
+	entry->is_symlink = attr->is_symlink;
 	listing->count++;
 	return 0;
 }
@@ -204,7 +208,9 @@ static void dirent_attr(const struct meta_listing *listing, const struct meta_di
 	memset(out, 0, sizeof(*out));
 	out->size = entry->size;
 	out->mtime = entry->mtime;
+	out->mtime_nsec = entry->mtime_nsec;
 	out->is_dir = entry->is_dir;
+	out->is_symlink = entry->is_symlink;
 	/* The etag came from a store_attr, so it fits. */
 	memcpy(out->etag, listing->arena + entry->etag_off,
 	       strnlen(listing->arena + entry->etag_off, sizeof(out->etag) - 1));

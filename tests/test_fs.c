@@ -1366,6 +1366,30 @@ static void symlinks_keep_their_target_as_content(void)
 	CHECK(fake_get(fake, "link", &object) && object.symlink && object.size == 9);
 	free(object.data);
 	CHECK(mount_holds("link", "hello, world\n", 13)); /* followed by the kernel */
+
+	/* A listing says so too (readdirplus fills the kernel's attributes from it). */
+	fake_put(fake, "links/x", "../hello.txt", 12, false);
+	pthread_mutex_lock(&fake->lock);
+	fake_find(fake, "links/x")->symlink = true;
+	fake_find(fake, "links/x")->mtime_nsec = 5;
+	pthread_mutex_unlock(&fake->lock);
+	{
+		struct dirent *entry;
+		bool seen = false;
+		DIR *dir;
+
+		mnt_path(path, sizeof(path), "links");
+		dir = opendir(path);
+		CHECK(dir != NULL);
+		while (dir && (entry = readdir(dir)) != NULL)
+			if (strcmp(entry->d_name, "x") == 0)
+				seen = entry->d_type == DT_LNK;
+		if (dir)
+			closedir(dir);
+		CHECK(seen);
+	}
+	mnt_path(path, sizeof(path), "links/x");
+	CHECK(lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && st.st_mtim.tv_nsec == 5);
 }
 
 static void utimens_keeps_the_mtime_and_chmod_chown_are_accepted(void)
