@@ -173,19 +173,40 @@ def vm_kib(pid, field):
     raise ft.CheckFailed("no %s in /proc/%d/status" % (field, pid))
 
 
-def disk_usage(path):
+def disk_usage(path, pid=None):
     """(allocated bytes, apparent bytes) of the regular files under path: what `du` and
-    `du --apparent-size` count for them. Files that vanish while we look are skipped."""
+    `du --apparent-size` count for them. With pid, also the files that process holds
+    open under path without a name (O_TMPFILE, or unlinked after opening), which take
+    disk space that `du` cannot see. Files that vanish while we look are skipped."""
     used = apparent = 0
+    seen = set()
+
+    def add(st):
+        nonlocal used, apparent
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            used += st.st_blocks * 512
+            apparent += st.st_size
+
     for dirpath, _, names in os.walk(path):
         for n in names:
             try:
-                st = os.lstat(os.path.join(dirpath, n))
+                add(os.lstat(os.path.join(dirpath, n)))
             except FileNotFoundError:
                 continue
-            if stat.S_ISREG(st.st_mode):
-                used += st.st_blocks * 512
-                apparent += st.st_size
+    if pid is not None:
+        fd_dir = "/proc/%d/fd" % pid
+        try:
+            fds = os.listdir(fd_dir)
+        except FileNotFoundError:
+            fds = []
+        prefix = os.path.realpath(path).rstrip("/") + "/"
+        for fd in fds:
+            try:
+                if os.readlink(os.path.join(fd_dir, fd)).startswith(prefix):
+                    add(os.stat(os.path.join(fd_dir, fd)))  # the open file itself
+            except (FileNotFoundError, ProcessLookupError):
+                continue
     return used, apparent
 
 
