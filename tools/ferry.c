@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fs/mount.h"
+#include "tools/cmd_data.h"
 
 #define FERRY_EXIT_USAGE 2
 
@@ -13,6 +14,7 @@ static void ferry_usage(FILE *out)
 	fprintf(out,
 		"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n"
 		"       ferry unmount [-z] MOUNTPOINT\n"
+		"%s"
 		"       ferry --version\n"
 		"\n"
 		"URL is a container, optionally with a prefix:\n"
@@ -21,7 +23,9 @@ static void ferry_usage(FILE *out)
 		"Credentials come from -o account_key_file=, sas_file=, bearer_token_file= or the\n"
 		"environment: AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT +\n"
 		"AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_BEARER_TOKEN.\n"
-		"Options are described in docs/configuration.md.\n");
+		"Options are described in docs/configuration.md; datastores, URIs, cp and ls in\n"
+		"docs/datastores.md.\n",
+		cmd_data_usage);
 }
 
 static int ferry_mount(int argc, char **argv)
@@ -111,6 +115,12 @@ int main(int argc, char **argv)
 		return ferry_mount(argc - 2, argv + 2);
 	if (strcmp(argv[1], "unmount") == 0 || strcmp(argv[1], "umount") == 0)
 		return ferry_unmount(argc - 2, argv + 2);
+	if (strcmp(argv[1], "datastore") == 0)
+		return cmd_datastore(argc - 2, argv + 2);
+	if (strcmp(argv[1], "cp") == 0)
+		return cmd_cp(argc - 2, argv + 2);
+	if (strcmp(argv[1], "ls") == 0)
+		return cmd_ls(argc - 2, argv + 2);
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
 		printf("ferry %s\n", FERRY_VERSION);
 		return 0;

@@ -869,6 +869,29 @@ static int blob_remove(struct store *s, const char *path, const struct store_con
 	return err;
 }
 
+static int blob_create_root(struct store *s)
+{
+	struct blob_req br;
+	int err;
+
+	err = blob_req_init(&br, blob_of(s), "PUT", NULL);
+	if (!err)
+		err = blob_url_append(&br, "?restype=container");
+	if (err)
+		return err;
+	br.extra[br.nextra++] = "Content-Length: 0";
+	br.http.upload = "";
+	err = blob_execute(&br);
+	if (!err && br.http.status == 409 &&
+	    strcmp(br.http.error_code, "ContainerAlreadyExists") == 0)
+		return 0;
+	if (!err && br.http.status != 201)
+		err = blob_errno(&br);
+	if (err)
+		blob_log_failure(&br, err);
+	return err;
+}
+
 static void blob_destroy(struct store *s)
 {
 	free(blob_of(s));
@@ -887,6 +910,7 @@ static const struct store_ops blob_ops = {
 	.set_meta = blob_set_meta,
 	.copy = blob_copy,
 	.remove = blob_remove,
+	.create_root = blob_create_root,
 	.destroy = blob_destroy,
 };
 

@@ -87,6 +87,7 @@ struct store_ops {
 	int (*copy)(struct store *s, const char *from, const char *to,
 		    const struct store_cond *cond);
 	int (*remove)(struct store *s, const char *path, const struct store_cond *cond);
+	int (*create_root)(struct store *s);
 	void (*destroy)(struct store *s);
 };
 
@@ -191,6 +192,13 @@ static inline int store_remove(struct store *s, const char *path,
 			       const struct store_cond *cond)
 {
 	return s->ops->remove(s, path, cond);
+}
+
+/* Creates the datastore's root (a blob container); 0 when it exists already.
+ * -EACCES when the credential may not create it. */
+static inline int store_create_root(struct store *s)
+{
+	return s->ops->create_root(s);
 }
 
 static inline void store_destroy(struct store *s)

@@ -1,0 +1,16 @@
+/* cmd_data: the `ferry datastore`, `ferry cp` and `ferry ls` subcommands.
+ *
+ * Each takes the arguments after its name and returns the process exit status:
+ * 0 done, 1 failed (one line per failure on stderr), 2 bad usage.
+ */
+#ifndef FERRY_CMD_DATA_H
+#define FERRY_CMD_DATA_H
+
+int cmd_datastore(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+
+/* The usage lines of the three, for `ferry --help`. */
+extern const char cmd_data_usage[];
+
+#endif
