@@ -566,6 +566,8 @@ int datastore_save(const struct datastore *in, const char *secret, bool replace,
 		return -EEXIST;
 	}
 
+	/* The secret before the record that names it; a stale one after the record that no
+	 * longer does: no moment has a record without its secret. */
 	if (needs_secret) {
 		ds_join(sub, sizeof(sub), "%s/secrets", dir);
 		err = ds_mkdirs(sub, 0700, true);
@@ -574,12 +576,7 @@ int datastore_save(const struct datastore *in, const char *secret, bool replace,
 		if (err)
 			return ds_errf(err, errbuf, errlen, "cannot store the secret in %s: %s", sub,
 				       strerror(-err));
-	} else if (unlink(secret_path) != 0 && errno != ENOENT && errno != ENOTDIR) {
-		err = -errno;
-		return ds_errf(err, errbuf, errlen, "cannot remove the old secret %s: %s",
-			       secret_path, strerror(-err));
 	}
-
 	if (ds_join(text, sizeof(text),
 		    "# ferry datastore %s (docs/datastores.md)\n"
 		    "account = %s\n"
@@ -597,6 +594,11 @@ int datastore_save(const struct datastore *in, const char *secret, bool replace,
 		err = ds_write_file(path, text, 0644);
 	if (err)
 		return ds_errf(err, errbuf, errlen, "cannot write %s: %s", path, strerror(-err));
+	if (!needs_secret && unlink(secret_path) != 0 && errno != ENOENT && errno != ENOTDIR) {
+		err = -errno;
+		return ds_errf(err, errbuf, errlen, "saved %s, but cannot remove the old secret %s: %s",
+			       path, secret_path, strerror(-err));
+	}
 	return 0;
 }
 
