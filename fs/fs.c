@@ -11,7 +11,7 @@
  *
  * Paths: FUSE hands "/a/b"; the store and the cache take "a/b" ("" is the root).
  * File handles hold their node, directory handles their store path, because
- * nullpath_ok lets libfuse pass NULL (always after an unlink: hard_remove).
+ * nullpath_ok lets libfuse pass NULL.
  */
 #include "fs/fs.h"
 
@@ -38,6 +38,7 @@
 #define FS_NAME_MAX 255
 #define FS_MARKER_MAX 4096 /* a List Blobs continuation marker is far shorter */
 #define FS_PATH_MAX 4096   /* a blob name is at most 1024 characters */
+#define FS_HIDDEN_PREFIX ".fuse_hidden"
 /* Staging bound without a cache directory: $TMPDIR is often a small tmpfs. */
 #define FS_STAGE_LIMIT_DEFAULT (1ull << 30)
 
@@ -507,8 +508,12 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 			st.st_mode = S_IFDIR;
 			name = pos == 0 ? "." : "..";
 		} else {
-			meta_listing_attr(dir->listing, pos - 2, &attr);
 			name = meta_listing_name(dir->listing, pos - 2);
+			/* libfuse's name for a deleted file still open (here or on another
+			 * mount): it goes at the last close, and was never the user's. */
+			if (strncmp(name, FS_HIDDEN_PREFIX, strlen(FS_HIDDEN_PREFIX)) == 0)
+				continue;
+			meta_listing_attr(dir->listing, pos - 2, &attr);
 			/* A file being written here: its size so far, not the store's. */
 			if (open_nodes && !attr.is_dir &&
 			    child_path(dir->path, name, child, sizeof(child)) == 0)
@@ -568,9 +573,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->use_ino = 0;
 	cfg->readdir_ino = 0;
 	cfg->nullpath_ok = 1;
-	/* unlink() of an open file deletes the blob now; libfuse would otherwise rename
-	 * it to .fuse_hidden* until the last close. The node keeps serving its handles. */
-	cfg->hard_remove = 1;
+	/* unlink() of an open file: libfuse renames it to .fuse_hidden* (a server-side
+	 * copy here) and deletes that at the last close, so its handles keep reading the
+	 * old bytes and fstat() still has a path to ask about. */
+	cfg->hard_remove = 0;
 	/* Asking for a capability the kernel lacks makes libfuse fail INIT. O_TRUNC comes
 	 * with open() (one call, not open + setattr). */
 	conn->want |= conn->capable &

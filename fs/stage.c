@@ -90,7 +90,9 @@ struct stage_node {
 	/* guarded by lock */
 	struct stage_base *base;
 	bool is_symlink;
-	bool detached; /* unlinked or replaced by a rename: never committed again */
+	/* Its changes stay here, never uploaded or committed again: it was unlinked or
+	 * renamed over, or libfuse hid it (.fuse_hidden*) until its last close. */
+	bool local;
 	bool data_dirty, meta_dirty;
 	bool grid_ready; /* blocks describe the node (loaded at the first change) */
 	uint64_t size;
@@ -724,7 +726,7 @@ static int make_dirty(struct stage_node *n, size_t index, bool whole)
 	if (b->state == BLOCK_DIRTY)
 		return 0;
 	if (b->state == BLOCK_STAGED && !whole) {
-		if (n->detached)
+		if (n->local)
 			return -EIO; /* its bytes went with the deleted blob */
 		err = commit_locked(n);
 		if (err)
@@ -829,7 +831,7 @@ static int relieve_pressure(struct stage_node *n)
 	struct stage *st = n->st;
 	int err;
 
-	if (n->detached || !st->cfg.limit)
+	if (n->local || !st->cfg.limit)
 		return 0;
 	for (;;) {
 		uint64_t staged = atomic_load(&st->staged), uploading = atomic_load(&st->uploading);
@@ -982,7 +984,7 @@ static int commit_locked(struct stage_node *n)
 	int err;
 
 	wait_inflight(n);
-	if (n->detached || (!n->data_dirty && !n->meta_dirty))
+	if (n->local || (!n->data_dirty && !n->meta_dirty))
 		return 0;
 	if (n->base->etag[0])
 		cond.if_match = n->base->etag;
@@ -1093,8 +1095,16 @@ static void node_unlist(struct stage_node *n)
 /* n no longer has a path in the store; under lock. */
 static void node_detach(struct stage_node *n)
 {
-	n->detached = true;
+	n->local = true;
 	node_unlist(n);
+}
+
+/* libfuse's name for an unlinked file that is still open: ".fuse_hidden" + hex. */
+static bool hidden_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return strncmp(slash ? slash + 1 : path, ".fuse_hidden", 12) == 0;
 }
 
 /* The interface ------------------------------------------------------------------ */
@@ -1159,7 +1169,7 @@ void stage_close(struct stage_node *n, bool writable)
 	pthread_mutex_unlock(&st->table_lock);
 	if (last) {
 		pthread_mutex_lock(&n->lock);
-		if (!n->detached && (n->data_dirty || n->meta_dirty) && commit_locked(n) != 0)
+		if (!n->local && (n->data_dirty || n->meta_dirty) && commit_locked(n) != 0)
 			log_error("the last close of %s could not upload it: what was written "
 				  "since it was last saved is lost", n->path);
 		pthread_mutex_unlock(&n->lock);
@@ -1245,7 +1255,7 @@ static ssize_t read_changed(struct stage_node *n, unsigned char *buf, size_t len
 
 		switch (b->state) {
 		case BLOCK_STAGED:
-			if (n->detached)
+			if (n->local)
 				return -EIO;
 			err = commit_locked(n); /* then it is BASE */
 			if (err)
@@ -1320,7 +1330,7 @@ ssize_t stage_write(struct stage_node *n, const void *buf, size_t len, uint64_t 
 		if (in <= b->covered && in + chunk > b->covered)
 			b->covered = (uint32_t)(in + chunk);
 		/* Written from its start to its end: it will not change soon, send it. */
-		if (b->covered == bs && !n->detached)
+		if (b->covered == bs && !n->local)
 			err = submit(n, index);
 		done += chunk;
 	}
@@ -1485,8 +1495,12 @@ int stage_rename(struct stage *st, const char *from, const char *to, bool norepl
 	}
 	if (!err && dst)
 		node_detach(dst);
-	if (!err && src)
+	if (!err && src) {
 		node_move(src, to);
+		/* Deleted but open: what the handles do now goes nowhere. */
+		if (hidden_name(to))
+			src->local = true;
+	}
 	if (dst)
 		pthread_mutex_unlock(&dst->lock);
 	if (src)

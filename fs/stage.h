@@ -112,7 +112,8 @@ int stage_commit(struct stage_node *node);
 int stage_unlink(struct stage *st, const char *path);
 /* Moves the object from -> to (server-side copy, then delete), committing an open
  * dirty node of from first; the node moves with it. An open node of to is detached as
- * by stage_unlink. noreplace: -EEXIST when to exists. */
+ * by stage_unlink. noreplace: -EEXIST when to exists. A node moved to a libfuse hidden
+ * name (.fuse_hidden*: unlinked while open) keeps its later changes to itself. */
 int stage_rename(struct stage *st, const char *from, const char *to, bool noreplace);
 
 #endif

@@ -1262,28 +1262,71 @@ static void a_failed_upload_fails_close_and_fsync_and_keeps_the_old_version(void
 	free(data);
 }
 
+/* Objects whose last path component starts with prefix (waiting up to 2 s for it to
+ * reach want: libfuse deletes a hidden file after the release, which follows close()
+ * asynchronously). */
+static int fake_count_named(struct fake_store *store, const char *prefix, int want)
+{
+	int count = -1;
+
+	for (int tries = 0; tries < 200 && count != want; tries++) {
+		if (tries)
+			usleep(10000);
+		count = 0;
+		pthread_mutex_lock(&store->lock);
+		for (size_t i = 0; i < store->count; i++) {
+			const char *slash = strrchr(store->objects[i].path, '/');
+			const char *name = slash ? slash + 1 : store->objects[i].path;
+
+			count += strncmp(name, prefix, strlen(prefix)) == 0;
+		}
+		pthread_mutex_unlock(&store->lock);
+	}
+	return count;
+}
+
 static void unlink_deletes_the_blob_and_open_handles_keep_their_bytes(void)
 {
-	char path[256], buf[8];
+	char path[256], buf[16], names[2048];
 	struct stat st;
-	int fd;
+	int fd, puts;
 
+	CHECK(write_file("gone.txt", "bye", 3) == 0);
 	mnt_path(path, sizeof(path), "gone.txt");
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
-	CHECK(write(fd, "bye", 3) == 3);
-	CHECK(fake_holds(fake, "gone.txt", "", 0));
 	CHECK(unlink(path) == 0);
-	CHECK(!fake_holds(fake, "gone.txt", "", 0));
+	CHECK(!fake_holds(fake, "gone.txt", "bye", 3));
 	CHECK(stat(path, &st) == -1 && errno == ENOENT);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 3 && memcmp(buf, "bye", 3) == 0);
+	/* Kept under libfuse's hidden name until the last close, but not listed. */
+	CHECK(fake_count_named(fake, ".fuse_hidden", 1) == 1);
+	dir_names("", names, sizeof(names));
+	CHECK(strstr(names, "gone.txt") == NULL && strstr(names, ".fuse_hidden") == NULL);
+	puts = atomic_load(&fake->puts) + atomic_load(&fake->commits);
 	CHECK(pwrite(fd, "!!!!", 4, 1) == 4);
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 5 && memcmp(buf, "b!!!!", 5) == 0);
-	/* fstat() cannot name an unlinked file in libfuse's path API; lseek can. */
-	CHECK(lseek(fd, 0, SEEK_END) == 5);
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 5);
+	CHECK(fsync(fd) == 0);
 	CHECK(close(fd) == 0);
-	CHECK(stat(path, &st) == -1 && errno == ENOENT); /* its last close wrote nothing */
-	CHECK(write_file("gone.txt", "new", 3) == 0);   /* a new file, a new node */
+	/* Nothing it wrote after the unlink was uploaded, and nothing is left behind. */
+	CHECK(atomic_load(&fake->puts) + atomic_load(&fake->commits) == puts);
+	CHECK(stat(path, &st) == -1 && errno == ENOENT);
+	CHECK(fake_count_named(fake, ".fuse_hidden", 0) == 0);
+	CHECK(fake_count_named(fake, "gone.txt", 0) == 0);
+
+	/* The name taken by a new file while the old one is open: the old fd's writes
+	 * never reach the new file. */
+	CHECK(write_file("gone.txt", "old", 3) == 0);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(unlink(path) == 0);
+	CHECK(write_file("gone.txt", "new", 3) == 0);
+	CHECK(pwrite(fd, "OLD", 3, 0) == 3);
+	CHECK(close(fd) == 0);
 	CHECK(fake_holds(fake, "gone.txt", "new", 3));
+	CHECK(mount_holds("gone.txt", "new", 3));
+	CHECK(fake_count_named(fake, ".fuse_hidden", 0) == 0);
 }
 
 static void mkdir_makes_a_marker_and_rmdir_needs_it_empty(void)
