@@ -632,6 +632,64 @@ def test_unlink():
     check_eq(blob_names("unlink."), {"unlink.dir"}, "blobs")
 
 
+def test_unlink_open_file():
+    a = data(MiB, 1000)
+    with ft.mounted(URL) as m:
+        p = os.path.join(m, "uopen.f")
+        write_path(p, a)
+        fd = os.open(p, os.O_RDWR)
+        try:
+            os.unlink(p)
+            expect_oserror(errno.ENOENT, os.stat, p)
+            check("uopen.f" not in os.listdir(m), "uopen.f listed after unlink")
+            check_eq(pread_all(fd, len(a) + 1, 0), a, "read of the unlinked open file")
+            model = bytearray(a)
+            for buf, off in ((b"B" * 100, 10), (data(2 * MiB, 1001), MiB - 5)):
+                pwrite_all(fd, buf, off)
+                pwrite_model(model, buf, off)
+            check_eq(os.fstat(fd).st_size, len(model), "fstat of the unlinked open file")
+            check_eq(fd_contents(fd), bytes(model), "unlinked open file after writes")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        check_eq(blob_names("uopen."), set(), "uopen.* blobs after the last close")
+        hidden = [n for n in os.listdir(m) if n.startswith(".fuse_hidden")]
+        check(not hidden, "leftover %s after the last close" % hidden)
+        # a new file, unlinked before its first close
+        q = os.path.join(m, "uopen.new")
+        fd = os.open(q, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            write_all(fd, b"never stored")
+            os.unlink(q)
+            write_all(fd, b", still writable")
+            check_eq(fd_contents(fd), b"never stored, still writable", "unlinked new file")
+        finally:
+            os.close(fd)
+        check_eq(blob_names("uopen."), set(), "uopen.* blobs after closing the new file")
+        remount(m)
+        check_eq({n for n in os.listdir(m) if n.startswith("uopen.")}, set(),
+                 "uopen.* after remount")
+    check_eq(blob_names("uopen."), set(), "uopen.* blobs in the end")
+    check_eq([n for n in blob_names("") if ".fuse_hidden" in n], [], "hidden blobs")
+
+
+def test_unlinked_open_file_leaves_new_file_alone():
+    # An editor's pattern: the old file is unlinked while open, a new one takes its
+    # name, then the old fd is written and closed: the new file must stay.
+    with ft.mounted(URL) as m:
+        p = os.path.join(m, "reuse.f")
+        write_path(p, b"old version")
+        fd = os.open(p, os.O_RDWR)
+        try:
+            os.unlink(p)
+            write_path(p, b"new version")
+            pwrite_all(fd, b"OLD", 0)
+        finally:
+            os.close(fd)
+        check_blob("reuse.f", b"new version", "reuse.f after the old fd's close")
+        check_file(p, b"new version", "reuse.f")
+
+
 def test_second_fd_same_file():
     with ft.mounted(URL) as m:
         p = os.path.join(m, "twofd.f")
