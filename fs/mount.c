@@ -402,7 +402,8 @@ static void *mount_ready_thread(void *arg)
 /* Everything a mount holds while it serves. */
 struct mount_state {
 	struct url_container url;
-	struct auth_cred *cred;
+	const struct auth_cred *cred; /* owned_cred, or the caller's */
+	struct auth_cred *owned_cred;
 	struct http_client *http;
 	struct store *store;
 	struct cache *cache;
@@ -422,7 +423,7 @@ static void mount_state_free(struct mount_state *ms)
 	cache_free(ms->cache);
 	store_destroy(ms->store);
 	http_client_free(ms->http);
-	auth_cred_free(ms->cred);
+	auth_cred_free(ms->owned_cred);
 }
 
 /* The checks that need no network: URL, scheme, credential. */
@@ -448,7 +449,13 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 		return -EPERM;
 	}
 	src.account = ms->url.account;
-	return auth_resolve(&src, &ms->cred, errbuf, errlen);
+	if (mo->cred) {
+		ms->cred = mo->cred;
+		return 0;
+	}
+	err = auth_resolve(&src, &ms->owned_cred, errbuf, errlen);
+	ms->cred = ms->owned_cred;
+	return err;
 }
 
 /* The part that runs in the daemon (or in the foreground): network, FUSE. Hands

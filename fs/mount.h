@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct auth_cred;
+
 struct mount_options {
 	const char *url;        /* container URL, borrowed */
 	const char *mountpoint; /* borrowed */
@@ -38,6 +40,10 @@ struct mount_options {
 	char sas_file[4096];
 	char bearer_token_file[4096];
 	char ca_file[4096];
+	/* A credential built by the caller (the run-launcher), used instead of the files
+	 * and the environment; borrowed until mount_run() returns (the daemon keeps its
+	 * own copy). */
+	const struct auth_cred *cred;
 };
 
 /* Defaults: read-write, a conflicting commit fails, attr/entry timeouts 60 s, negative

@@ -6,6 +6,7 @@
 
 #include "fs/mount.h"
 #include "tools/cmd_data.h"
+#include "tools/run.h"
 
 #define FERRY_EXIT_USAGE 2
 
@@ -14,6 +15,9 @@ static void ferry_usage(FILE *out)
 	fprintf(out,
 		"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n"
 		"       ferry unmount [-z] MOUNTPOINT\n"
+		"       ferry run JOBFILE               (docs/launcher.md)\n"
+		"       ferry job list [--experiment NAME] | show RUN | logs RUN [--follow]\n"
+		"       ferry job download RUN [--all | --output NAME] [-o DIR]\n"
 		"%s"
 		"       ferry --version\n"
 		"\n"
@@ -115,6 +119,15 @@ int main(int argc, char **argv)
 		return ferry_mount(argc - 2, argv + 2);
 	if (strcmp(argv[1], "unmount") == 0 || strcmp(argv[1], "umount") == 0)
 		return ferry_unmount(argc - 2, argv + 2);
+	if (strcmp(argv[1], "run") == 0) {
+		if (argc != 3 || argv[2][0] == '-') {
+			fprintf(stderr, "usage: ferry run JOBFILE\n");
+			return FERRY_EXIT_USAGE;
+		}
+		return run_job(&(struct run_opts){ .job_path = argv[2] });
+	}
+	if (strcmp(argv[1], "job") == 0)
+		return run_job_command(argc - 2, argv + 2);
 	if (strcmp(argv[1], "datastore") == 0)
 		return cmd_datastore(argc - 2, argv + 2);
 	if (strcmp(argv[1], "cp") == 0)

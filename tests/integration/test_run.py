@@ -548,6 +548,22 @@ def test_timeout_stops_the_command():
     check("never printed" not in log, "the command went on after the timeout")
 
 
+def test_timeout_is_not_cut_short():
+    # limits.timeout: 2 gives the command 2 s, not "until the wall clock's second
+    # changes twice" (anywhere from 1 to 2 s).
+    r = run("timeout_precise.yml")
+    check(r.elapsed < 20, "ferry run took %.1f s with limits.timeout 2" % r.elapsed)
+    rec = record(r.id)
+    check_eq(rec["status"], "Failed", "status")
+    started = float(must_get("runs/%s/artifacts/outputs/started" % r.id))
+    stopped = float(must_get("runs/%s/artifacts/outputs/stopped" % r.id))
+    ft.log("the command ran %.3f s before SIGTERM" % (stopped - started))
+    check(stopped - started >= 1.95, "limits.timeout 2 stopped the command after %.3f s"
+          % (stopped - started))
+    check(stopped - started < 4, "limits.timeout 2 stopped the command only after %.3f s"
+          % (stopped - started))
+
+
 def test_ctrl_c_cancels_the_run():
     job = os.path.join(JOBS, "cancel.yml")
     errpath = os.path.join(tmp, "cancel.stderr")

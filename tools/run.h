@@ -1,0 +1,43 @@
+/* run: `ferry run JOBFILE`, one job on this node, and the run records it leaves.
+ *
+ * A run goes Queued -> Preparing (inputs mounted or downloaded, output folders made,
+ * Batch AI job preparation) -> Running (the command, its stdout and stderr streamed to
+ * the terminal and captured) -> Finalizing (outputs, ./outputs, ./logs and the logs
+ * uploaded) -> Completed | Failed | Canceled. Its record, logs and artifacts live in the
+ * default datastore under runs/<run-id>/ so any machine can read them:
+ *   runs/<id>/run.json                  the record (status, times, exit code, error)
+ *   runs/<id>/user_logs/std_log.txt     stdout and stderr, as they came
+ *   runs/<id>/artifacts/outputs/..., runs/<id>/artifacts/logs/...
+ *   runs/<id>/outputs/<name>/...        named outputs without a path of their own
+ * Mounts are made with ferry's own mount code and always unmounted at the end.
+ */
+#ifndef FERRY_RUN_H
+#define FERRY_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ferry run's exit status when the run could not be set up (bad job file, missing
+ * input, refused credential): distinct from any status a command's shell gives. */
+#define RUN_EXIT_SETUP 125
+/* ferry job's exit status when a command fails. */
+#define RUN_EXIT_FAILED 1
+
+#define RUN_ID_MAX 96
+
+struct run_opts {
+	const char *job_path;
+	const char *run_id;   /* NULL: a new id */
+	const char *records;  /* URI of the folder holding runs/: NULL for the default
+				 datastore's root */
+};
+
+/* Runs the job and returns the exit status for ferry: the command's (128 + signal
+ * when it was killed), or RUN_EXIT_SETUP with the reason on stderr. */
+int run_job(const struct run_opts *opts);
+
+/* `ferry job list|show|logs|download ...`: argc/argv after "job". Returns the exit
+ * status. */
+int run_job_command(int argc, char **argv);
+
+#endif
