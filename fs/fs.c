@@ -379,11 +379,15 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		meta.mtime_nsec = (uint32_t)now.tv_nsec;
 	}
 	err = store_put(fs->cfg.store, spath, "", 0, &meta, &cond, &attr);
-	if (err == -EEXIST && !(fi->flags & O_EXCL)) {
-		/* It exists after all (our cache said otherwise): open it as it is. */
+	if (err == -EEXIST) {
+		/* It exists after all (our cache said otherwise), or it is ours: the retry
+		 * of a create whose answer was lost (its mtime is ours to the nanosecond). */
 		err = fs_lookup_fresh(fs, spath, &attr);
 		if (!err && attr.is_dir)
 			err = -EISDIR;
+		if (!err && (fi->flags & O_EXCL) &&
+		    (attr.size || attr.mtime != meta.mtime || attr.mtime_nsec != meta.mtime_nsec))
+			err = -EEXIST;
 		return err ? err : fs_open_node(fs, spath, &attr, fi);
 	}
 	if (err)

@@ -969,6 +969,58 @@ static int commit_done(struct stage_node *n, struct store_attr *attr, bool whole
 	return 0;
 }
 
+#define STAGE_COMPARE_CHUNK ((size_t)64 << 10)
+
+/* Whether the one-block content of n is what the object holds at etag. Under lock. */
+static bool content_matches(struct stage_node *n, const char *etag)
+{
+	unsigned char *theirs = malloc(STAGE_COMPARE_CHUNK), *ours = buf_get(n->st);
+	size_t done = 0;
+
+	if (theirs && ours && block_content(n, 0, ours, (size_t)n->size) == 0) {
+		while (done < n->size) {
+			size_t len = n->size - done < STAGE_COMPARE_CHUNK ? (size_t)(n->size - done)
+									  : STAGE_COMPARE_CHUNK;
+
+			if (store_read(n->st->cfg.store, n->path, etag, done, len, theirs) !=
+				    (ssize_t)len ||
+			    memcmp(ours + done, theirs, len) != 0)
+				break;
+			done += len;
+		}
+	}
+	if (ours)
+		buf_put(n->st, ours);
+	free(theirs);
+	return theirs && ours && done == n->size;
+}
+
+/* A commit whose condition failed may have been this one, sent again by the retries
+ * after its answer was lost: then the store holds what it sent (same mtime to the
+ * nanosecond, size, and block ids or bytes), and it succeeded. Under lock. */
+static bool commit_landed(struct stage_node *n, bool whole, struct store_attr *out)
+{
+	struct store_block *list = NULL;
+	size_t count = 0;
+	bool same;
+
+	if (store_stat(n->st->cfg.store, n->path, out) != 0 || out->size != n->size ||
+	    out->mtime != n->mtime || out->mtime_nsec != n->mtime_nsec ||
+	    out->is_symlink != n->is_symlink)
+		return false;
+	if (!n->data_dirty)
+		return true; /* only the metadata was to change */
+	if (whole)
+		return content_matches(n, out->etag);
+	if (store_get_blocks(n->st->cfg.store, n->path, out->etag, &list, &count) != 0)
+		return false;
+	same = count == n->nblocks;
+	for (size_t i = 0; i < count && same; i++)
+		same = n->blocks[i].has_id && strcmp(list[i].id, n->blocks[i].id) == 0;
+	free(list);
+	return same;
+}
+
 static int commit_locked(struct stage_node *n)
 {
 	struct stage *st = n->st;
@@ -1002,6 +1054,12 @@ static int commit_locked(struct stage_node *n)
 			err = commit_whole(n, &meta, st->cfg.overwrite ? NULL : &cond, &out);
 		else
 			err = commit_blocks(n, &meta, st->cfg.overwrite ? NULL : &cond, &out);
+	}
+	if ((err == -ESTALE || err == -EEXIST) && !st->cfg.overwrite &&
+	    commit_landed(n, whole, &out)) {
+		log_info("%s: the commit was sent again after its answer was lost; it had "
+			 "landed", n->path);
+		err = 0;
 	}
 	if (err) {
 		log_commit_failure(n, err);

@@ -76,6 +76,9 @@ struct fake_store {
 	atomic_size_t max_read_len;
 	atomic_int puts, put_blocks, commits, set_metas, copies, removes;
 	atomic_int fail_put_blocks; /* the next this many Put Blocks fail with EIO */
+	/* The next this many conditional writes are done, then answered as a retry of
+	 * them would be (412 or 409): their first answer was lost. */
+	atomic_int lose_answers;
 };
 
 static struct fake_store *fake_of(struct store *s)
@@ -327,6 +330,21 @@ static int fake_probe(struct store *s, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/* A write that went through, answered as its retry would be when its first answer
+ * was lost (see lose_answers). */
+static int fake_answer(struct fake_store *store, const struct store_cond *cond, int err)
+{
+	int lose = atomic_load(&store->lose_answers);
+
+	if (err || !cond || (!cond->if_match && !cond->if_none))
+		return err;
+	while (lose > 0 && !atomic_compare_exchange_weak(&store->lose_answers, &lose, lose - 1))
+		;
+	if (lose <= 0)
+		return 0;
+	return cond->if_none ? -EEXIST : -ESTALE;
+}
+
 /* The condition as the service checks it: -ESTALE (412), -EEXIST (409). */
 static int fake_check(const struct fake_object *object, const struct store_cond *cond)
 {
@@ -370,7 +388,7 @@ static int fake_op_put(struct store *s, const char *path, const void *data, size
 			object_attr(object, out);
 	}
 	pthread_mutex_unlock(&fake->lock);
-	return err;
+	return fake_answer(fake, cond, err);
 }
 
 static int fake_op_put_block(struct store *s, const char *path, const char *block_id,
@@ -472,7 +490,7 @@ static int fake_op_commit(struct store *s, const char *path, const char *const *
 	pthread_mutex_unlock(&fake->lock);
 	free(data);
 	free(blocks);
-	return err;
+	return fake_answer(fake, cond, err);
 }
 
 static int fake_op_get_blocks(struct store *s, const char *path, const char *etag,
@@ -521,7 +539,7 @@ static int fake_op_set_meta(struct store *s, const char *path, const struct stor
 			object_attr(object, out);
 	}
 	pthread_mutex_unlock(&fake->lock);
-	return err;
+	return fake_answer(fake, cond, err);
 }
 
 static int fake_op_copy(struct store *s, const char *from, const char *to,
@@ -1285,6 +1303,37 @@ static int fake_count_named(struct fake_store *store, const char *prefix, int wa
 	return count;
 }
 
+static void a_commit_sent_twice_after_a_lost_answer_is_not_a_conflict(void)
+{
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { 1600000001, 7 } };
+	size_t size = (2u << 20) + 5;
+	unsigned char *data = malloc(size);
+	char path[256];
+	int fd;
+
+	if (!data)
+		abort();
+	fill_pattern(data, size, 16);
+	atomic_store(&fake->lose_answers, 1); /* Put Blob of the empty new file */
+	mnt_path(path, sizeof(path), "lost.bin");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0);
+	CHECK(atomic_load(&fake->lose_answers) == 0);
+	CHECK(write(fd, "small", 5) == 5);
+	CHECK(close(fd) == 0);
+	CHECK(fake_holds(fake, "lost.bin", "small", 5));
+	atomic_store(&fake->lose_answers, 1); /* Put Blob of a one-block file */
+	CHECK(write_file("lost.bin", "changed", 7) == 0);
+	CHECK(fake_holds(fake, "lost.bin", "changed", 7));
+	atomic_store(&fake->lose_answers, 1); /* Put Block List */
+	CHECK(write_file("lost.bin", data, size) == 0);
+	CHECK(fake_holds(fake, "lost.bin", data, size));
+	atomic_store(&fake->lose_answers, 1); /* Set Blob Metadata */
+	CHECK(utimensat(AT_FDCWD, path, times, 0) == 0);
+	CHECK(atomic_load(&fake->lose_answers) == 0);
+	free(data);
+}
+
 static void unlink_deletes_the_blob_and_open_handles_keep_their_bytes(void)
 {
 	char path[256], buf[16], names[2048];
@@ -1616,6 +1665,7 @@ static int child_main(void)
 	RUN(editing_a_range_reuses_the_committed_blocks);
 	RUN(a_blob_changed_since_open_fails_the_close_unless_overwrite);
 	RUN(a_failed_upload_fails_close_and_fsync_and_keeps_the_old_version);
+	RUN(a_commit_sent_twice_after_a_lost_answer_is_not_a_conflict);
 	RUN(unlink_deletes_the_blob_and_open_handles_keep_their_bytes);
 	RUN(mkdir_makes_a_marker_and_rmdir_needs_it_empty);
 	RUN(rename_moves_files_and_whole_directories);

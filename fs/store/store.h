@@ -154,7 +154,9 @@ static inline int store_put_block(struct store *s, const char *path, const char 
 }
 
 /* Makes the listed blocks (staged or already committed) the object's content, in order,
- * with meta. Conditions and *out as for store_put(). */
+ * with meta. Conditions and *out as for store_put(), but out->size is 0: the answer does
+ * not say it (the caller knows it). Blocks staged for the object and not listed are
+ * discarded, also another writer's. */
 static inline int store_commit(struct store *s, const char *path,
 			       const char *const *block_ids, size_t nblocks,
 			       const struct store_meta *meta, const struct store_cond *cond,
@@ -171,7 +173,8 @@ static inline int store_get_blocks(struct store *s, const char *path, const char
 	return s->ops->get_blocks(s, path, etag, out, nblocks);
 }
 
-/* Replaces the object's metadata. Conditions and *out as for store_put(). */
+/* Replaces the object's metadata. Conditions and *out as for store_put(), but out->size
+ * is 0 (the answer does not say it). */
 static inline int store_set_meta(struct store *s, const char *path,
 				 const struct store_meta *meta, const struct store_cond *cond,
 				 struct store_attr *out)
