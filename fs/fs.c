@@ -847,19 +847,20 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 /* Changes of content ------------------------------------------------------------- */
 
 /* A handle for a change made by path: the caller's own, or a temporary one whose
- * change is committed before the call returns. */
+ * change is committed before the call returns. attr: what a fresh lookup of path
+ * found, or NULL to look it up here. */
 struct fs_change {
 	struct stage_node *node;
 	bool temporary;
 };
 
 static int fs_change_begin(struct fs *fs, const char *path, struct fuse_file_info *fi,
-			   struct fs_change *change)
+			   const struct store_attr *attr, struct fs_change *change)
 {
 	struct fs_file *file = fi ? file_of(fi) : NULL;
-	struct store_attr attr;
+	struct store_attr found;
 	const char *spath;
-	int err;
+	int err = 0;
 
 	if (file) {
 		change->node = file->node;
@@ -869,15 +870,18 @@ static int fs_change_begin(struct fs *fs, const char *path, struct fuse_file_inf
 	if (!path)
 		return -EIO;
 	spath = store_path(path);
-	err = fs_lookup_fresh(fs, spath, &attr);
-	if (err == -ENOENT && stage_attr(fs->stage, spath, &attr))
-		err = 0;
+	if (!attr) {
+		err = fs_lookup_fresh(fs, spath, &found);
+		if (err == -ENOENT && stage_attr(fs->stage, spath, &found))
+			err = 0; /* gone from the store, but open and changed here */
+		attr = &found;
+	}
 	if (err)
 		return err;
-	if (attr.is_dir)
+	if (attr->is_dir)
 		return -EISDIR;
 	change->temporary = true;
-	return stage_open(fs->stage, spath, &attr, true, &change->node);
+	return stage_open(fs->stage, spath, attr, true, &change->node);
 }
 
 static int fs_change_end(struct fs_change *change, int err)
@@ -900,7 +904,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return -EROFS;
 	if (size < 0)
 		return -EINVAL;
-	err = fs_change_begin(fs, path, fi, &change);
+	err = fs_change_begin(fs, path, fi, NULL, &change);
 	if (err)
 		return err;
 	err = stage_truncate(change.node, (uint64_t)size);
@@ -922,7 +926,7 @@ static int fs_fallocate(const char *path, int mode, off_t offset, off_t len,
 		return -EINVAL;
 	if (mode & FALLOC_FL_KEEP_SIZE)
 		return 0; /* nothing to reserve */
-	err = fs_change_begin(fs, path, fi, &change);
+	err = fs_change_begin(fs, path, fi, NULL, &change);
 	if (err)
 		return err;
 	err = stage_allocate(change.node, (uint64_t)offset + (uint64_t)len);
@@ -944,28 +948,34 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 		return 0; /* only the mtime is kept */
 	if (mtime.tv_nsec == UTIME_NOW)
 		clock_gettime(CLOCK_REALTIME, &mtime);
-	if (!(fi && file_of(fi)) && path) {
-		spath = store_path(path);
-		err = fs_lookup(fs, spath, &attr);
-		if (err)
-			return err;
-		if (attr.is_dir) {
-			/* A marker blob keeps it; a directory that is only a prefix cannot. */
-			struct store_meta meta = { .is_dir = true, .has_mtime = true,
-						   .mtime = mtime.tv_sec,
-						   .mtime_nsec = (uint32_t)mtime.tv_nsec };
-			struct store_cond cond = { .if_match = attr.etag };
-
-			if (!spath[0] || !attr.etag[0])
-				return 0;
-			err = store_set_meta(fs->cfg.store, spath, &meta, &cond, &attr);
-			if (err == -ENOENT)
-				err = 0;
-			meta_invalidate(fs->meta, spath);
-			return err;
-		}
+	if (fi && file_of(fi)) {
+		stage_set_mtime(file_of(fi)->node, mtime.tv_sec, (uint32_t)mtime.tv_nsec);
+		return 0; /* stored with the handle's next commit */
 	}
-	err = fs_change_begin(fs, path, fi, &change);
+	if (!path)
+		return -EIO;
+	spath = store_path(path);
+	err = fs_lookup_fresh(fs, spath, &attr);
+	if (err == -ENOENT && stage_attr(fs->stage, spath, &attr))
+		err = 0;
+	if (err)
+		return err;
+	if (attr.is_dir) {
+		/* A marker blob keeps it; a directory that is only a prefix cannot. */
+		struct store_meta meta = { .is_dir = true, .has_mtime = true,
+					   .mtime = mtime.tv_sec,
+					   .mtime_nsec = (uint32_t)mtime.tv_nsec };
+		struct store_cond cond = { .if_match = attr.etag };
+
+		if (!spath[0] || !attr.etag[0])
+			return 0;
+		err = store_set_meta(fs->cfg.store, spath, &meta, &cond, &attr);
+		if (err == -ENOENT)
+			err = 0;
+		meta_invalidate(fs->meta, spath);
+		return err;
+	}
+	err = fs_change_begin(fs, path, NULL, &attr, &change);
 	if (err)
 		return err;
 	stage_set_mtime(change.node, mtime.tv_sec, (uint32_t)mtime.tv_nsec);

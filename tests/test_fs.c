@@ -1502,6 +1502,14 @@ static void utimens_keeps_the_mtime_and_chmod_chown_are_accepted(void)
 	CHECK(chmod(path, 0755) == 0);
 	CHECK(chown(path, TEST_UID, TEST_GID) == 0);
 	CHECK(fake_holds(fake, "times.txt", "t", 1));
+
+	/* A directory keeps it in its marker, which stays a marker. */
+	mnt_path(path, sizeof(path), "timed");
+	CHECK(mkdir(path, 0755) == 0);
+	CHECK(utimensat(AT_FDCWD, path, times, 0) == 0);
+	CHECK(fake_get(fake, "timed", &object) && object.marker && object.mtime == 1600000000);
+	free(object.data);
+	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_mtim.tv_sec == 1600000000);
 }
 
 static void a_read_only_mount_refuses_changes_with_erofs(void)
