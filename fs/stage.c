@@ -825,7 +825,23 @@ static int set_size(struct stage_node *n, uint64_t size)
 	return 0;
 }
 
-/* Past the staging limit, uploads this node's oldest dirty blocks. Under lock. */
+/* Waits until one of the node's uploads in flight finishes, then applies what has
+ * finished; false when none is in flight. Under lock. */
+static bool wait_one(struct stage_node *n)
+{
+	bool waited;
+
+	pthread_mutex_lock(&n->done_lock);
+	waited = n->inflight > 0;
+	while (n->inflight && !n->done)
+		pthread_cond_wait(&n->done_cond, &n->done_lock);
+	pthread_mutex_unlock(&n->done_lock);
+	reap(n);
+	return waited;
+}
+
+/* Past the staging limit, uploads this node's oldest dirty blocks and waits for them
+ * to leave the staging file. Under lock. */
 static int relieve_pressure(struct stage_node *n)
 {
 	struct stage *st = n->st;
@@ -833,13 +849,9 @@ static int relieve_pressure(struct stage_node *n)
 
 	if (n->local || !st->cfg.limit)
 		return 0;
-	for (;;) {
-		uint64_t staged = atomic_load(&st->staged), uploading = atomic_load(&st->uploading);
+	while (atomic_load(&st->staged) > st->cfg.limit) {
+		uint64_t staged, uploading;
 		size_t oldest = n->nblocks;
-
-		/* uploading may pass staged for a moment: a block in flight was dropped */
-		if (staged <= uploading || staged - uploading <= st->cfg.limit)
-			break;
 
 		reap(n);
 		if (n->upload_error) {
@@ -849,18 +861,26 @@ static int relieve_pressure(struct stage_node *n)
 				  why(err));
 			return commit_errno(err);
 		}
-		for (size_t i = 0; i < n->nblocks; i++) {
-			const struct stage_block *b = &n->blocks[i];
+		staged = atomic_load(&st->staged);
+		uploading = atomic_load(&st->uploading);
+		/* uploading may pass staged for a moment: a block in flight was dropped */
+		if (staged > uploading && staged - uploading > st->cfg.limit) {
+			for (size_t i = 0; i < n->nblocks; i++) {
+				const struct stage_block *b = &n->blocks[i];
 
-			if (b->state == BLOCK_DIRTY && b->resident && b->upload_gen != b->gen &&
-			    (oldest == n->nblocks || b->dirty_since < n->blocks[oldest].dirty_since))
-				oldest = i;
+				if (b->state == BLOCK_DIRTY && b->resident && b->upload_gen != b->gen &&
+				    (oldest == n->nblocks ||
+				     b->dirty_since < n->blocks[oldest].dirty_since))
+					oldest = i;
+			}
 		}
-		if (oldest == n->nblocks)
-			break; /* the rest is other nodes' */
-		err = submit(n, oldest);
-		if (err)
-			return err;
+		if (oldest < n->nblocks) {
+			err = submit(n, oldest);
+			if (err)
+				return err;
+		} else if (!wait_one(n)) {
+			break; /* the rest is other files' */
+		}
 	}
 	return 0;
 }
@@ -895,9 +915,14 @@ static int commit_blocks(struct stage_node *n, const struct store_meta *meta,
 	wait_inflight(n);
 	if (err)
 		return err;
+	/* A block missing: its upload failed (reap logged why). Put Block has no
+	 * condition, so that is never a conflict. */
 	for (size_t i = 0; i < n->nblocks; i++)
 		if (!n->blocks[i].has_id)
-			return n->upload_error ? n->upload_error : -EIO;
+			return n->upload_error && n->upload_error != -ESTALE &&
+					       n->upload_error != -EEXIST
+				       ? n->upload_error
+				       : -EIO;
 	ids = malloc((n->nblocks ? n->nblocks : 1) * sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;

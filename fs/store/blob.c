@@ -213,7 +213,12 @@ static int blob_errno(const struct blob_req *br)
 	case 403:
 		return -EACCES;
 	case 409:
-		return -EEXIST;
+		/* Only "it exists" is EEXIST: If-None-Match: * failed, or a create. Other
+		 * conflicts (a lease, a blob of another type, a full emulator) are not. */
+		if (strcmp(br->http.error_code, "BlobAlreadyExists") == 0 ||
+		    strcmp(br->http.error_code, "ContainerAlreadyExists") == 0)
+			return -EEXIST;
+		return -EIO;
 	case 412:
 		return -ESTALE;
 	default:
