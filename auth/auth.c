@@ -68,7 +68,7 @@ static bool all_visible(const char *s)
 	return true;
 }
 
-static void secret_free(char *s)
+void auth_secret_free(char *s)
 {
 	if (s) {
 		OPENSSL_cleanse(s, strlen(s));
@@ -259,8 +259,8 @@ void auth_cred_free(struct auth_cred *cred)
 		free(cred->key);
 	}
 	free(cred->account);
-	secret_free(cred->sas);
-	secret_free(cred->token);
+	auth_secret_free(cred->sas);
+	auth_secret_free(cred->token);
 	free(cred);
 }
 
@@ -669,10 +669,8 @@ int auth_authorization(const struct auth_cred *cred, const char *method, const c
 
 /* ---- where credentials come from ---- */
 
-/* Reads a small secret file, stripping surrounding whitespace. what names the
- * option for messages. */
-static int read_secret_file(const char *what, const char *path, char **out, char *errbuf,
-			    size_t errlen)
+int auth_read_secret_file(const char *what, const char *path, char **out, char *errbuf,
+			  size_t errlen)
 {
 	char ebuf[128];
 	struct stat st;
@@ -734,6 +732,7 @@ static int read_secret_file(const char *what, const char *path, char **out, char
 		goto out_free_text;
 	}
 	memmove(text, text + start, len - start);
+	OPENSSL_cleanse(text + len - start, start); /* the tail the move left behind */
 	text[len - start] = '\0';
 	*out = text;
 	goto out_close;
@@ -789,12 +788,12 @@ static int from_file(enum auth_kind kind, const char *account, const char *optio
 	char *secret = NULL;
 	int err;
 
-	err = read_secret_file(option, path, &secret, errbuf, errlen);
+	err = auth_read_secret_file(option, path, &secret, errbuf, errlen);
 	if (err)
 		return err;
 	snprintf(source, sizeof(source), "%s %s", option, path);
 	err = build_cred(kind, account, secret, source, out, errbuf, errlen);
-	secret_free(secret);
+	auth_secret_free(secret);
 	return err;
 }
 

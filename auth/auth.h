@@ -106,6 +106,14 @@ struct auth_sources {
 int auth_resolve(const struct auth_sources *src, struct auth_cred **out, char *errbuf,
 		 size_t errlen);
 
+/* Reads a secret (a key, a SAS, a token) from a file of at most 64 KiB, without the
+ * whitespace around it. what names its source in messages ("account_key_file");
+ * messages name the file, never its content. Free *out with auth_secret_free(). */
+int auth_read_secret_file(const char *what, const char *path, char **out, char *errbuf,
+			  size_t errlen);
+/* Overwrites and frees a secret; NULL is fine. */
+void auth_secret_free(char *secret);
+
 /* Copies in to out with secrets replaced by "REDACTED": the values of the sig= query
  * parameter, AccountKey= and SharedAccessSignature= in connection strings, and
  * "SharedKey account:..." / "Bearer ..." authorization values. Always

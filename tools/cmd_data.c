@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "auth/auth.h"
 #include "auth/log.h"
@@ -23,7 +22,6 @@
 
 #define CMD_EXIT_FAIL 1
 #define CMD_EXIT_USAGE 2
-#define CMD_SECRET_MAX 65536
 #define CMD_URI_MAX 8192
 
 const char cmd_data_usage[] =
@@ -52,80 +50,6 @@ __attribute__((format(printf, 3, 4))) static void cmd_msg(char *errbuf, size_t e
 }
 
 /* Secrets ----------------------------------------------------------------------------- */
-
-static void cmd_secret_free(char *secret)
-{
-	if (secret) {
-		OPENSSL_cleanse(secret, strlen(secret));
-		free(secret);
-	}
-}
-
-/* Reads a secret file (at most 64 KiB; surrounding white space dropped). */
-static int cmd_read_secret(const char *what, const char *path, char **out, char *errbuf,
-			   size_t errlen)
-{
-	char *text = NULL;
-	size_t len = 0, start = 0;
-	struct stat st;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		cmd_msg(errbuf, errlen, "%s %s: %s", what, path, strerror(-err));
-		return err;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		cmd_msg(errbuf, errlen, "%s %s: not a regular file", what, path);
-		err = -EINVAL;
-		goto out_close;
-	}
-	text = malloc(CMD_SECRET_MAX + 1);
-	if (!text) {
-		err = -ENOMEM;
-		cmd_msg(errbuf, errlen, "out of memory");
-		goto out_close;
-	}
-	while (len <= CMD_SECRET_MAX) {
-		ssize_t n = read(fd, text + len, CMD_SECRET_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			cmd_msg(errbuf, errlen, "%s %s: %s", what, path, strerror(-err));
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > CMD_SECRET_MAX || memchr(text, '\0', len)) {
-		cmd_msg(errbuf, errlen, "%s %s: not a key or SAS (too large, or binary)", what, path);
-		err = -EINVAL;
-		goto out_free;
-	}
-	while (len && strchr(" \t\r\n", text[len - 1]))
-		len--;
-	while (start < len && strchr(" \t\r\n", text[start]))
-		start++;
-	if (start == len) {
-		cmd_msg(errbuf, errlen, "%s %s: is empty", what, path);
-		err = -EINVAL;
-		goto out_free;
-	}
-	memmove(text, text + start, len - start);
-	text[len - start] = '\0';
-	*out = text;
-	goto out_close;
-out_free:
-	OPENSSL_cleanse(text, CMD_SECRET_MAX + 1);
-	free(text);
-out_close:
-	close(fd);
-	return err;
-}
 
 static const char *cmd_env(const char *name)
 {
@@ -357,7 +281,7 @@ static int cmd_datastore_add(int argc, char **argv)
 			const char *flag = key_file ? "--account-key-file" : "--sas-file";
 
 			snprintf(source, sizeof(source), "%s %s", flag, key_file ? key_file : sas_file);
-			err = cmd_read_secret(flag, key_file ? key_file : sas_file, &secret, errbuf,
+			err = auth_read_secret_file(flag, key_file ? key_file : sas_file, &secret, errbuf,
 					      sizeof(errbuf));
 		} else {
 			snprintf(source, sizeof(source), "%s",
@@ -374,7 +298,7 @@ static int cmd_datastore_add(int argc, char **argv)
 	}
 	err = datastore_save(&ds, secret, force || strcmp(ds.name, DATASTORE_DEFAULT_NAME) == 0,
 			     errbuf, sizeof(errbuf));
-	cmd_secret_free(secret);
+	auth_secret_free(secret);
 	secret = NULL;
 	if (err)
 		goto out_fail;
@@ -382,7 +306,7 @@ static int cmd_datastore_add(int argc, char **argv)
 	printf("datastore %s: %s (credential %s)\n", ds.name, url, datastore_cred_name(ds.cred));
 	return 0;
 out_fail:
-	cmd_secret_free(secret);
+	auth_secret_free(secret);
 	fprintf(stderr, "ferry datastore add: %s\n", errbuf[0] ? errbuf : strerror(-err));
 	return CMD_EXIT_FAIL;
 }
