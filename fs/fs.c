@@ -38,7 +38,6 @@
 #define FS_NAME_MAX 255
 #define FS_MARKER_MAX 4096 /* a List Blobs continuation marker is far shorter */
 #define FS_PATH_MAX 4096   /* a blob name is at most 1024 characters */
-#define FS_HIDDEN_PREFIX ".fuse_hidden"
 /* Staging bound without a cache directory: $TMPDIR is often a small tmpfs. */
 #define FS_STAGE_LIMIT_DEFAULT (1ull << 30)
 
@@ -515,7 +514,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 			name = meta_listing_name(dir->listing, pos - 2);
 			/* libfuse's name for a deleted file still open (here or on another
 			 * mount): it goes at the last close, and was never the user's. */
-			if (strncmp(name, FS_HIDDEN_PREFIX, strlen(FS_HIDDEN_PREFIX)) == 0)
+			if (strncmp(name, STAGE_HIDDEN_PREFIX, strlen(STAGE_HIDDEN_PREFIX)) == 0)
 				continue;
 			meta_listing_attr(dir->listing, pos - 2, &attr);
 			/* A file being written here: its size so far, not the store's. */

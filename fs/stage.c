@@ -1182,12 +1182,13 @@ static void node_detach(struct stage_node *n)
 	node_unlist(n);
 }
 
-/* libfuse's name for an unlinked file that is still open: ".fuse_hidden" + hex. */
+/* libfuse's name for an unlinked file that is still open. */
 static bool hidden_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
-	return strncmp(slash ? slash + 1 : path, ".fuse_hidden", 12) == 0;
+	return strncmp(slash ? slash + 1 : path, STAGE_HIDDEN_PREFIX,
+		       strlen(STAGE_HIDDEN_PREFIX)) == 0;
 }
 
 /* The interface ------------------------------------------------------------------ */
@@ -1593,11 +1594,6 @@ int stage_rename(struct stage *st, const char *from, const char *to, bool norepl
 	if (src)
 		node_put(src);
 	return err;
-}
-
-unsigned stage_upload_buffers(const struct stage *st)
-{
-	return st->max_bufs;
 }
 
 int stage_new(const struct stage_config *cfg, struct stage **out)

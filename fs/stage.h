@@ -9,15 +9,16 @@
  *   DIRTY  its whole content is in the node's staging file (a sparse, unnamed file),
  *   STAGED uploaded with Put Block under a fresh id; its bytes left the staging file.
  * A block written from its start to its end is uploaded at once (on the upload
- * workers); when staged bytes pass the limit, the oldest dirty blocks go too. A commit
+ * workers); past the staging limit a write also uploads its file's oldest dirty
+ * blocks and waits for them. A commit
  * (flush, fsync, the last close, or before a rename) uploads what is left and commits
  * the block list with If-Match on the base ETag (If-None-Match: * when there is no
  * base) unless conflict=overwrite; a file of at most one block goes up whole instead.
  * On success the new version is the base; on failure nothing changes in the store or
  * here, and a later commit retries.
  *
- * Memory: at most upload_buffers() blocks of block_size are held for uploads and fills
- * at any time, whatever the number and size of the files being written.
+ * Memory: at most max(64 MiB, 2 blocks) of block buffers are held for uploads and
+ * fills at any time, whatever the number and size of the files being written.
  *
  * Locking:
  * - stage.table_lock guards the table (buckets, every node's path, hash_next,
@@ -49,6 +50,8 @@ struct meta_cache;
 #define STAGE_ID_LEN 32
 /* The most blocks a blob may have committed (the service's limit). */
 #define STAGE_MAX_BLOCKS 50000
+/* libfuse renames a file unlinked while open to this prefix + hex until its last close. */
+#define STAGE_HIDDEN_PREFIX ".fuse_hidden"
 
 struct stage_config {
 	struct store *store;     /* borrowed */
@@ -66,9 +69,6 @@ struct stage_node;
 int stage_new(const struct stage_config *cfg, struct stage **out);
 /* Stops the upload workers and frees everything; every node must be closed. */
 void stage_free(struct stage *st);
-
-/* Blocks of block_size held at most for uploads and fills. */
-unsigned stage_upload_buffers(const struct stage *st);
 
 /* A handle on path: joins the open node of path, or opens one on attr (the object as
  * looked up now). A node nobody has changed or opened for writing whose base is not
