@@ -1537,12 +1537,15 @@ static void node_move(struct stage_node *n, const char *to)
 		n->path = path;
 	}
 	pthread_mutex_unlock(&st->table_lock);
-	/* The copy is a new version: its ETag, and no block ids known yet. */
-	n->grid_ready = false;
-	n->nblocks = 0;
+	/* The copy is a new version with the same bytes: its ETag, and no block ids
+	 * known yet. (A node with changes here is local: its ids no longer matter.) */
+	if (!n->data_dirty) {
+		n->grid_ready = false;
+		n->nblocks = 0;
+	}
 	err = store_stat(st->cfg.store, to, &attr);
 	if (!err)
-		err = base_new(st, to, attr.etag, n->size, &base);
+		err = base_new(st, to, attr.etag, attr.size, &base);
 	if (err) {
 		log_warn("%s: cannot follow the moved version: %s", to, strerror(-err));
 		return;

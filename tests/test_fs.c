@@ -1376,6 +1376,29 @@ static void unlink_deletes_the_blob_and_open_handles_keep_their_bytes(void)
 	CHECK(fake_holds(fake, "gone.txt", "new", 3));
 	CHECK(mount_holds("gone.txt", "new", 3));
 	CHECK(fake_count_named(fake, ".fuse_hidden", 0) == 0);
+
+	/* Unlinked with changes, then its directory moves: it goes along, intact. */
+	mnt_path(path, sizeof(path), "hold");
+	CHECK(mkdir(path, 0755) == 0);
+	CHECK(write_file("hold/zz.unlinked", "0123456789", 10) == 0);
+	mnt_path(path, sizeof(path), "hold/zz.unlinked");
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "AB", 2, 4) == 2);
+	CHECK(unlink(path) == 0);
+	CHECK(pwrite(fd, "Y", 1, 0) == 1); /* changed after the unlink: local */
+	{
+		char from[256], to[256];
+
+		mnt_path(from, sizeof(from), "hold");
+		mnt_path(to, sizeof(to), "held");
+		CHECK(rename(from, to) == 0);
+	}
+	CHECK(pwrite(fd, "Z", 1, 9) == 1);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 10 && memcmp(buf, "Y123AB678Z", 10) == 0);
+	CHECK(close(fd) == 0);
+	CHECK(fake_count_named(fake, ".fuse_hidden", 0) == 0);
+	CHECK(fake_count_named(fake, "zz.unlinked", 0) == 0);
 }
 
 static void mkdir_makes_a_marker_and_rmdir_needs_it_empty(void)
