@@ -323,7 +323,7 @@ static int fs_open_node(struct fs *fs, const char *spath, const struct store_att
 		return err;
 	}
 	if (fi->flags & O_TRUNC) {
-		err = stage_truncate(file->node, 0);
+		err = stage_truncate_at_open(file->node);
 		if (err) {
 			stage_close(file->node, writable);
 			free(file);
@@ -427,7 +427,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t offset
 	return (int)n;
 }
 
-/* close(): a writer's close uploads what is staged; its error is close()'s. */
+/* close() of every fd of a writer: what was written goes up, and an upload's error is
+ * close()'s. */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_file *file = file_of(fi);
@@ -435,7 +436,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (!file || !file->writable)
 		return 0;
-	return stage_commit(file->node);
+	return stage_flush(file->node);
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)

@@ -1120,6 +1120,40 @@ static void a_second_handle_reads_what_the_first_wrote(void)
 	CHECK(fake_holds(fake, "shared.bin", "abXYef", 6));
 }
 
+/* Waits up to 2 s for the object at path to hold size bytes of data: a commit at the
+ * last close happens in the release, which follows close() asynchronously. */
+static bool fake_comes_to_hold(const char *path, const void *data, size_t size)
+{
+	for (int i = 0; i < 200 && !fake_holds(fake, path, data, size); i++)
+		usleep(10000);
+	return fake_holds(fake, path, data, size);
+}
+
+static void a_redirect_keeps_the_old_version_until_something_is_written(void)
+{
+	char path[256];
+	int fd, out;
+
+	/* A shell's `cmd > file`: open(O_TRUNC), dup2 onto stdout, close the original. */
+	CHECK(write_file("redir.txt", "old", 3) == 0);
+	mnt_path(path, sizeof(path), "redir.txt");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	out = dup(fd);
+	CHECK(out >= 0);
+	CHECK(close(fd) == 0);
+	CHECK(fake_holds(fake, "redir.txt", "old", 3)); /* not yet replaced by nothing */
+	CHECK(write(out, "new", 3) == 3);
+	CHECK(close(out) == 0);
+	CHECK(fake_holds(fake, "redir.txt", "new", 3));
+
+	/* Nothing written at all: the file is emptied at the last close. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK(close(fd) == 0);
+	CHECK(fake_comes_to_hold("redir.txt", "", 0));
+}
+
 static void append_writes_at_the_end(void)
 {
 	char path[256];
@@ -1690,6 +1724,7 @@ static int child_main(void)
 	RUN(create_makes_the_blob_at_once_and_close_uploads_it);
 	RUN(a_big_file_uploads_blocks_while_written_and_commits_at_close);
 	RUN(a_second_handle_reads_what_the_first_wrote);
+	RUN(a_redirect_keeps_the_old_version_until_something_is_written);
 	RUN(append_writes_at_the_end);
 	RUN(truncate_shrinks_and_grows_with_zeros);
 	RUN(a_sparse_write_leaves_zeros_before_it);
