@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -180,6 +181,18 @@ static size_t http_on_read(char *buf, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/* curl rewinds the body to send it again, e.g. on a reused connection that turned out
+ * dead; without this it fails with CURLE_SEND_FAIL_REWIND instead. */
+static int http_on_seek(void *userp, curl_off_t offset, int origin)
+{
+	struct http_upload *up = userp;
+
+	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > up->len)
+		return CURL_SEEKFUNC_FAIL;
+	up->pos = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
 static bool http_status_retryable(long status)
 {
 	return status == 408 || status == 429 || status == 500 || status == 502 ||
@@ -196,6 +209,7 @@ static bool http_curl_retryable(CURLcode rc)
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
+	case CURLE_SEND_FAIL_REWIND:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
@@ -284,6 +298,8 @@ static int http_attempt_once(struct http_client *c, CURL *easy, struct http_requ
 		curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(easy, CURLOPT_READFUNCTION, http_on_read);
 		curl_easy_setopt(easy, CURLOPT_READDATA, &up);
+		curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, http_on_seek);
+		curl_easy_setopt(easy, CURLOPT_SEEKDATA, &up);
 		curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
 	}
 	req->error_text[0] = '\0';
