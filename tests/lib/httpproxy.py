@@ -40,14 +40,41 @@ The request body of a refused request is read and dropped (or, after Expect:
 100-continue, never asked for and the connection closed), so the client sees a whole
 HTTP exchange. Refused requests are counted and logged like any other, with the
 status the proxy answered.
+
+The general rule, proxy.add_fault(), selects requests by method, kind (classify()'s
+name), blob name prefix, and optionally count= (act on the first N matches only, then
+step aside) and probability= (act on each match with that chance, drawn from the
+proxy's random.Random(seed); deterministic when 1). The first rule that matches and
+fires wins. Exactly one action per rule:
+
+    status=500 / 503 / ...        answer with that error (not forwarded)
+    status=429, retry_after=1     ... with a Retry-After: 1 header
+    reset=True                    reset the connection before any response byte
+    reset_after=N                 forward; send the response head and N body bytes,
+                                  then reset the connection (a cut in mid-body)
+    stall=S                       send nothing for S seconds, then forward as usual
+    stall=S, then_close=True      send nothing for S seconds, then reset
+    rate=B                        forward; the response body at most B bytes/s
+
+    px.add_fault("GET", blob_prefix="big", status=503, count=2)
+    px.add_fault("GET", kind="get", reset_after=MiB, count=1)
+    px.add_fault("GET", stall=3, probability=0.1)
+    px.throttle(4 * MiB)            # rate= for every response
+
+The listener itself can go away and come back on the same port:
+
+    px.drop()       # stop accepting (connects are refused) and cut every connection
+    px.restore()    # listen again on the same port
 """
 
 import collections
 import http
+import random
 import select
 import socket
 import struct
 import threading
+import time
 import urllib.parse
 
 RELAY_BUF = 1 << 20     # body pump buffer, per connection
@@ -119,17 +146,43 @@ _ERROR_CODES = {500: "InternalError", 503: "ServerBusy", 429: "ServerBusy",
 
 
 class FaultRule:
-    """Requests this rule answers instead of the upstream: those matching every
-    criterion given (method, kind as classify() names it, blob name prefix). It answers
-    with status (an Azure-style error), or with reset=True resets the connection."""
+    """Requests this rule acts on: those matching every criterion given (method, kind
+    as classify() names it, blob name prefix), the first `count` of them (None: all),
+    each with chance `probability`. The action is one of (see the module doc): an error
+    answer (status, with retry_after a Retry-After header), reset (before any response
+    byte), reset_after=N (after N response body bytes), stall=S seconds (then forward,
+    or with then_close reset), rate=B bytes/s for the response body."""
 
-    def __init__(self, method=None, kind=None, blob_prefix=None, status=500, reset=False):
+    def __init__(self, method=None, kind=None, blob_prefix=None, status=500, reset=False,
+                 retry_after=None, reset_after=None, stall=None, then_close=False,
+                 rate=None, count=None, probability=1.0):
         if not reset and not 400 <= status <= 599:
             raise ValueError("a fault status must be 4xx or 5xx, not %r" % (status,))
+        if sum(x is not None and x is not False
+               for x in (reset or None, reset_after, stall, rate)) > 1:
+            raise ValueError("one action per rule: reset, reset_after, stall or rate")
+        if then_close and stall is None:
+            raise ValueError("then_close needs stall")
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError("probability %r" % (probability,))
         self.method = method.upper() if method else None
         self.kind, self.blob_prefix = kind, blob_prefix
-        self.status, self.reset = status, reset
-        self.hits = 0  # requests answered; updated under the proxy's lock
+        self.status, self.reset, self.retry_after = status, reset, retry_after
+        self.reset_after, self.stall, self.then_close = reset_after, stall, then_close
+        self.rate = rate
+        self.count, self.probability = count, probability
+        self.hits = 0  # requests acted on; updated under the proxy's lock
+
+    @property
+    def forwards(self):
+        """True when the request still goes upstream (stall, cut or slow response)."""
+        return (self.reset_after is not None or self.rate is not None
+                or (self.stall is not None and not self.then_close))
+
+    @property
+    def answers(self):
+        """True when the proxy answers with an error itself."""
+        return not self.reset and self.stall is None and not self.forwards
 
     def matches(self, req):
         return ((self.method is None or req.method == self.method)
@@ -147,15 +200,71 @@ class FaultRule:
         except ValueError:
             reason = "Injected Fault"
         head = ("HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n"
-                "x-ms-error-code: %s\r\nConnection: %s\r\n\r\n" % (
+                "x-ms-error-code: %s\r\n%sConnection: %s\r\n\r\n" % (
                     self.status, reason, len(body), code,
+                    "Retry-After: %s\r\n" % self.retry_after
+                    if self.retry_after is not None else "",
                     "keep-alive" if keep_alive else "close"))
         return head.encode("latin-1") + body
 
+    def action(self):
+        if self.reset:
+            return "reset"
+        if self.reset_after is not None:
+            return "reset after %d bytes" % self.reset_after
+        if self.stall is not None:
+            return "stall %gs%s" % (self.stall, " then reset" if self.then_close else "")
+        if self.rate is not None:
+            return "%d B/s" % self.rate
+        return str(self.status) + (" Retry-After %s" % self.retry_after
+                                   if self.retry_after is not None else "")
+
     def __repr__(self):
         return "<FaultRule %s %s %s* -> %s, %d hits>" % (
-            self.method or "*", self.kind or "*", self.blob_prefix or "",
-            "reset" if self.reset else self.status, self.hits)
+            self.method or "*", self.kind or "*", self.blob_prefix or "", self.action(),
+            self.hits)
+
+
+class _Cut(Exception):
+    """A rule cut the response in mid-body; the client connection is reset."""
+
+
+class _Shaped:
+    """A socket-like sink (sendall) in front of the client socket: sends at most
+    `rate` bytes/s and/or at most `cut` bytes, then raises _Cut."""
+
+    def __init__(self, sock, rate=None, cut=None):
+        self.sock, self.rate, self.cut = sock, rate, cut
+        self.sent = 0
+        self.t0 = time.monotonic()
+
+    def sendall(self, data):
+        mv = memoryview(data)
+        while len(mv):
+            n = len(mv)
+            if self.cut is not None:
+                n = min(n, self.cut - self.sent)
+                if n <= 0:
+                    raise _Cut()
+            if self.rate is not None:
+                n = min(n, max(1, self.rate // 20))  # ~50 ms slices
+            self.sock.sendall(mv[:n])
+            self.sent += n
+            mv = mv[n:]
+            if self.rate is not None:
+                ahead = self.sent / self.rate - (time.monotonic() - self.t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+        if self.cut is not None and self.sent >= self.cut:
+            raise _Cut()
+
+
+def _rst(sock):
+    """Makes close() of sock send RST, not FIN (SO_LINGER with a zero timeout)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
 
 
 class _Discard:
@@ -319,6 +428,8 @@ class _Connection:
         try:
             while self._wait_for_request() and self._exchange():
                 pass
+        except _Cut:
+            _rst(self.client.sock)
         except (PeerClosed, ProtocolError, OSError):
             pass
         finally:
@@ -375,7 +486,10 @@ class _Connection:
         framing, length = _framing(headers)
         if framing is None:
             framing, length = "length", 0  # a request without framing has no body
-        if req.fault is not None:
+        rule = req.fault
+        if rule is not None and rule.stall is not None:
+            self.proxy._sleep(rule.stall)
+        if rule is not None and not rule.forwards:
             return self._refuse(req, framing, length, keep)
 
         up = self._open_upstream()
@@ -399,10 +513,8 @@ class _Connection:
     def _refuse(self, req, framing, length, keep):
         """Answers req as its fault rule says; True to keep the client connection."""
         rule = req.fault
-        if rule.reset:
-            # SO_LINGER with a zero timeout: close() sends RST, not FIN.
-            self.client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                        struct.pack("ii", 1, 0))
+        if rule.reset or rule.then_close:
+            _rst(self.client.sock)
             return False
         req.status = rule.status
         if "100-continue" in _tokens(req.headers, "expect"):
@@ -425,7 +537,13 @@ class _Connection:
             framing, length = "length", 0
         else:
             framing, length = _framing(rheaders)
-        self.upstream.relay_body(framing, length, self.client.sock, self.scratch)
+        dst = self.client.sock
+        rule = req.fault if req.fault is not None else self.proxy._rate_rule
+        if rule is not None and (rule.rate is not None or rule.reset_after is not None):
+            dst = _Shaped(dst, rule.rate, rule.reset_after)
+        self.upstream.relay_body(framing, length, dst, self.scratch)
+        if rule is not None and rule.reset_after is not None:
+            raise _Cut()  # the body was shorter than the cut: cut after it all the same
         return framing is not None and _keep_alive(rversion, rheaders)
 
 
@@ -433,8 +551,11 @@ class HttpProxy:
     """The proxy, listening on a free loopback port; threads are daemons. Use as a
     context manager, or call close()."""
 
-    def __init__(self, upstream_port, upstream_host="127.0.0.1"):
+    def __init__(self, upstream_port, upstream_host="127.0.0.1", seed=0):
         self.upstream = (upstream_host, upstream_port)
+        self._rng = random.Random(seed)
+        self._rate_rule = None  # throttle(): a rate for every response without a rule
+        self._dropped = False
         self._lock = threading.Lock()
         self._counts = collections.Counter()  # (method, kind, blob) -> n
         self._log = collections.deque(maxlen=LOG_LIMIT)
@@ -442,11 +563,7 @@ class HttpProxy:
         self._faults = []  # FaultRule, the first match wins
         self._threads = []
         self._closed = False
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self._listener.settimeout(0.2)
+        self._listener = self._listen(0)
         self.port = self._listener.getsockname()[1]
         self._acceptor = threading.Thread(target=self._accept_loop, name="proxy-accept",
                                           daemon=True)
@@ -495,13 +612,25 @@ class HttpProxy:
 
     # -- fault rules --
 
-    def add_fault(self, method=None, kind=None, blob_prefix=None, status=500, reset=False):
-        """Adds a FaultRule (see its doc) and returns it; it acts on requests that start
-        after this call."""
-        rule = FaultRule(method, kind, blob_prefix, status, reset)
+    def add_fault(self, method=None, kind=None, blob_prefix=None, status=500, reset=False,
+                  **kw):
+        """Adds a FaultRule (see its doc and the module doc for the keyword arguments:
+        retry_after, reset_after, stall, then_close, rate, count, probability) and
+        returns it; it acts on requests that start after this call."""
+        rule = FaultRule(method, kind, blob_prefix, status, reset, **kw)
         with self._lock:
             self._faults.append(rule)
         return rule
+
+    def throttle(self, rate):
+        """Caps every response body without a rule of its own at rate bytes/s (per
+        connection); None lifts the cap."""
+        with self._lock:
+            self._rate_rule = FaultRule(rate=rate) if rate else None
+
+    def faults(self):
+        with self._lock:
+            return list(self._faults)
 
     def fail_put(self, blob_prefix, status=500, reset=False):
         """Every PUT of a blob whose name starts with blob_prefix (Put Blob, Put Block,
@@ -515,10 +644,69 @@ class HttpProxy:
     def _fault_for(self, req):
         with self._lock:
             for rule in self._faults:
-                if rule.matches(req):
-                    rule.hits += 1
-                    return rule
+                if not rule.matches(req):
+                    continue
+                if rule.count is not None and rule.hits >= rule.count:
+                    continue
+                if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+                    continue
+                rule.hits += 1
+                return rule
         return None
+
+    def _sleep(self, seconds):
+        """Sleeps, cut short when the proxy closes or drops its listener."""
+        end = time.monotonic() + seconds
+        while not self._closed and not self._dropped:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.05))
+        raise PeerClosed()
+
+    # -- the listener --
+
+    def _listen(self, port):
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", port))
+        ls.listen(64)
+        ls.settimeout(0.2)
+        return ls
+
+    def _cut_all(self):
+        with self._lock:
+            socks = list(self._socks)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def drop(self):
+        """The server is gone: stops listening (connects to the port are refused) and
+        cuts every open connection, client and upstream side."""
+        with self._lock:
+            if self._dropped:
+                return
+            self._dropped = True
+            ls, self._listener = self._listener, None
+        ls.close()
+        self._cut_all()
+
+    def restore(self):
+        """Listens again on the same port after drop()."""
+        with self._lock:
+            if not self._dropped:
+                return
+        ls = self._listen(self.port)
+        with self._lock:
+            self._listener = ls
+            self._dropped = False
+
+    @property
+    def dropped(self):
+        return self._dropped
 
     # -- threads and sockets --
 
@@ -532,12 +720,22 @@ class HttpProxy:
 
     def _accept_loop(self):
         while not self._closed:
+            with self._lock:
+                ls = self._listener
+            if ls is None:
+                time.sleep(0.05)
+                continue
             try:
-                sock, _ = self._listener.accept()
+                sock, _ = ls.accept()
             except socket.timeout:
                 continue
             except OSError:
-                return
+                if self._closed:
+                    return
+                continue  # dropped meanwhile
+            if self._dropped:
+                sock.close()
+                continue
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._track(sock)
@@ -551,14 +749,13 @@ class HttpProxy:
         """Stops accepting, cuts every connection, waits for the threads."""
         self._closed = True
         self._acceptor.join(5)
-        self._listener.close()
         with self._lock:
-            socks, threads = list(self._socks), list(self._threads)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            ls, self._listener = self._listener, None
+        if ls is not None:
+            ls.close()
+        self._cut_all()
+        with self._lock:
+            threads = list(self._threads)
         for t in threads:
             t.join(5)
 
