@@ -163,6 +163,18 @@ def test_proxy_rules():
             check("100" in type(e).__name__ + str(e) or isinstance(e, OSError),
                   "the cut GET failed with %r" % e)
         check_eq(c.get_blob("p.bin"), data(256 * KiB, 1), "the GET after the cut")
+        # an answer lost: the PUT took effect, the client saw its connection reset
+        px.add_fault("PUT", blob_prefix="p.", reset=True, forward=True, count=1)
+        try:
+            c.request("PUT", CONTAINER, "p.lost", headers={"x-ms-blob-type": "BlockBlob"},
+                      body=b"landed", retries=0)
+            raise ft.CheckFailed("a PUT whose answer was lost succeeded")
+        except ft.BlobError:
+            raise
+        except Exception as e:
+            ft.log("PUT with its answer lost: %s" % type(e).__name__)
+        check_eq(client.get_blob("p.lost"), b"landed", "the PUT whose answer was lost")
+        client.delete_blob("p.lost")
         # rate cap
         px.throttle(512 * KiB)
         t0 = time.monotonic()
@@ -307,9 +319,13 @@ def test_write_transient_faults():
         rules = [
             px.add_fault("PUT", blob_prefix="w.", status=503, count=2),
             px.add_fault("PUT", blob_prefix="w.", status=429, retry_after=1, count=1),
+            px.add_fault("PUT", blob_prefix="w.", reset=True, count=2),
+            px.add_fault("PUT", blob_prefix="w.", reset=True, forward=True, count=2),
             px.add_fault("PUT", blob_prefix="w.", status=500, count=1),
             px.add_fault("PUT", blob_prefix="w.", stall=2, count=1),
             px.add_fault("PUT", kind="blocklist", blob_prefix="w.", status=503, count=1),
+            px.add_fault("PUT", kind="blocklist", blob_prefix="w.", reset=True, forward=True,
+                         count=1),
         ]
         t0 = time.monotonic()
         write_file(os.path.join(m, "w.small"), small)

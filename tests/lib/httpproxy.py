@@ -50,6 +50,8 @@ fires wins. Exactly one action per rule:
     status=500 / 503 / ...        answer with that error (not forwarded)
     status=429, retry_after=1     ... with a Retry-After: 1 header
     reset=True                    reset the connection before any response byte
+    reset=True, forward=True      ... but after the upstream answered (an answer lost:
+                                  the request took effect, the client cannot know)
     reset_after=N                 forward; send the response head and N body bytes,
                                   then reset the connection (a cut in mid-body)
     stall=S                       send nothing for S seconds, then forward as usual
@@ -150,12 +152,13 @@ class FaultRule:
     as classify() names it, blob name prefix), the first `count` of them (None: all),
     each with chance `probability`. The action is one of (see the module doc): an error
     answer (status, with retry_after a Retry-After header), reset (before any response
-    byte), reset_after=N (after N response body bytes), stall=S seconds (then forward,
+    byte; with forward=True only after the upstream answered), reset_after=N (after N
+    response body bytes), stall=S seconds (then forward,
     or with then_close reset), rate=B bytes/s for the response body."""
 
     def __init__(self, method=None, kind=None, blob_prefix=None, status=500, reset=False,
                  retry_after=None, reset_after=None, stall=None, then_close=False,
-                 rate=None, count=None, probability=1.0):
+                 rate=None, count=None, probability=1.0, forward=False):
         if not reset and not 400 <= status <= 599:
             raise ValueError("a fault status must be 4xx or 5xx, not %r" % (status,))
         if sum(x is not None and x is not False
@@ -163,20 +166,22 @@ class FaultRule:
             raise ValueError("one action per rule: reset, reset_after, stall or rate")
         if then_close and stall is None:
             raise ValueError("then_close needs stall")
+        if forward and not reset:
+            raise ValueError("forward needs reset")
         if not 0.0 <= probability <= 1.0:
             raise ValueError("probability %r" % (probability,))
         self.method = method.upper() if method else None
         self.kind, self.blob_prefix = kind, blob_prefix
         self.status, self.reset, self.retry_after = status, reset, retry_after
         self.reset_after, self.stall, self.then_close = reset_after, stall, then_close
-        self.rate = rate
+        self.rate, self.forward = rate, forward
         self.count, self.probability = count, probability
         self.hits = 0  # requests acted on; updated under the proxy's lock
 
     @property
     def forwards(self):
         """True when the request still goes upstream (stall, cut or slow response)."""
-        return (self.reset_after is not None or self.rate is not None
+        return (self.reset_after is not None or self.rate is not None or self.forward
                 or (self.stall is not None and not self.then_close))
 
     @property
@@ -209,7 +214,7 @@ class FaultRule:
 
     def action(self):
         if self.reset:
-            return "reset"
+            return "reset after the upstream answered" if self.forward else "reset"
         if self.reset_after is not None:
             return "reset after %d bytes" % self.reset_after
         if self.stall is not None:
@@ -532,6 +537,8 @@ class _Connection:
         req.status = status
         if status == 101:
             raise ProtocolError("protocol upgrade is not supported")
+        if req.fault is not None and req.fault.forward:
+            raise _Cut()  # the answer is lost: not a byte of it reaches the client
         self.client.sock.sendall(rhead)
         if req.method == "HEAD" or status in (204, 304):
             framing, length = "length", 0
