@@ -1198,10 +1198,21 @@ static bool hidden_name(const char *path)
 
 /* The interface ------------------------------------------------------------------ */
 
-int stage_open(struct stage *st, const char *path, const struct store_attr *attr,
+/* The newest known attributes of path: the meta cache's when it has them (every
+ * lookup and every commit lands there first, so they are at least as new as given,
+ * which may predate a commit that finished since), else given. */
+static void newest_attr(struct stage *st, const char *path, const struct store_attr *given,
+			struct store_attr *out)
+{
+	if (meta_lookup(st->cfg.meta, path, out) != META_FOUND || out->is_dir)
+		*out = *given;
+}
+
+int stage_open(struct stage *st, const char *path, const struct store_attr *given,
 	       bool writable, struct stage_node **out)
 {
 	struct stage_node *n, *fresh;
+	struct store_attr attr;
 	int err;
 
 	for (;;) {
@@ -1209,10 +1220,11 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *attr
 		if (n) {
 			bool stale;
 
-			pthread_mutex_lock(&n->lock);
+			pthread_mutex_lock(&n->lock); /* waits for a commit in progress */
+			newest_attr(st, path, given, &attr);
 			pthread_mutex_lock(&st->table_lock);
 			stale = !n->data_dirty && !n->meta_dirty && !n->writers && n->in_table &&
-				strcmp(n->base->etag, attr->etag) != 0;
+				strcmp(n->base->etag, attr.etag) != 0;
 			if (stale) {
 				table_remove(st, n);
 			} else {
@@ -1228,7 +1240,10 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *attr
 			node_put(n); /* its handles keep it; the path gets a new one */
 			continue;
 		}
-		err = node_new(st, path, attr, &fresh);
+		/* A node of path that committed and closed just now updated the meta cache
+		 * before it left the table. */
+		newest_attr(st, path, given, &attr);
+		err = node_new(st, path, &attr, &fresh);
 		if (err)
 			return err;
 		pthread_mutex_lock(&st->table_lock);

@@ -71,8 +71,9 @@ int stage_new(const struct stage_config *cfg, struct stage **out);
 void stage_free(struct stage *st);
 
 /* A handle on path: joins the open node of path, or opens one on attr (the object as
- * looked up now). A node nobody has changed or opened for writing whose base is not
- * attr's version is left to its handles and a new one is opened. */
+ * looked up now, or what the meta cache learnt since: a commit may have finished in
+ * between). A node nobody has changed or opened for writing whose base is not that
+ * version is left to its handles and a new one is opened. */
 int stage_open(struct stage *st, const char *path, const struct store_attr *attr,
 	       bool writable, struct stage_node **out);
 /* Ends a handle: the last one commits a dirty node (a failure is logged: the data

@@ -79,6 +79,8 @@ struct fake_store {
 	/* The next this many conditional writes are done, then answered as a retry of
 	 * them would be (412 or 409): their first answer was lost. */
 	atomic_int lose_answers;
+	/* Put Blob of slow_path (if set) takes 300 ms: a commit still in flight. */
+	_Atomic(const char *) slow_path;
 };
 
 static struct fake_store *fake_of(struct store *s)
@@ -378,6 +380,8 @@ static int fake_op_put(struct store *s, const char *path, const void *data, size
 	int err;
 
 	atomic_fetch_add(&fake->puts, 1);
+	if (atomic_load(&fake->slow_path) && strcmp(atomic_load(&fake->slow_path), path) == 0)
+		usleep(300000);
 	pthread_mutex_lock(&fake->lock);
 	err = fake_check(fake_find(fake, path), cond);
 	if (!err) {
@@ -1152,6 +1156,26 @@ static void a_redirect_keeps_the_old_version_until_something_is_written(void)
 	CHECK(fd >= 0);
 	CHECK(close(fd) == 0);
 	CHECK(fake_comes_to_hold("redir.txt", "", 0));
+
+	/* Opened again while that commit (in the release, after close) is in flight: the
+	 * new handle sees the committed version, not the one looked up before it. */
+	CHECK(write_file("redir.txt", "old", 3) == 0);
+	atomic_store(&fake->slow_path, "redir.txt");
+	fd = open(path, O_RDWR | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK(close(fd) == 0);
+	usleep(100000); /* the release has begun its slow commit */
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	{
+		struct stat st;
+
+		CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
+	}
+	CHECK(pwrite(fd, "x", 1, 0) == 1);
+	CHECK(close(fd) == 0);
+	atomic_store(&fake->slow_path, NULL);
+	CHECK(fake_holds(fake, "redir.txt", "x", 1));
 }
 
 static void append_writes_at_the_end(void)
