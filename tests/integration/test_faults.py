@@ -218,7 +218,8 @@ def test_proxy_rules():
 # Reads
 
 def _transient_read_faults(px):
-    """One of each transient fault on the GETs of big.bin, in order; returns the rules."""
+    """One of each transient fault on the GETs of big.bin, in order (a 1 s stall then a
+    reset; two answers at 8 MiB/s); returns the rules."""
     return [
         px.add_fault("GET", kind="get", blob_prefix="big.", status=503, count=2),
         px.add_fault("GET", kind="get", blob_prefix="big.", status=429, retry_after=1, count=1),
@@ -226,6 +227,8 @@ def _transient_read_faults(px):
         px.add_fault("GET", kind="get", blob_prefix="big.", reset_after=512 * KiB, count=2),
         px.add_fault("GET", kind="get", blob_prefix="big.", stall=2, count=1),
         px.add_fault("GET", kind="get", blob_prefix="big.", status=500, count=1),
+        px.add_fault("GET", kind="get", blob_prefix="big.", stall=1, then_close=True, count=1),
+        px.add_fault("GET", kind="get", blob_prefix="big.", rate=8 * MiB, count=2),
     ]
 
 
