@@ -323,7 +323,7 @@ static int fs_open_node(struct fs *fs, const char *spath, const struct store_att
 		return err;
 	}
 	if (fi->flags & O_TRUNC) {
-		err = stage_truncate_at_open(file->node);
+		err = stage_truncate(file->node, 0);
 		if (err) {
 			stage_close(file->node, writable);
 			free(file);
@@ -427,8 +427,10 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t offset
 	return (int)n;
 }
 
-/* close() of every fd of a writer: what was written goes up, and an upload's error is
- * close()'s. */
+/* close() of every fd of a writer: what changed goes up, and an upload's error is
+ * close()'s. (The kernel cannot tell the last close of a file from the close of one of
+ * its dups: a shell's `cmd > file` commits the emptied file at once, as a local file
+ * system would have emptied it.) */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_file *file = file_of(fi);
@@ -436,7 +438,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (!file || !file->writable)
 		return 0;
-	return stage_flush(file->node);
+	return stage_commit(file->node);
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)

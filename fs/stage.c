@@ -94,10 +94,6 @@ struct stage_node {
 	 * renamed over, or libfuse hid it (.fuse_hidden*) until its last close. */
 	bool local;
 	bool data_dirty, meta_dirty;
-	/* Changed by a write, truncate or utimens since the last commit: a flush commits.
-	 * (Not by open(O_TRUNC) alone: a shell's `> file` closes a dup of the new fd at
-	 * once, and the old version must not go before anything new is written.) */
-	bool flush_due;
 	bool grid_ready; /* blocks describe the node (loaded at the first change) */
 	uint64_t size;
 	int64_t mtime;
@@ -983,7 +979,6 @@ static int commit_done(struct stage_node *n, struct store_attr *attr, bool whole
 		log_warn("staging file of %s: cannot empty it: %s", n->path, strerror(errno));
 	n->data_dirty = false;
 	n->meta_dirty = false;
-	n->flush_due = false;
 	meta_invalidate(n->st->cfg.meta, n->path);
 	meta_put_attr(n->st->cfg.meta, n->path, attr);
 	err = base_new(n->st, n->path, attr->etag, n->size, &base);
@@ -1440,7 +1435,6 @@ ssize_t stage_write(struct stage_node *n, const void *buf, size_t len, uint64_t 
 	}
 	if (done) {
 		touch(n);
-		n->flush_due = true;
 		publish(n);
 	}
 	if (!err)
@@ -1449,30 +1443,18 @@ ssize_t stage_write(struct stage_node *n, const void *buf, size_t len, uint64_t 
 	return err ? err : (ssize_t)len;
 }
 
-static int truncate_node(struct stage_node *n, uint64_t size, bool flush_due)
+int stage_truncate(struct stage_node *n, uint64_t size)
 {
 	int err;
 
 	pthread_mutex_lock(&n->lock);
 	reap(n);
 	err = grid_load(n);
-	if (!err && size != n->size) {
+	if (!err)
 		err = set_size(n, size);
-		n->flush_due |= flush_due;
-	}
 	publish(n);
 	pthread_mutex_unlock(&n->lock);
 	return err;
-}
-
-int stage_truncate(struct stage_node *n, uint64_t size)
-{
-	return truncate_node(n, size, true);
-}
-
-int stage_truncate_at_open(struct stage_node *n)
-{
-	return truncate_node(n, 0, false);
 }
 
 int stage_allocate(struct stage_node *n, uint64_t size)
@@ -1482,10 +1464,8 @@ int stage_allocate(struct stage_node *n, uint64_t size)
 	pthread_mutex_lock(&n->lock);
 	reap(n);
 	err = grid_load(n);
-	if (!err && size > n->size) {
+	if (!err && size > n->size)
 		err = set_size(n, size);
-		n->flush_due = true;
-	}
 	publish(n);
 	pthread_mutex_unlock(&n->lock);
 	return err;
@@ -1497,7 +1477,6 @@ void stage_set_mtime(struct stage_node *n, int64_t sec, uint32_t nsec)
 	n->mtime = sec;
 	n->mtime_nsec = nsec;
 	n->meta_dirty = true;
-	n->flush_due = true;
 	publish(n);
 	pthread_mutex_unlock(&n->lock);
 }
@@ -1508,17 +1487,6 @@ int stage_commit(struct stage_node *n)
 
 	pthread_mutex_lock(&n->lock);
 	err = commit_locked(n);
-	pthread_mutex_unlock(&n->lock);
-	return err;
-}
-
-int stage_flush(struct stage_node *n)
-{
-	int err = 0;
-
-	pthread_mutex_lock(&n->lock);
-	if (n->flush_due)
-		err = commit_locked(n);
 	pthread_mutex_unlock(&n->lock);
 	return err;
 }

@@ -99,8 +99,6 @@ ssize_t stage_read(struct stage_node *node, void *buf, size_t len, uint64_t offs
 ssize_t stage_write(struct stage_node *node, const void *buf, size_t len, uint64_t offset);
 /* Sets the size: a shrink drops what lies past it, a grow adds zeros. */
 int stage_truncate(struct stage_node *node, uint64_t size);
-/* Empties the node for open(O_TRUNC): a flush alone does not commit this. */
-int stage_truncate_at_open(struct stage_node *node);
 /* Grows the size to at least size (zeros), as fallocate does. */
 int stage_allocate(struct stage_node *node, uint64_t size);
 /* Sets the mtime the next commit stores. */
@@ -109,9 +107,6 @@ void stage_set_mtime(struct stage_node *node, int64_t sec, uint32_t nsec);
  * -EIO when the upload failed or the object changed since it was opened (logged with
  * the reason); the previous version then stays, and so do the staged changes. */
 int stage_commit(struct stage_node *node);
-/* stage_commit() for close(): only when a write, truncate or utimens changed the node
- * since its last commit (an open(O_TRUNC) alone waits for the last close or fsync). */
-int stage_flush(struct stage_node *node);
 
 /* Removes the object at path; an open node of it keeps its content for its handles
  * but is no longer committed. */

@@ -81,6 +81,7 @@ struct fake_store {
 	atomic_int lose_answers;
 	/* Put Blob of slow_path (if set) takes 300 ms: a commit still in flight. */
 	_Atomic(const char *) slow_path;
+	atomic_int fail_puts; /* the next this many Put Blobs fail with EIO */
 };
 
 static struct fake_store *fake_of(struct store *s)
@@ -332,17 +333,23 @@ static int fake_probe(struct store *s, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/* Takes one from a countdown of injected faults: true if there was one left. */
+static bool take_one(atomic_int *counter)
+{
+	int left = atomic_load(counter);
+
+	while (left > 0 && !atomic_compare_exchange_weak(counter, &left, left - 1))
+		;
+	return left > 0;
+}
+
 /* A write that went through, answered as its retry would be when its first answer
  * was lost (see lose_answers). */
 static int fake_answer(struct fake_store *store, const struct store_cond *cond, int err)
 {
-	int lose = atomic_load(&store->lose_answers);
-
 	if (err || !cond || (!cond->if_match && !cond->if_none))
 		return err;
-	while (lose > 0 && !atomic_compare_exchange_weak(&store->lose_answers, &lose, lose - 1))
-		;
-	if (lose <= 0)
+	if (!take_one(&store->lose_answers))
 		return 0;
 	return cond->if_none ? -EEXIST : -ESTALE;
 }
@@ -380,6 +387,8 @@ static int fake_op_put(struct store *s, const char *path, const void *data, size
 	int err;
 
 	atomic_fetch_add(&fake->puts, 1);
+	if (take_one(&fake->fail_puts))
+		return -EIO;
 	if (atomic_load(&fake->slow_path) && strcmp(atomic_load(&fake->slow_path), path) == 0)
 		usleep(300000);
 	pthread_mutex_lock(&fake->lock);
@@ -400,12 +409,9 @@ static int fake_op_put_block(struct store *s, const char *path, const char *bloc
 {
 	struct fake_store *fake = fake_of(s);
 	struct fake_staged *staged;
-	int fail = atomic_load(&fake->fail_put_blocks);
 
 	atomic_fetch_add(&fake->put_blocks, 1);
-	while (fail > 0 && !atomic_compare_exchange_weak(&fake->fail_put_blocks, &fail, fail - 1))
-		;
-	if (fail > 0)
+	if (take_one(&fake->fail_put_blocks))
 		return -EIO;
 	pthread_mutex_lock(&fake->lock);
 	staged = realloc(fake->staged, (fake->nstaged + 1) * sizeof(*staged));
@@ -1124,16 +1130,7 @@ static void a_second_handle_reads_what_the_first_wrote(void)
 	CHECK(fake_holds(fake, "shared.bin", "abXYef", 6));
 }
 
-/* Waits up to 2 s for the object at path to hold size bytes of data: a commit at the
- * last close happens in the release, which follows close() asynchronously. */
-static bool fake_comes_to_hold(const char *path, const void *data, size_t size)
-{
-	for (int i = 0; i < 200 && !fake_holds(fake, path, data, size); i++)
-		usleep(10000);
-	return fake_holds(fake, path, data, size);
-}
-
-static void a_redirect_keeps_the_old_version_until_something_is_written(void)
+static void every_close_of_a_writer_commits_also_of_a_dup(void)
 {
 	char path[256];
 	int fd, out;
@@ -1146,36 +1143,35 @@ static void a_redirect_keeps_the_old_version_until_something_is_written(void)
 	out = dup(fd);
 	CHECK(out >= 0);
 	CHECK(close(fd) == 0);
-	CHECK(fake_holds(fake, "redir.txt", "old", 3)); /* not yet replaced by nothing */
+	CHECK(fake_holds(fake, "redir.txt", "", 0)); /* emptied, as close() said */
 	CHECK(write(out, "new", 3) == 3);
 	CHECK(close(out) == 0);
 	CHECK(fake_holds(fake, "redir.txt", "new", 3));
+}
 
-	/* Nothing written at all: the file is emptied at the last close. */
-	fd = open(path, O_WRONLY | O_TRUNC);
-	CHECK(fd >= 0);
-	CHECK(close(fd) == 0);
-	CHECK(fake_comes_to_hold("redir.txt", "", 0));
+static void an_open_during_a_commit_in_the_release_sees_the_committed_version(void)
+{
+	char path[256];
+	struct stat st;
+	int fd;
 
-	/* Opened again while that commit (in the release, after close) is in flight: the
-	 * new handle sees the committed version, not the one looked up before it. */
-	CHECK(write_file("redir.txt", "old", 3) == 0);
-	atomic_store(&fake->slow_path, "redir.txt");
+	/* The close's commit fails; the release (after close() returned) commits again,
+	 * slowly; the file is opened again meanwhile. */
+	CHECK(write_file("retry.txt", "old", 3) == 0);
+	mnt_path(path, sizeof(path), "retry.txt");
 	fd = open(path, O_RDWR | O_TRUNC);
 	CHECK(fd >= 0);
-	CHECK(close(fd) == 0);
+	atomic_store(&fake->fail_puts, 1);
+	atomic_store(&fake->slow_path, "retry.txt");
+	CHECK(close(fd) == -1 && errno == EIO);
 	usleep(100000); /* the release has begun its slow commit */
 	fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
-	{
-		struct stat st;
-
-		CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
-	}
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
 	CHECK(pwrite(fd, "x", 1, 0) == 1);
 	CHECK(close(fd) == 0);
 	atomic_store(&fake->slow_path, NULL);
-	CHECK(fake_holds(fake, "redir.txt", "x", 1));
+	CHECK(fake_holds(fake, "retry.txt", "x", 1));
 }
 
 static void append_writes_at_the_end(void)
@@ -1748,7 +1744,8 @@ static int child_main(void)
 	RUN(create_makes_the_blob_at_once_and_close_uploads_it);
 	RUN(a_big_file_uploads_blocks_while_written_and_commits_at_close);
 	RUN(a_second_handle_reads_what_the_first_wrote);
-	RUN(a_redirect_keeps_the_old_version_until_something_is_written);
+	RUN(every_close_of_a_writer_commits_also_of_a_dup);
+	RUN(an_open_during_a_commit_in_the_release_sees_the_committed_version);
 	RUN(append_writes_at_the_end);
 	RUN(truncate_shrinks_and_grows_with_zeros);
 	RUN(a_sparse_write_leaves_zeros_before_it);
