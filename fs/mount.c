@@ -592,7 +592,7 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 }
 
 /* libfuse's messages, through our log and its level. */
-static void mount_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mount_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	enum log_level ours = level <= FUSE_LOG_ERR	 ? LOG_LVL_ERROR
 			      : level == FUSE_LOG_WARNING ? LOG_LVL_WARN
