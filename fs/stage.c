@@ -94,6 +94,9 @@ struct stage_node {
 	 * renamed over, or libfuse hid it (.fuse_hidden*) until its last close. */
 	bool local;
 	bool data_dirty, meta_dirty;
+	/* The last commit failed and its caller was told; no change since. The last close
+	 * then drops the changes instead of trying once more where nobody can be told. */
+	bool failure_told;
 	bool grid_ready; /* blocks describe the node (loaded at the first change) */
 	uint64_t size;
 	int64_t mtime;
@@ -764,6 +767,7 @@ static void touch(struct stage_node *n)
 {
 	now_realtime(&n->mtime, &n->mtime_nsec);
 	n->data_dirty = true;
+	n->failure_told = false;
 }
 
 /* Sets the size; the grid must be loaded. Under lock. */
@@ -1088,8 +1092,10 @@ static int commit_locked(struct stage_node *n)
 	}
 	if (err) {
 		log_commit_failure(n, err);
+		n->failure_told = true;
 		return commit_errno(err);
 	}
+	n->failure_told = false;
 	return commit_done(n, &out, whole);
 }
 
@@ -1235,8 +1241,9 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *give
 			node_put(n); /* its handles keep it; the path gets a new one */
 			continue;
 		}
-		/* A node of path that committed and closed just now updated the meta cache
-		 * before it left the table. */
+		/* A node of path that committed and closed just now (a close by another
+		 * process while this open looked the path up) updated the meta cache before
+		 * it left the table. */
 		newest_attr(st, path, given, &attr);
 		err = node_new(st, path, &attr, &fresh);
 		if (err)
@@ -1268,9 +1275,17 @@ void stage_close(struct stage_node *n, bool writable)
 	pthread_mutex_unlock(&st->table_lock);
 	if (last) {
 		pthread_mutex_lock(&n->lock);
-		if (!n->local && (n->data_dirty || n->meta_dirty) && commit_locked(n) != 0)
-			log_error("the last close of %s could not upload it: what was written "
-				  "since it was last saved is lost", n->path);
+		/* Changes no close() or fsync() has answered for (mmap's writeback comes
+		 * after the close): a last try, only logged. After a failure that was
+		 * reported they are dropped: close() said they did not land. */
+		if (!n->local && (n->data_dirty || n->meta_dirty)) {
+			if (n->failure_told)
+				log_warn("%s: dropping the changes whose upload failed (close or "
+					 "fsync said so)", n->path);
+			else if (commit_locked(n) != 0)
+				log_error("the last close of %s could not upload it: what was "
+					  "written since it was last saved is lost", n->path);
+		}
 		pthread_mutex_unlock(&n->lock);
 	}
 	node_put(n);
@@ -1477,6 +1492,7 @@ void stage_set_mtime(struct stage_node *n, int64_t sec, uint32_t nsec)
 	n->mtime = sec;
 	n->mtime_nsec = nsec;
 	n->meta_dirty = true;
+	n->failure_told = false;
 	publish(n);
 	pthread_mutex_unlock(&n->lock);
 }
