@@ -76,8 +76,9 @@ void stage_free(struct stage *st);
  * version is left to its handles and a new one is opened. */
 int stage_open(struct stage *st, const char *path, const struct store_attr *attr,
 	       bool writable, struct stage_node **out);
-/* Ends a handle: the last one commits a dirty node (a failure is logged: the data
- * written since the last successful commit is lost) and frees it. */
+/* Ends a handle; the last one frees the node. Changes no commit has answered for are
+ * committed first (a failure is only logged); changes whose failed commit was reported
+ * to a close() or fsync() are dropped. */
 void stage_close(struct stage_node *node, bool writable);
 /* Whether any node is open (so listings should ask stage_attr() about entries). */
 bool stage_has_nodes(struct stage *st);
