@@ -24,6 +24,8 @@
 #define DISK_DIGEST_LEN 32
 #define DISK_NAME_LEN (2 * DISK_DIGEST_LEN)
 #define DISK_TMP_PREFIX "tmp."
+#define DISK_LOCK_WAIT_MS 5000
+#define DISK_LOCK_RETRY_MS 100
 #define DISK_LOCK_NAME ".lock"
 /* Bytes per read() or write() of a cache file: with the lz4 contexts, all the memory a
  * load or a store needs besides the block, whatever the block size. */
@@ -789,10 +791,25 @@ int cache_disk_open(const char *dir, uint64_t limit, struct cache_disk **out, ch
 			 strerror(-err));
 		goto out_destroy;
 	}
-	if (flock(d->lock_fd, LOCK_EX | LOCK_NB)) {
-		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	/* A mount unmounted a moment ago may still be writing out and holding the lock:
+	 * give it a few seconds before calling the directory busy. */
+	err = 0;
+	for (int tries = 0; flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0; tries++) {
+		struct timespec pause = { .tv_nsec = DISK_LOCK_RETRY_MS * 1000000L };
+
+		if (errno != EWOULDBLOCK || tries == DISK_LOCK_WAIT_MS / DISK_LOCK_RETRY_MS) {
+			err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			break;
+		}
+		nanosleep(&pause, NULL);
+	}
+	if (err == -EBUSY) {
 		snprintf(errbuf, errlen, "cache_dir %s is in use by another ferry mount; give "
 			 "each mount its own cache_dir", dir);
+		goto out_destroy;
+	}
+	if (err) {
+		snprintf(errbuf, errlen, "cache_dir %s: cannot lock it: %s", dir, strerror(-err));
 		goto out_destroy;
 	}
 	err = disk_scan(d);
