@@ -957,7 +957,7 @@ static int run_new_id(char *out, size_t outlen)
 	return 0;
 }
 
-static int run_setup(struct run *r, const struct run_opts *opts, struct run_logs *logs)
+static int run_setup(struct run *r, struct run_logs *logs)
 {
 	const struct job *job = r->job;
 	char path[PATH_MAX], dir[PATH_MAX];
@@ -1019,7 +1019,6 @@ static int run_setup(struct run *r, const struct run_opts *opts, struct run_logs
 						status);
 		}
 	}
-	(void)opts;
 	return 0;
 }
 
@@ -1093,7 +1092,7 @@ int run_job(const struct run_opts *opts)
 	if (r.error[0]) /* the record could not be written: nothing else will be */
 		goto out_unmount;
 	run_set_status(&r, RUN_PREPARING);
-	err = run_setup(&r, opts, &logs);
+	err = run_setup(&r, &logs);
 	if (!err)
 		err = run_command(&r, &command);
 	if (!err && run_interrupted)
@@ -1181,16 +1180,13 @@ static int run_read_all(const char *uri, size_t limit, char **out, size_t *len,
 	return 0;
 }
 
-/* The string value of "key": "..." at the top of a run record (the records are
- * written by run_record_json, one key a line). */
-static void run_record_field(const char *json, const char *key, char *out, size_t outlen)
+/* The string after the first occurrence of pattern, up to its closing quote. */
+static void run_record_string(const char *json, const char *pattern, char *out,
+			      size_t outlen)
 {
-	char pattern[64];
-	const char *p, *end;
+	const char *p = strstr(json, pattern), *end;
 
 	out[0] = '\0';
-	run_fmt(pattern, sizeof(pattern), "\n  \"%s\": \"", key);
-	p = strstr(json, pattern);
 	if (!p)
 		return;
 	p += strlen(pattern);
@@ -1199,6 +1195,22 @@ static void run_record_field(const char *json, const char *key, char *out, size_
 		memcpy(out, p, (size_t)(end - p));
 		out[end - p] = '\0';
 	}
+}
+
+/* The string value of "key": "..." at the top of a run record (the records are
+ * written by run_record_json, one key a line). */
+static void run_record_field(const char *json, const char *key, char *out, size_t outlen)
+{
+	char pattern[64];
+
+	run_fmt(pattern, sizeof(pattern), "\n  \"%s\": \"", key);
+	run_record_string(json, pattern, out, outlen);
+}
+
+/* When the run was queued: the "Queued" entry of the record's "times". */
+static void run_record_queued(const char *json, char *out, size_t outlen)
+{
+	run_record_string(json, "\"Queued\": \"", out, outlen);
 }
 
 static void run_prefix_of(const char *id, char *out, size_t outlen)
@@ -1241,13 +1253,7 @@ static int run_cmd_list(const char *experiment)
 		run_record_field(json, "experiment_name", exp, sizeof(exp));
 		run_record_field(json, "status", status, sizeof(status));
 		run_record_field(json, "display_name", display, sizeof(display));
-		{
-			const char *q = strstr(json, "\"Queued\": \"");
-
-			run_fmt(created, sizeof(created), "%.20s", q ? q + 11 : "");
-			if (strchr(created, '"'))
-				*strchr(created, '"') = '\0';
-		}
+		run_record_queued(json, created, sizeof(created));
 		if (!experiment || strcmp(experiment, exp) == 0)
 			printf("%-36s %-20s %-11s %-20s %s\n", entries[i].name, exp, status, created,
 			       display);

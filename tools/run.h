@@ -27,9 +27,7 @@
 
 struct run_opts {
 	const char *job_path;
-	const char *run_id;   /* NULL: a new id */
-	const char *records;  /* URI of the folder holding runs/: NULL for the default
-				 datastore's root */
+	const char *run_id; /* NULL: a new id */
 };
 
 /* Runs the job and returns the exit status for ferry: the command's (128 + signal
