@@ -19,6 +19,8 @@ Environment (set by tests/CMakeLists.txt):
   FERRY_BIN   path of the ferry binary (a test that mounts FAILS when it is missing)
   FERRY_SRC   repository root (Azurite is $FERRY_SRC/node_modules/.bin/azurite-blob)
   FERRY_TEST_TIMEOUT  optional: seconds each test may take (default 150)
+  FERRY_SANITIZED     1 when ferry is built with ASan/UBSan: every sanitizer report of
+                      a ferry process (daemons included) fails the run; see run()
 
 Credentials go to ferry by environment only, never on its command line.
 """
@@ -1048,6 +1050,64 @@ atexit.register(cleanup)
 
 
 # --------------------------------------------------------------------------------------
+# Sanitizer reports. A daemonized ferry has no stderr, so in a sanitized build every
+# process we start logs its ASan/LSan/UBSan reports to log_path files in one directory
+# (the options travel in the environment); run() fails on any file found there.
+
+_san_dir = None
+
+
+def sanitized():
+    """Whether FERRY_BIN is built with ASan/UBSan (its memory use is not ferry's alone)."""
+    return os.environ.get("FERRY_SANITIZED") == "1"
+
+
+def _san_setup():
+    global _san_dir
+    if not sanitized() or _san_dir:
+        return
+    _san_dir = tempfile.mkdtemp(prefix="ferrysan-%d-" % os.getpid())
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        prev = os.environ.get(var)
+        opts = "log_path=%s/report:print_stacktrace=1" % _san_dir
+        os.environ[var] = "%s:%s" % (prev, opts) if prev else opts
+
+
+def _san_running():
+    """Pids of live processes that log to our report directory."""
+    mark = ("log_path=%s/" % _san_dir).encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != os.getpid():
+            with contextlib.suppress(OSError):
+                with open("/proc/%s/environ" % d, "rb") as f:
+                    if mark in f.read():
+                        pids.append(int(d))
+    return pids
+
+
+def _san_reports(wait=0.0):
+    """Reads, prints and removes the reports written so far; with wait, first gives
+    the processes still logging there up to that many seconds to exit (a leak report
+    is written at exit, and a daemon exits a moment after its unmount)."""
+    if not _san_dir:
+        return []
+    deadline = time.monotonic() + wait
+    while wait and _san_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    found = []
+    for name in sorted(os.listdir(_san_dir)):
+        path = os.path.join(_san_dir, name)
+        text = _read(path)
+        os.unlink(path)
+        found.append(name)
+        print("# sanitizer report %s:" % name, flush=True)
+        for line in text.splitlines()[:300]:
+            print("#   " + line, flush=True)
+    return found
+
+
+# --------------------------------------------------------------------------------------
 # Runner
 
 class TestTimeout(Exception):
@@ -1113,6 +1173,7 @@ def run(ns=None, argv=None):
         tests = chosen
     default_timeout = float(ns.get("TEST_TIMEOUT") or os.environ.get("FERRY_TEST_TIMEOUT") or 150)
     install_handlers()
+    _san_setup()
     signal.signal(signal.SIGALRM, _on_alarm)
     passed = failed = 0
     exit_code = None
@@ -1153,6 +1214,9 @@ def run(ns=None, argv=None):
                     _force_unmount(p)
                 if err is None:
                     err = "left mounted: %s" % ", ".join(left)
+            reports = _san_reports()
+            if reports and err is None:
+                err = "sanitizer reported errors (%s)" % ", ".join(reports)
             if err is None:
                 print("PASS %s" % name, flush=True)
                 passed += 1
@@ -1178,5 +1242,11 @@ def run(ns=None, argv=None):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         cleanup()
+    reports = _san_reports(wait=15)
+    if reports:
+        print("FAIL sanitizer: reports after the last test (%s)" % ", ".join(reports), flush=True)
+        failed += 1
+    if _san_dir:
+        shutil.rmtree(_san_dir, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(exit_code if exit_code is not None else (1 if failed else 0))
