@@ -1,7 +1,8 @@
 /* fs: the FUSE operations over a store. See fs.h.
  *
- * Lookups go meta cache -> parent listing in the cache -> store_stat() -> a one-entry
- * store_list() (a plain prefix is a directory); missing paths are cached negatively.
+ * Lookups go meta cache -> parent listing in the cache -> store_lookup() (the object
+ * and a name under it, at once: a directory wins over a file of the same name);
+ * missing paths are cached negatively.
  * readdir answers from a whole listing (all pages, deduplicated, cached) with every
  * entry's attributes, so `ls -l` costs no request per entry. A path with an open node
  * that has writers or changes shows the node's size and mtime instead (stage_attr).
@@ -120,6 +121,79 @@ static void fill_stat(const struct fs *fs, const struct store_attr *attr, struct
 }
 
 
+/* A name a directory entry can carry (docs/semantics.md, Names and directories).
+ * Others are skipped. */
+static bool name_showable(const char *name)
+{
+	size_t len = strnlen(name, FS_NAME_MAX + 1);
+
+	if (len == 0 || len > FS_NAME_MAX)
+		return false;
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	return strchr(name, '/') == NULL;
+}
+
+/* The code point of the UTF-8 sequence at s and its length in bytes; 0 when it is
+ * not UTF-8 (a stray or missing continuation byte, an overlong form, a surrogate, past
+ * U+10FFFF). s is NUL-terminated. */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len;
+	uint32_t c = s[0];
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, c &= 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, c &= 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, c &= 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Whether a blob may take name, the last component of a path being created: 0,
+ * -EILSEQ when it is not UTF-8 (blob names are Unicode), -EINVAL when it holds a
+ * control character (Azure refuses them). */
+static int name_creatable(const char *name)
+{
+	const unsigned char *p = (const unsigned char *)name;
+
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_decode(p, &cp);
+
+		if (!n)
+			return -EILSEQ;
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			return -EINVAL;
+		p += n;
+	}
+	return 0;
+}
+
+/* name_creatable() of the last component of store path spath. */
+static int path_creatable(const char *spath)
+{
+	const char *slash = strrchr(spath, '/');
+
+	return name_creatable(slash ? slash + 1 : spath);
+}
+
 /* Attributes of the store path spath, from the cache or the store; -ENOENT cached. */
 static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 {
@@ -138,36 +212,15 @@ static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 	case META_MISS:
 		break;
 	}
-	err = store_stat(fs->cfg.store, spath, attr);
-	if (err != -ENOENT) {
-		if (!err)
-			meta_put_attr(fs->meta, spath, attr);
-		return err;
-	}
-	/* Not an object: a directory if anything lives under the prefix. */
-	err = store_has_children(fs->cfg.store, spath);
-	if (err == 1) {
-		memset(attr, 0, sizeof(*attr));
-		attr->is_dir = true;
+	/* No blob has a name that is not UTF-8: nothing to ask. */
+	if (path_creatable(spath) == -EILSEQ)
+		return -ENOENT;
+	err = store_lookup(fs->cfg.store, spath, attr);
+	if (!err)
 		meta_put_attr(fs->meta, spath, attr);
-		return 0;
-	}
-	if (err < 0 && err != -ENOENT)
-		return err;
-	meta_put_missing(fs->meta, spath);
-	return -ENOENT;
-}
-
-/* A name a directory entry can carry. Others are skipped (see docs, later). */
-static bool name_showable(const char *name)
-{
-	size_t len = strnlen(name, FS_NAME_MAX + 1);
-
-	if (len == 0 || len > FS_NAME_MAX)
-		return false;
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return false;
-	return strchr(name, '/') == NULL;
+	else if (err == -ENOENT)
+		meta_put_missing(fs->meta, spath);
+	return err;
 }
 
 struct collect_ctx {
@@ -370,6 +423,9 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	(void)mode; /* every file shows 0666 & ~umask */
 	if (fs->cfg.read_only)
 		return -EROFS;
+	err = path_creatable(spath);
+	if (err)
+		return err;
 	{
 		struct timespec now;
 
@@ -614,6 +670,9 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 		return -EROFS;
 	if (!S_ISREG(mode))
 		return -EPERM;
+	err = path_creatable(spath);
+	if (err)
+		return err;
 	err = store_put(fs->cfg.store, spath, "", 0, NULL, &cond, &attr);
 	if (!err)
 		fs_changed(fs, spath, &attr);
@@ -633,6 +692,9 @@ static int fs_mkdir(const char *path, mode_t mode)
 	(void)mode;
 	if (fs->cfg.read_only)
 		return -EROFS;
+	err = path_creatable(spath);
+	if (err)
+		return err;
 	err = fs_lookup(fs, spath, &attr);
 	if (!err)
 		return -EEXIST;
@@ -642,6 +704,40 @@ static int fs_mkdir(const char *path, mode_t mode)
 	if (!err)
 		fs_changed(fs, spath, &attr);
 	return err;
+}
+
+/* "dir/": the name of dir's placeholder object (see store.h). */
+static int placeholder_path(const char *dir, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/", dir);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Deletes the placeholder of directory dir if there is one. */
+static int fs_remove_placeholder(struct fs *fs, const char *dir)
+{
+	char path[FS_PATH_MAX];
+	int err = placeholder_path(dir, path, sizeof(path));
+
+	if (!err)
+		err = store_remove(fs->cfg.store, path, NULL);
+	return err == -ENOENT ? 0 : err;
+}
+
+/* Moves the placeholder of directory from to directory to, if there is one. */
+static int fs_move_placeholder(struct fs *fs, const char *from, const char *to)
+{
+	char from_path[FS_PATH_MAX], to_path[FS_PATH_MAX];
+	int err = placeholder_path(from, from_path, sizeof(from_path));
+
+	if (!err)
+		err = placeholder_path(to, to_path, sizeof(to_path));
+	if (!err)
+		err = store_copy(fs->cfg.store, from_path, to_path, NULL);
+	if (!err)
+		err = store_remove(fs->cfg.store, from_path, NULL);
+	return err == -ENOENT ? 0 : err;
 }
 
 static int fs_rmdir(const char *path)
@@ -665,15 +761,24 @@ static int fs_rmdir(const char *path)
 		return -ENOTEMPTY;
 	if (err < 0)
 		return err;
-	/* No marker: the directory was only a prefix, and is gone with its last child. */
-	err = store_remove(fs->cfg.store, spath, NULL);
-	if (err == -ENOENT)
-		err = 0;
-	if (!err) {
-		fs_changed(fs, spath, NULL);
-		meta_invalidate_listing(fs->meta, spath);
+	/* Its placeholder and its marker, where they exist; without them the directory
+	 * was only a prefix and is gone with its last child. A blob of its name that is
+	 * not a marker was hidden by the directory: it stays, and shows as a file. */
+	err = fs_remove_placeholder(fs, spath);
+	if (!err)
+		err = store_stat(fs->cfg.store, spath, &attr);
+	if (!err && attr.is_dir) {
+		struct store_cond cond = { .if_match = attr.etag };
+
+		err = store_remove(fs->cfg.store, spath, &cond);
+		if (!err)
+			err = -ENOENT;
 	}
-	return err;
+	if (err && err != -ENOENT)
+		return err;
+	fs_changed(fs, spath, err ? NULL : &attr);
+	meta_invalidate_listing(fs->meta, spath);
+	return 0;
 }
 
 static int fs_unlink(const char *path)
@@ -706,6 +811,9 @@ static int fs_symlink(const char *target, const char *path)
 
 	if (fs->cfg.read_only)
 		return -EROFS;
+	err = path_creatable(spath);
+	if (err)
+		return err;
 	err = store_put(fs->cfg.store, spath, target, strlen(target), &meta, &cond, &attr);
 	if (!err)
 		fs_changed(fs, spath, &attr);
@@ -772,8 +880,10 @@ static int fs_rename_dir(struct fs *fs, const char *from, const char *to)
 	meta_listing_release(listing);
 	if (err)
 		return err;
-	/* Last, the directory's own marker (or a file its name shadows), if there is one. */
-	err = store_stat(fs->cfg.store, from, &attr);
+	/* Last, its placeholder and its own marker (or the file its name hides). */
+	err = fs_move_placeholder(fs, from, to);
+	if (!err)
+		err = store_stat(fs->cfg.store, from, &attr);
 	if (!err)
 		err = stage_rename(fs->stage, from, to, false);
 	if (err == -ENOENT)
@@ -797,6 +907,9 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		return -EINVAL; /* RENAME_EXCHANGE cannot be done on a blob store */
 	if (!sfrom[0] || !sto[0])
 		return -EBUSY;
+	err = path_creatable(sto);
+	if (err)
+		return err;
 	err = fs_lookup(fs, sfrom, &from_attr);
 	if (err)
 		return err;

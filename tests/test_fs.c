@@ -300,6 +300,22 @@ static int fake_has_children(struct store *s, const char *dir)
 	return count > 0;
 }
 
+/* Counted as a stat and a listing: the blob store's two requests (sent at once). */
+static int fake_lookup(struct store *s, const char *path, struct store_attr *out)
+{
+	int err = fake_stat(s, path, out), children;
+
+	if (err && err != -ENOENT)
+		return err;
+	children = fake_has_children(s, path);
+	if (children <= 0)
+		return children < 0 ? children : err;
+	if (err || !out->is_dir)
+		memset(out, 0, sizeof(*out));
+	out->is_dir = true;
+	return 0;
+}
+
 static ssize_t fake_read(struct store *s, const char *path, const char *etag, uint64_t offset,
 			 size_t len, void *buf)
 {
@@ -623,6 +639,7 @@ static const struct store_ops fake_ops = {
 	.read = fake_read,
 	.probe = fake_probe,
 	.has_children = fake_has_children,
+	.lookup = fake_lookup,
 	.put = fake_op_put,
 	.put_block = fake_op_put_block,
 	.commit = fake_op_commit,

@@ -17,6 +17,7 @@
 #define BLOB_API_VERSION "2023-11-03"
 #define BLOB_LIST_PAGE 5000
 #define BLOB_URL_MAX 4096
+#define BLOB_NAME_MAX_CHARS 1024 /* Azure's bound on a blob name */
 
 struct blob_store {
 	struct store base;
@@ -51,6 +52,7 @@ struct blob_req {
 	void *list_ctx;
 	size_t list_strip;     /* bytes of each name that are the listed prefix */
 	size_t list_seen, list_delivered;
+	bool list_own;         /* the listing held the placeholder object "dir/" itself */
 	/* small answers kept whole (block lists): emptied before each attempt */
 	struct blob_body body;
 };
@@ -152,6 +154,16 @@ static int blob_url_append_encoded(struct blob_req *br, const char *text, bool k
 	return n < 0 ? -ENAMETOOLONG : 0;
 }
 
+/* Characters of a UTF-8 string: its bytes that do not continue a sequence. */
+static size_t blob_name_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 /* Starts a request: the container URL, plus "/" and the blob name when blob_path is
  * not NULL. The query (if any) is appended by the caller, then blob_req_finish_url(). */
 static int blob_req_init(struct blob_req *br, struct blob_store *bs, const char *method,
@@ -172,6 +184,8 @@ static int blob_req_init(struct blob_req *br, struct blob_store *bs, const char 
 		err = blob_url_append(br, bs->container);
 	if (err || !blob_path)
 		return err;
+	if (blob_name_chars(bs->prefix) + blob_name_chars(blob_path) > BLOB_NAME_MAX_CHARS)
+		return -ENAMETOOLONG;
 	err = blob_url_append(br, "/");
 	if (!err)
 		err = blob_url_append_encoded(br, bs->prefix, true);
@@ -290,8 +304,10 @@ static int blob_list_item(void *ctx, const struct listxml_item *item)
 		return 0; /* delivered by an earlier attempt of this page */
 	br->list_delivered++;
 	len = strlen(item->name);
-	if (len <= br->list_strip)
-		return 0; /* the directory's own marker "dir/" */
+	if (len <= br->list_strip) {
+		br->list_own = true; /* the directory's own placeholder "dir/" */
+		return 0;
+	}
 	len -= br->list_strip;
 	if (item->is_prefix)
 		len--;
@@ -434,25 +450,95 @@ static int blob_count_item(void *ctx, const struct store_entry *entry)
 	return 0;
 }
 
+/* Starts a listing of at most max_results names under dir + "/", nested ones
+ * included, that counts them into *count (the placeholder "dir/" sets br->list_own). */
+static int blob_count_init(struct blob_req *br, struct blob_store *bs, const char *dir,
+			   int max_results, size_t *count)
+{
+	int err = blob_list_init(br, bs, dir, NULL, max_results, false);
+
+	br->list_fn = blob_count_item;
+	br->list_ctx = count;
+	br->http.body_fn = blob_list_body;
+	return err ? err : blob_req_finish_url(br);
+}
+
+/* What a finished listing request came to: 0, or -errno (logged). */
+static int blob_list_result(struct blob_req *br, int err)
+{
+	if (!err && br->http.status != 200)
+		err = blob_errno(br);
+	if (err)
+		blob_log_failure(br, err);
+	listxml_free(br->parser);
+	br->parser = NULL;
+	return err;
+}
+
 static int blob_has_children(struct store *s, const char *dir)
 {
 	struct blob_req br;
 	size_t count = 0;
 	int err;
 
-	err = blob_list_init(&br, blob_of(s), dir, NULL, 1, false);
-	if (err)
+	/* Two: the placeholder "dir/", if there is one, comes first and does not count. */
+	err = blob_count_init(&br, blob_of(s), dir, 2, &count);
+	if (!err)
+		err = http_execute(br.bs->http, &br.http);
+	err = blob_list_result(&br, err);
+	return err ? err : count > 0;
+}
+
+/* A HEAD of path and a one-name listing under path + "/", at once. */
+static int blob_lookup(struct store *s, const char *path, struct store_attr *out)
+{
+	struct blob_store *bs = blob_of(s);
+	struct blob_req *head, *list;
+	struct http_request *reqs[2];
+	int results[2], err;
+	size_t count = 0;
+
+	if (!*path)
+		return -ENOENT;
+	head = malloc(2 * sizeof(*head));
+	if (!head)
+		return -ENOMEM;
+	list = head + 1;
+	err = blob_req_init(head, bs, "HEAD", path);
+	if (!err)
+		err = blob_req_finish_url(head);
+	if (!err)
+		err = blob_count_init(list, bs, path, 1, &count);
+	if (err) {
+		listxml_free(list->parser);
+		free(head);
 		return err;
-	br.list_fn = blob_count_item;
-	br.list_ctx = &count;
-	br.http.body_fn = blob_list_body;
-	err = blob_execute(&br);
-	if (!err && br.http.status != 200)
-		err = blob_errno(&br);
-	if (err)
-		blob_log_failure(&br, err);
-	listxml_free(br.parser);
-	return err ? err : count > 0; /* one complete entry is all it takes */
+	}
+	reqs[0] = &head->http;
+	reqs[1] = &list->http;
+	err = http_execute_all(bs->http, reqs, 2, results);
+	if (!err)
+		err = blob_list_result(list, results[1]);
+	else
+		listxml_free(list->parser);
+	if (!err) {
+		err = results[0];
+		if (!err && head->http.status == 200)
+			blob_attr_from_headers(&head->http, out);
+		else if (!err)
+			err = blob_errno(head);
+		if (err && err != -ENOENT)
+			blob_log_failure(head, err);
+	}
+	if ((!err || err == -ENOENT) && (count > 0 || list->list_own)) {
+		/* A name under path/: a directory, whatever object path also is. */
+		if (err || !out->is_dir)
+			memset(out, 0, sizeof(*out));
+		out->is_dir = true;
+		err = 0;
+	}
+	free(head);
+	return err;
 }
 
 static int blob_probe(struct store *s, char *errbuf, size_t errlen)
@@ -908,6 +994,7 @@ static const struct store_ops blob_ops = {
 	.read = blob_read,
 	.probe = blob_probe,
 	.has_children = blob_has_children,
+	.lookup = blob_lookup,
 	.put = blob_put,
 	.put_block = blob_put_block,
 	.commit = blob_commit,

@@ -472,21 +472,46 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
+int http_execute_all(struct http_client *c, struct http_request *const *reqs, size_t n,
+		     int *results)
+{
+	struct http_job jobs[HTTP_BATCH_MAX];
+	size_t pending = n;
+
+	if (n == 0 || n > HTTP_BATCH_MAX)
+		return -EINVAL;
+	memset(jobs, 0, sizeof(jobs));
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].req = reqs[i];
+		if (c->queue_tail)
+			c->queue_tail->next = &jobs[i];
+		else
+			c->queue_head = &jobs[i];
+		c->queue_tail = &jobs[i];
+	}
+	if (n > 1)
+		pthread_cond_broadcast(&c->queue_cond);
+	else
+		pthread_cond_signal(&c->queue_cond);
+	while (pending) {
+		pthread_cond_wait(&c->done_cond, &c->lock);
+		pending = 0;
+		for (size_t i = 0; i < n; i++)
+			pending += !jobs[i].done;
+	}
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < n; i++)
+		results[i] = jobs[i].result;
+	return 0;
+}
+
 int http_execute(struct http_client *c, struct http_request *req)
 {
-	struct http_job job = { .req = req };
+	int result;
+	int err = http_execute_all(c, &req, 1, &result);
 
-	pthread_mutex_lock(&c->lock);
-	if (c->queue_tail)
-		c->queue_tail->next = &job;
-	else
-		c->queue_head = &job;
-	c->queue_tail = &job;
-	pthread_cond_signal(&c->queue_cond);
-	while (!job.done)
-		pthread_cond_wait(&c->done_cond, &c->lock);
-	pthread_mutex_unlock(&c->lock);
-	return job.result;
+	return err ? err : result;
 }
 
 int http_header(const struct http_request *req, const char *name, char *out, size_t outlen)

@@ -75,6 +75,13 @@ struct http_request {
  * the last attempt, or what prepare or body_fn returned. */
 int http_execute(struct http_client *client, struct http_request *req);
 
+#define HTTP_BATCH_MAX 4
+/* Runs n (1..HTTP_BATCH_MAX) requests at once on the pool and returns when all are
+ * done; results[i] is what http_execute() would have returned for reqs[i]. -EINVAL for
+ * a bad n, else 0. */
+int http_execute_all(struct http_client *client, struct http_request *const *reqs,
+		     size_t n, int *results);
+
 /* Value of a response header of req (name in lower case), copied to out; -ENOENT
  * when absent, -ENOSPC when it does not fit. */
 int http_header(const struct http_request *req, const char *name, char *out, size_t outlen);

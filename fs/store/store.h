@@ -2,12 +2,15 @@
  *
  * A store is a flat namespace of objects named by '/'-separated paths relative to the
  * datastore root (the container plus an optional prefix): "" is the root, "a/b.txt" a
- * file, never a leading or trailing '/'. Directories exist where a prefix exists or a
- * marker object (0 bytes, metadata hdi_isfolder=true) does. Implementations are
+ * file, never a leading or trailing '/' -- except that stat, remove and copy take
+ * "dir/" for a directory's placeholder object (0 bytes, named with the '/', as some
+ * tools make). Directories exist where a prefix exists or a marker object (0 bytes,
+ * metadata hdi_isfolder=true) does. Implementations are
  * thread-safe: any number of threads may call any operation at once. Every operation
  * returns 0 (or a byte count) or -errno: -ENOENT missing, -EACCES refused by the
  * service, -ESTALE the object no longer matches the given ETag, -EIO after the retry
- * budget, -ETIMEDOUT when the operation's time bound ran out.
+ * budget, -ETIMEDOUT when the operation's time bound ran out, -ENAMETOOLONG (before any
+ * request) for a name longer than the service allows (Azure: 1,024 characters).
  */
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
@@ -72,6 +75,7 @@ struct store_ops {
 			size_t len, void *buf);
 	int (*probe)(struct store *s, char *errbuf, size_t errlen);
 	int (*has_children)(struct store *s, const char *dir);
+	int (*lookup)(struct store *s, const char *path, struct store_attr *out);
 	int (*put)(struct store *s, const char *path, const void *data, size_t len,
 		   const struct store_meta *meta, const struct store_cond *cond,
 		   struct store_attr *out);
@@ -120,11 +124,21 @@ static inline ssize_t store_read(struct store *s, const char *path, const char *
 	return s->ops->read(s, path, etag, offset, len, buf);
 }
 
-/* 1 when some object's path starts with dir + "/" (dir exists as a prefix), 0 when
- * none does. One small request, whatever the size of the directory. */
+/* 1 when some object other than the placeholder dir + "/" has a path that starts with
+ * dir + "/" (dir is not empty), 0 when none does. One small request, whatever the size
+ * of the directory. */
 static inline int store_has_children(struct store *s, const char *dir)
 {
 	return s->ops->has_children(s, dir);
+}
+/* What the tree shows at path: a directory when some object's path starts with
+ * path + "/" (a placeholder included), whatever the object at path is -- its
+ * attributes kept if it is a marker, zeroed but for is_dir if not; otherwise the
+ * object at path, as store_stat() gives it; -ENOENT when neither exists. The two are
+ * asked for at once: one round trip. */
+static inline int store_lookup(struct store *s, const char *path, struct store_attr *out)
+{
+	return s->ops->lookup(s, path, out);
 }
 
 /* Checks that the datastore answers, the credential is accepted and the root exists.
