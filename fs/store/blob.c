@@ -500,7 +500,7 @@ static int blob_lookup(struct store *s, const char *path, struct store_attr *out
 
 	if (!*path)
 		return -ENOENT;
-	head = malloc(2 * sizeof(*head));
+	head = calloc(2, sizeof(*head)); /* zeroed: list->parser is freed on any failure */
 	if (!head)
 		return -ENOMEM;
 	list = head + 1;
