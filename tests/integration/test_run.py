@@ -338,6 +338,117 @@ def test_job_download_all():
             check_eq(sha(f.read()), sha(must_get("runs/%s/%s" % (rid, blob))), local)
 
 
+FOLLOW_LINES = 36  # one each 0.5 s: 18 s, past the upload at 10 s (docs/launcher.md)
+FOLLOW_JOB = """\
+# A slow printer for ferry job logs --follow (test_run.py).
+type: command
+experiment_name: ferry-run-follow
+command: >-
+  i=1; while [ $i -le %d ]; do echo "line $i"; i=$((i+1)); sleep 0.5; done
+""" % FOLLOW_LINES
+
+
+def test_job_logs_follow_streams_until_the_run_ends():
+    want = "".join("line %d\n" % i for i in range(1, FOLLOW_LINES + 1))
+    job = os.path.join(tmp, "follow.yml")
+    with open(job, "w") as f:
+        f.write(FOLLOW_JOB)
+    errpath = os.path.join(tmp, "follow-run.stderr")
+    ferrpath = os.path.join(tmp, "follow-logs.stderr")
+    with open(errpath, "wb") as errf:
+        p = subprocess.Popen([ft.ferry_bin(), "run", job], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=errf, env=env(), cwd=tmp,
+                             start_new_session=True)
+    f = None
+    t0 = time.monotonic()
+    run_out, fol_out = b"", b""
+    run_last_line_at = run_exited_at = fol_exited_at = None
+    fol_before_end = b""  # what the follower had printed when the job printed its last line
+    rid = None
+    try:
+        while True:
+            now = time.monotonic()
+            check(now - t0 < 60, "ferry run and the follower still running after 60 s; "
+                  "run printed %d bytes, follower %d" % (len(run_out), len(fol_out)))
+            if rid is None and re.search(r"^ferry run: \S+: Running$", ft._read(errpath), re.M):
+                rid = run_id_of(ft._read(errpath))
+                with open(ferrpath, "wb") as ferrf:
+                    f = subprocess.Popen([ft.ferry_bin(), "job", "logs", rid, "--follow"],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=ferrf, env=env(), cwd=tmp)
+            fds = [x.stdout for x in (p, f) if x is not None and not x.stdout.closed]
+            if not fds:
+                break
+            ready, _, _ = select.select(fds, [], [], 0.2)
+            for fd in ready:
+                data = os.read(fd.fileno(), 65536)
+                if fd is p.stdout:
+                    if not data:
+                        p.stdout.close()
+                    run_out += data
+                    if run_last_line_at is None and ("line %d\n" % FOLLOW_LINES).encode() in run_out:
+                        run_last_line_at = time.monotonic()
+                        fol_before_end = fol_out
+                else:
+                    if not data:
+                        f.stdout.close()
+                    fol_out += data
+            if p.stdout.closed and run_exited_at is None:
+                p.wait(30)
+                run_exited_at = time.monotonic()
+            if f is not None and f.stdout.closed and fol_exited_at is None:
+                f.wait(30)
+                fol_exited_at = time.monotonic()
+            check(rid is not None or not p.stdout.closed,
+                  "ferry run ended before its Running line: %s" % ft._read(errpath))
+    finally:
+        for x in (p, f):
+            if x is not None and x.poll() is None:
+                x.kill()
+                x.wait()
+    stderr, ferr = ft._read(errpath), ft._read(ferrpath)
+    run_text, fol_text = run_out.decode("utf-8", "replace"), fol_out.decode("utf-8", "replace")
+    outputs.append(run_text + stderr)
+    outputs.append(fol_text + ferr)
+    ft.log("ferry run follow.yml -> %s after %.1f s; ferry job logs --follow -> %s after %.1f s,"
+           " %d bytes before the job's last line | %s" % (
+               p.returncode, (run_exited_at or 0) - t0, f and f.returncode,
+               (fol_exited_at or 0) - t0, len(fol_before_end), ferr.strip()[-300:]))
+    check_eq(p.returncode, 0, "exit status of ferry run (stderr: %r)" % stderr[-600:])
+    check_eq(run_text, want, "what ferry run printed")
+    check_clean(rid, job)
+    check_eq(record(rid)["status"], "Completed", "status in run.json")
+    final = std_log(rid)
+    check_eq(final, want, "std_log.txt")
+
+    # streamed: lines while the job still ran, a prefix of the final log
+    check(fol_before_end.startswith(b"line 1\n"),
+          "ferry job logs --follow printed nothing (%r) before the job printed its last line "
+          "%.1f s after the start: the log is uploaded every 10 s, polled every 2 s" % (
+              fol_before_end, (run_last_line_at or 0) - t0))
+    check(len(fol_before_end) < len(want),
+          "the follower had the whole log before the job ended: %r" % fol_before_end[-40:])
+    check(want.encode().startswith(fol_before_end),
+          "what the follower printed during the run is not a prefix of the log: %r" %
+          fol_before_end[-80:])
+
+    # ends by itself once the run is final, with status 0, having printed the log once
+    check(fol_exited_at is not None, "ferry job logs --follow did not exit")
+    check_eq(f.returncode, 0, "exit status of ferry job logs --follow (stderr: %r)" % ferr)
+    check(fol_exited_at - run_exited_at < 15,
+          "ferry job logs --follow exited %.1f s after ferry run (it polls every 2 s)" % (
+              fol_exited_at - run_exited_at))
+    check_eq(fol_text, final, "all that ferry job logs --follow printed, against std_log.txt")
+    check_eq(ferr, "", "stderr of ferry job logs --follow")
+
+    # without --follow, on the finished run: the whole log, once
+    r = ok("job", "logs", rid)
+    check_eq(r.stdout, final, "ferry job logs of the finished run against std_log.txt")
+    check_eq(r.stdout.count("line 1\n"), 1, "times the first line is printed")
+    check(r.elapsed < 15, "ferry job logs (no --follow) of a finished run took %.1f s" %
+          r.elapsed)
+
+
 def test_code_and_local_paths_are_relative_to_the_job_file():
     # Azure ML reads code: and local input paths relative to the job file's folder, so
     # `ferry run examples/tiny-regression/job.yml` works from the repository root.
