@@ -277,6 +277,7 @@ struct meta_node {
 	struct meta_listing *listing;
 	uint64_t listing_seq;
 	uint64_t listing_expiry_ns;
+	uint64_t claim_expiry_ns; /* meta_claim_listing(): no new claim before this */
 	char *open_etag; /* etag noted at the last open, or NULL */
 	size_t path_len;
 	char path[];
@@ -511,7 +512,8 @@ static void locked_drop_listing(struct meta_cache *mc, struct meta_node *node)
 /* Removes node if it holds nothing any more. */
 static void locked_prune(struct meta_cache *mc, struct meta_node *node)
 {
-	if (node->attr_state == ATTR_NONE && !node->listing && !node->open_etag)
+	if (node->attr_state == ATTR_NONE && !node->listing && !node->open_etag &&
+	    !node->claim_expiry_ns)
 		locked_remove(mc, node);
 }
 
@@ -610,6 +612,27 @@ int meta_put_attr(struct meta_cache *mc, const char *path, const struct store_at
 int meta_put_missing(struct meta_cache *mc, const char *path)
 {
 	return put_record(mc, path, NULL, mc->negative_ttl_ns);
+}
+
+bool meta_claim_listing(struct meta_cache *mc, const char *dir)
+{
+	struct meta_node *node;
+	bool claimed = false;
+	uint64_t now;
+
+	if (mc->entry_ttl_ns == 0)
+		return false;
+	pthread_mutex_lock(&mc->lock);
+	now = now_ns();
+	node = locked_find_or_add(mc, dir);
+	if (node && now >= node->claim_expiry_ns) {
+		node->claim_expiry_ns = now + mc->entry_ttl_ns;
+		claimed = true;
+		locked_touch(mc, node);
+		locked_evict(mc, node);
+	}
+	pthread_mutex_unlock(&mc->lock);
+	return claimed;
 }
 
 int meta_put_listing(struct meta_cache *mc, const char *dir, struct meta_listing *listing)

@@ -63,6 +63,12 @@ int meta_put_missing(struct meta_cache *mc, const char *path);
  * -EINVAL if not finished, -ENOMEM. */
 int meta_put_listing(struct meta_cache *mc, const char *dir, struct meta_listing *listing);
 
+/* True at most once per entry_timeout for dir (never when it is 0): the caller may
+ * then fetch dir's listing for a lookup, and other lookups meanwhile ask for their own
+ * names. The claim outlives meta_invalidate(), so changes made in dir do not make each
+ * next lookup list it again. */
+bool meta_claim_listing(struct meta_cache *mc, const char *dir);
+
 /* The fresh listing of dir with a new reference for the caller (release it with
  * meta_listing_release), or NULL when none is cached. */
 struct meta_listing *meta_get_listing(struct meta_cache *mc, const char *dir);

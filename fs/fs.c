@@ -1,8 +1,9 @@
 /* fs: the FUSE operations over a store. See fs.h.
  *
- * Lookups go meta cache -> parent listing in the cache -> store_lookup() (the object
- * and a name under it, at once: a directory wins over a file of the same name);
- * missing paths are cached negatively.
+ * Lookups go meta cache -> parent listing in the cache -> the parent's listing fetched
+ * now (once per entry_timeout, when it is one page) -> store_lookup() (the object and a
+ * name under it, at once: a directory wins over a file of the same name); missing
+ * paths are cached negatively.
  * readdir answers from a whole listing (all pages, deduplicated, cached) with every
  * entry's attributes, so `ls -l` costs no request per entry. A path with an open node
  * that has writers or changes shows the node's size and mtime instead (stage_attr).
@@ -194,6 +195,36 @@ static int path_creatable(const char *spath)
 	return name_creatable(slash ? slash + 1 : spath);
 }
 
+static int fs_list_pages(struct fs *fs, const char *dir, int max_pages,
+			 struct meta_listing **out);
+
+/* The first lookup in a directory lists it, when the listing is one page (up to 5,000
+ * names): reading files by name (a data set's manifest) then costs one listing per
+ * directory instead of a lookup per file. 0 when the parent's listing is now cached;
+ * -EALREADY when this directory was listed, or tried, within entry_timeout; -EFBIG
+ * when it has more pages (its names are then looked up one by one). */
+static int fs_list_parent(struct fs *fs, const char *spath)
+{
+	const char *slash = strrchr(spath, '/');
+	size_t len = slash ? (size_t)(slash - spath) : 0;
+	struct meta_listing *listing;
+	char dir[FS_PATH_MAX];
+	int err;
+
+	if (len >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, spath, len);
+	dir[len] = '\0';
+	if (!meta_claim_listing(fs->meta, dir))
+		return -EALREADY;
+	err = fs_list_pages(fs, dir, 1, &listing);
+	if (err)
+		return err;
+	err = meta_put_listing(fs->meta, dir, listing);
+	meta_listing_release(listing);
+	return err;
+}
+
 /* Attributes of the store path spath, from the cache or the store; -ENOENT cached. */
 static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 {
@@ -215,6 +246,19 @@ static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 	/* No blob has a name that is not UTF-8: nothing to ask. */
 	if (path_creatable(spath) == -EILSEQ)
 		return -ENOENT;
+	err = fs_list_parent(fs, spath);
+	if (!err) {
+		switch (meta_lookup(fs->meta, spath, attr)) {
+		case META_FOUND:
+			return 0;
+		case META_ABSENT:
+			return -ENOENT;
+		case META_MISS:
+			break; /* the listing was too large to cache */
+		}
+	} else if (err != -EALREADY && err != -EFBIG && err != -ENOSPC) {
+		return err;
+	}
 	err = store_lookup(fs->cfg.store, spath, attr);
 	if (!err)
 		meta_put_attr(fs->meta, spath, attr);
@@ -240,9 +284,10 @@ static int collect_entry(void *ctx, const struct store_entry *entry)
 	return meta_listing_add(collect->listing, entry->name, &entry->attr);
 }
 
-/* The complete listing of dir from every page of the store, finished (merged and in
- * name order); the caller owns one reference. */
-static int fs_list_all(struct fs *fs, const char *dir, struct meta_listing **out)
+/* The complete listing of dir from the store, finished (merged and in name order); the
+ * caller owns one reference. With max_pages > 0, -EFBIG when dir has more pages. */
+static int fs_list_pages(struct fs *fs, const char *dir, int max_pages,
+			 struct meta_listing **out)
 {
 	char markers[2][FS_MARKER_MAX];
 	char *marker = markers[0], *next = markers[1], *swap;
@@ -261,6 +306,8 @@ static int fs_list_all(struct fs *fs, const char *dir, struct meta_listing **out
 			err = -EIO; /* a callback of ours never returns > 0 here */
 		else if (!err && next[0] && strcmp(next, marker) == 0)
 			err = -EIO; /* the same page again would loop forever */
+		if (!err && next[0] && --max_pages == 0)
+			err = -EFBIG;
 		if (err)
 			goto out_release;
 		swap = marker;
@@ -287,7 +334,7 @@ static int fs_load_listing(struct fs *fs, const char *dir, struct meta_listing *
 	*out = meta_get_listing(fs->meta, dir);
 	if (*out)
 		return 0;
-	err = fs_list_all(fs, dir, out);
+	err = fs_list_pages(fs, dir, 0, out);
 	if (!err)
 		meta_put_listing(fs->meta, dir, *out); /* -ENOSPC: served, not cached */
 	return err;
@@ -851,7 +898,7 @@ static int fs_rename_dir(struct fs *fs, const char *from, const char *to)
 	char *child_from, *child_to;
 	int err;
 
-	err = fs_list_all(fs, from, &listing);
+	err = fs_list_pages(fs, from, 0, &listing);
 	if (err)
 		return err;
 	child_from = malloc(2 * FS_PATH_MAX);

@@ -29,6 +29,7 @@
 #define PAGE_ENTRIES 5000
 #define BIG_SIZE (4u << 20)
 #define MANY_FILES 6000
+#define MANIFEST_FILES 40
 #define TEST_UID 1234
 #define TEST_GID 5678
 #define CHILD_SECONDS 50
@@ -708,6 +709,10 @@ static void fixture_objects(void)
 	name[299] = '\0';
 	snprintf(path, sizeof(path), "weird/%s", name);
 	fake_put(fake, path, "long", 4, false);
+	for (i = 0; i < MANIFEST_FILES; i++) {
+		snprintf(path, sizeof(path), "manifest/f%02d", i);
+		fake_put(fake, path, "f", 1, false);
+	}
 	for (i = 0; i < MANY_FILES; i++) {
 		snprintf(path, sizeof(path), "many/f%05d", i);
 		fake_put(fake, path, "m", 1, false);
@@ -834,7 +839,7 @@ static void readdir_merges_prefix_and_marker_and_skips_unshowable_names(void)
 	struct stat st;
 
 	dir_names("", names, sizeof(names));
-	CHECK_STR(names, "../ ./ big.bin both/ change.bin dir/ hello.txt many/ marker_only/ "
+	CHECK_STR(names, "../ ./ big.bin both/ change.bin dir/ hello.txt manifest/ many/ marker_only/ "
 			 "prefix_only/ shadow/ weird/");
 	mnt_path(path, sizeof(path), "shadow/in.txt");
 	CHECK(stat(path, &st) == 0 && st.st_size == 2);
@@ -887,6 +892,23 @@ static void ls_l_of_a_6000_entry_dir_costs_two_list_pages_and_no_stat(void)
 		closedir(dir);
 	CHECK(entries == MANY_FILES + 2);
 	CHECK(atomic_load(&fake->lists) == lists);
+}
+
+static void files_opened_by_name_cost_one_listing_of_their_directory(void)
+{
+	int stats = atomic_load(&fake->stats), lists = atomic_load(&fake->lists), i;
+	char path[256];
+	struct stat st;
+
+	for (i = MANIFEST_FILES - 1; i >= 0; i--) {
+		snprintf(path, sizeof(path), "%s/manifest/f%02d", mnt, i);
+		CHECK(stat(path, &st) == 0 && st.st_size == 1);
+	}
+	mnt_path(path, sizeof(path), "manifest/nope");
+	CHECK(stat(path, &st) == -1 && errno == ENOENT);
+	/* The lookup of "manifest" itself may list the root; its first child lists it. */
+	CHECK(atomic_load(&fake->stats) == stats);
+	CHECK(atomic_load(&fake->lists) - lists <= 2);
 }
 
 static void reads_return_the_blob_bytes(void)
@@ -1741,6 +1763,7 @@ static int child_main(void)
 	RUN(missing_names_are_enoent_and_cost_one_lookup);
 	RUN(readdir_merges_prefix_and_marker_and_skips_unshowable_names);
 	RUN(ls_l_of_a_6000_entry_dir_costs_two_list_pages_and_no_stat);
+	RUN(files_opened_by_name_cost_one_listing_of_their_directory);
 	RUN(reads_return_the_blob_bytes);
 	RUN(parallel_reads_return_the_right_bytes);
 	RUN(changed_blob_fails_stale_then_reopen_reads_new_bytes);

@@ -401,6 +401,23 @@ static void concurrent_use_from_threads_keeps_the_bound(void)
 	meta_listing_release(listing);
 }
 
+static void listing_claim_is_given_once_per_entry_timeout(void)
+{
+	struct meta_cache *mc = cache_new(10, 0.2, 10, 100);
+	struct meta_cache *off = cache_new(10, 0, 10, 100);
+
+	CHECK(meta_claim_listing(mc, "d"));
+	CHECK(!meta_claim_listing(mc, "d"));
+	CHECK(meta_claim_listing(mc, "")); /* each directory has its own */
+	meta_invalidate(mc, "d/x");          /* a change in d keeps the claim */
+	CHECK(!meta_claim_listing(mc, "d"));
+	sleep_ms(300);
+	CHECK(meta_claim_listing(mc, "d"));
+	CHECK(!meta_claim_listing(off, "d")); /* entry_timeout 0: never */
+	meta_free(mc);
+	meta_free(off);
+}
+
 int main(void)
 {
 	RUN(attr_is_found_until_attr_timeout);
@@ -415,6 +432,7 @@ int main(void)
 	RUN(bound_evicts_oldest_first);
 	RUN(bound_counts_listing_entries);
 	RUN(open_etag_is_same_only_when_unchanged);
+	RUN(listing_claim_is_given_once_per_entry_timeout);
 	RUN(concurrent_use_from_threads_keeps_the_bound);
 	return unit_done();
 }
