@@ -225,6 +225,20 @@ static int fs_list_parent(struct fs *fs, const char *spath)
 	return err;
 }
 
+/* What the meta cache knows of spath: 0 (attr filled), -ENOENT, or 1: nothing. */
+static int fs_lookup_cached(struct fs *fs, const char *spath, struct store_attr *attr)
+{
+	switch (meta_lookup(fs->meta, spath, attr)) {
+	case META_FOUND:
+		return 0;
+	case META_ABSENT:
+		return -ENOENT;
+	case META_MISS:
+		break;
+	}
+	return 1;
+}
+
 /* Attributes of the store path spath, from the cache or the store; -ENOENT cached. */
 static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 {
@@ -235,30 +249,17 @@ static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 		attr->is_dir = true;
 		return 0;
 	}
-	switch (meta_lookup(fs->meta, spath, attr)) {
-	case META_FOUND:
-		return 0;
-	case META_ABSENT:
-		return -ENOENT;
-	case META_MISS:
-		break;
-	}
+	err = fs_lookup_cached(fs, spath, attr);
+	if (err <= 0)
+		return err;
 	/* No blob has a name that is not UTF-8: nothing to ask. */
 	if (path_creatable(spath) == -EILSEQ)
 		return -ENOENT;
 	err = fs_list_parent(fs, spath);
-	if (!err) {
-		switch (meta_lookup(fs->meta, spath, attr)) {
-		case META_FOUND:
-			return 0;
-		case META_ABSENT:
-			return -ENOENT;
-		case META_MISS:
-			break; /* the listing was too large to cache */
-		}
-	} else if (err != -EALREADY && err != -EFBIG && err != -ENOSPC) {
+	if (!err)
+		err = fs_lookup_cached(fs, spath, attr);
+	if (err <= 0 && err != -EALREADY && err != -EFBIG && err != -ENOSPC)
 		return err;
-	}
 	err = store_lookup(fs->cfg.store, spath, attr);
 	if (!err)
 		meta_put_attr(fs->meta, spath, attr);
