@@ -260,6 +260,7 @@ static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 		err = fs_lookup_cached(fs, spath, attr);
 	if (err <= 0 && err != -EALREADY && err != -EFBIG && err != -ENOSPC)
 		return err;
+	/* Not answered by a listing (listed or tried lately, too large): ask for the name. */
 	err = store_lookup(fs->cfg.store, spath, attr);
 	if (!err)
 		meta_put_attr(fs->meta, spath, attr);
@@ -793,6 +794,7 @@ static int fs_rmdir(const char *path)
 	struct fs *fs = fs_ctx();
 	const char *spath = store_path(path);
 	struct store_attr attr;
+	bool file_left = false;
 	int err;
 
 	if (fs->cfg.read_only)
@@ -819,12 +821,12 @@ static int fs_rmdir(const char *path)
 		struct store_cond cond = { .if_match = attr.etag };
 
 		err = store_remove(fs->cfg.store, spath, &cond);
-		if (!err)
-			err = -ENOENT;
+	} else if (!err) {
+		file_left = true;
 	}
 	if (err && err != -ENOENT)
 		return err;
-	fs_changed(fs, spath, err ? NULL : &attr);
+	fs_changed(fs, spath, file_left ? &attr : NULL);
 	meta_invalidate_listing(fs->meta, spath);
 	return 0;
 }

@@ -500,7 +500,7 @@ static int blob_lookup(struct store *s, const char *path, struct store_attr *out
 
 	if (!*path)
 		return -ENOENT;
-	head = calloc(2, sizeof(*head)); /* zeroed: list->parser is freed on any failure */
+	head = calloc(2, sizeof(*head));
 	if (!head)
 		return -ENOMEM;
 	list = head + 1;
@@ -510,17 +510,13 @@ static int blob_lookup(struct store *s, const char *path, struct store_attr *out
 	if (!err)
 		err = blob_count_init(list, bs, path, 1, &count);
 	if (err) {
-		listxml_free(list->parser);
-		free(head);
+		free(head); /* nothing sent: no parser yet (each attempt makes its own) */
 		return err;
 	}
 	reqs[0] = &head->http;
 	reqs[1] = &list->http;
 	err = http_execute_all(bs->http, reqs, 2, results);
-	if (!err)
-		err = blob_list_result(list, results[1]);
-	else
-		listxml_free(list->parser);
+	err = blob_list_result(list, err ? err : results[1]);
 	if (!err) {
 		err = results[0];
 		if (!err && head->http.status == 200)
