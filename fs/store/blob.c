@@ -545,17 +545,14 @@ static int blob_probe(struct store *s, char *errbuf, size_t errlen)
 	size_t count = 0;
 	int err;
 
-	err = blob_list_init(&br, bs, "", NULL, 1, false);
+	err = blob_count_init(&br, bs, "", 1, &count);
 	if (err) {
 		snprintf(errbuf, errlen, "the container URL is too long");
 		return err;
 	}
-	br.list_fn = blob_count_item;
-	br.list_ctx = &count;
-	br.http.body_fn = blob_list_body;
 	br.http.max_attempts = 3;
 	br.http.timeout_ms = 10000;
-	err = blob_execute(&br);
+	err = http_execute(bs->http, &br.http);
 	listxml_free(br.parser);
 	br.parser = NULL;
 	if (err == -EHOSTUNREACH || err == -ECONNRESET || err == -ETIMEDOUT) {
