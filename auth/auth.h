@@ -114,10 +114,4 @@ int auth_read_secret_file(const char *what, const char *path, char **out, char *
 /* Overwrites and frees a secret; NULL is fine. */
 void auth_secret_free(char *secret);
 
-/* Copies in to out with secrets replaced by "REDACTED": the values of the sig= query
- * parameter, AccountKey= and SharedAccessSignature= in connection strings, and
- * "SharedKey account:..." / "Bearer ..." authorization values. Always
- * NUL-terminates; truncates to outlen. */
-void auth_redact(const char *in, char *out, size_t outlen);
-
 #endif

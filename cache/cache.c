@@ -38,7 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "auth/log.h"
+#include "auth/base/log.h"
 #include "cache/disk.h"
 
 #define CACHE_BLOCK_MIN ((size_t)64 << 10)

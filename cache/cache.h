@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "fs/store/store.h"
+#include "cache/store/store.h"
 
 struct cache_config {
 	struct store *store;   /* borrowed: must outlive the cache */

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth/log.h"
+#include "auth/base/log.h"
 
 #define DISK_MAGIC "FERRYBLK"
 #define DISK_VERSION 1

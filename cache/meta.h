@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fs/store/store.h"
+#include "cache/store/store.h"
 
 struct meta_config {
 	double attr_timeout;     /* seconds an attribute record stays fresh */

@@ -29,7 +29,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include "auth/log.h"
+#include "auth/base/log.h"
 #include "cache/cache.h"
 #include "cache/meta.h"
 #include "fs/stage.h"

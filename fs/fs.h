@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "fs/store/store.h"
+#include "cache/store/store.h"
 
 struct cache;
 

@@ -20,12 +20,12 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "auth/log.h"
+#include "auth/base/log.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
-#include "fs/store/blob.h"
-#include "fs/store/http.h"
-#include "fs/store/url.h"
+#include "cache/store/blob.h"
+#include "cache/store/http.h"
+#include "cache/store/url.h"
 
 /* malloc tuning of a serving mount: at most 4 arenas keeping 8 MiB each free. */
 #define MOUNT_MALLOC_MMAP_MIN (4 << 20)

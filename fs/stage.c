@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/log.h"
+#include "auth/base/log.h"
 #include "cache/cache.h"
 #include "cache/meta.h"
 

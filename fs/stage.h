@@ -40,7 +40,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "fs/store/store.h"
+#include "cache/store/store.h"
 
 struct cache;
 struct meta_cache;

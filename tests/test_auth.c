@@ -1,6 +1,7 @@
 /* Unit tests for auth/: string-to-sign, signatures, credentials, connection strings,
  * credential sources and redaction. */
 #include "auth/auth.h"
+#include "auth/base/redact.h"
 #include "tests/unit.h"
 
 #include <errno.h>
@@ -863,30 +864,30 @@ static void redact_hides_secrets(void)
 {
 	char out[512];
 
-	auth_redact("GET https://a.blob.core.windows.net/c?sv=2021&sig=abc%2Bd%3D&se=x HTTP",
+	redact_secrets("GET https://a.blob.core.windows.net/c?sv=2021&sig=abc%2Bd%3D&se=x HTTP",
 		    out, sizeof(out));
 	CHECK_STR(out, "GET https://a.blob.core.windows.net/c?sv=2021&sig=REDACTED&se=x HTTP");
 
-	auth_redact("AccountName=a;AccountKey=" AUTH_DEV_KEY ";BlobEndpoint=http://h", out,
+	redact_secrets("AccountName=a;AccountKey=" AUTH_DEV_KEY ";BlobEndpoint=http://h", out,
 		    sizeof(out));
 	CHECK_STR(out, "AccountName=a;AccountKey=REDACTED;BlobEndpoint=http://h");
 
-	auth_redact("SharedAccessSignature=sv=1&sig=zz;AccountName=a", out, sizeof(out));
+	redact_secrets("SharedAccessSignature=sv=1&sig=zz;AccountName=a", out, sizeof(out));
 	CHECK_STR(out, "SharedAccessSignature=REDACTED&sig=REDACTED;AccountName=a");
 
-	auth_redact("Authorization: SharedKey devstoreaccount1:i5a9uTwz/0RW=\r\nx", out,
+	redact_secrets("Authorization: SharedKey devstoreaccount1:i5a9uTwz/0RW=\r\nx", out,
 		    sizeof(out));
 	CHECK_STR(out, "Authorization: SharedKey devstoreaccount1:REDACTED\r\nx");
 
-	auth_redact("{\"h\": \"Bearer eyJ0.eyJ1.c2ln\"}", out, sizeof(out));
+	redact_secrets("{\"h\": \"Bearer eyJ0.eyJ1.c2ln\"}", out, sizeof(out));
 	CHECK_STR(out, "{\"h\": \"Bearer REDACTED\"}");
 
-	auth_redact("nothing secret here; a=b&c=d", out, sizeof(out));
+	redact_secrets("nothing secret here; a=b&c=d", out, sizeof(out));
 	CHECK_STR(out, "nothing secret here; a=b&c=d");
 
-	auth_redact("", out, sizeof(out));
+	redact_secrets("", out, sizeof(out));
 	CHECK_STR(out, "");
-	auth_redact(NULL, out, sizeof(out));
+	redact_secrets(NULL, out, sizeof(out));
 	CHECK_STR(out, "");
 }
 
@@ -894,13 +895,13 @@ static void redact_matches_case_insensitively(void)
 {
 	char out[256];
 
-	auth_redact("?SIG=abc accountkey=def sharedaccesssignature=ghi", out, sizeof(out));
+	redact_secrets("?SIG=abc accountkey=def sharedaccesssignature=ghi", out, sizeof(out));
 	CHECK_STR(out, "?SIG=REDACTED accountkey=REDACTED sharedaccesssignature=REDACTED");
-	auth_redact("authorization: bearer tok\tsharedkey acct:sig\"", out, sizeof(out));
+	redact_secrets("authorization: bearer tok\tsharedkey acct:sig\"", out, sizeof(out));
 	CHECK_STR(out, "authorization: bearer REDACTED\tsharedkey acct:REDACTED\"");
-	auth_redact("SharedKey nocolonsecret", out, sizeof(out));
+	redact_secrets("SharedKey nocolonsecret", out, sizeof(out));
 	CHECK_STR(out, "SharedKey REDACTED");
-	auth_redact("&sig=", out, sizeof(out));
+	redact_secrets("&sig=", out, sizeof(out));
 	CHECK_STR(out, "&sig=");
 }
 
@@ -910,15 +911,15 @@ static void redact_truncates_small_buffers(void)
 	char one[1] = { 'x' };
 
 	memset(out, 'x', sizeof(out));
-	auth_redact("https://h/c?sig=topsecretvalue", out, sizeof(out));
+	redact_secrets("https://h/c?sig=topsecretvalue", out, sizeof(out));
 	CHECK_STR(out, "https://h/c?sig");
 	memset(out, 'x', sizeof(out));
-	auth_redact("abcdefgh?sig=topsecretvalue", out, sizeof(out));
+	redact_secrets("abcdefgh?sig=topsecretvalue", out, sizeof(out));
 	CHECK_STR(out, "abcdefgh?sig=RE");
 	CHECK(strstr(out, "top") == NULL);
-	auth_redact("abc", one, sizeof(one));
+	redact_secrets("abc", one, sizeof(one));
 	CHECK(one[0] == '\0');
-	auth_redact("abc", NULL, 0); /* nothing to write to: no crash */
+	redact_secrets("abc", NULL, 0); /* nothing to write to: no crash */
 }
 
 int main(void)

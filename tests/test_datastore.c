@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "tools/datastore.h"
+#include "cache/store/datastore.h"
 #include "unit.h"
 
 #define KEY AUTH_DEV_KEY

@@ -1,6 +1,6 @@
-/* Unit tests of tools/job/jobfile: Azure ML command jobs, Batch AI job files, the
+/* Unit tests of tools/launcher/job/jobfile: Azure ML command jobs, Batch AI job files, the
  * messages for bad files, ${{...}} substitution, secrets, and hostile input. */
-#include "tools/job/jobfile.h"
+#include "tools/launcher/job/jobfile.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/store/listxml.h"
+#include "cache/store/listxml.h"
 #include "unit.h"
 
 /* What Azurite 3.x answers for ?restype=container&comp=list&delimiter=/&prefix=docs/

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tools/transfer.h"
+#include "tools/lib/transfer.h"
 #include "unit.h"
 
 #define CHUNK (64u << 10)

@@ -1,7 +1,7 @@
 /* Unit tests of url: container URL parsing, endpoints, loopback, percent-encoding. */
 #include <errno.h>
 
-#include "fs/store/url.h"
+#include "cache/store/url.h"
 #include "unit.h"
 
 static int parse(const char *url, struct url_container *u, char *err, size_t errlen)

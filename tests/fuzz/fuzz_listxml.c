@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fs/store/listxml.h"
+#include "cache/store/listxml.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /* fuzz_uri: one string through every parser of URLs and credentials strings:
  * url_parse_container (+ url_endpoint), url_encode both ways, url_decode,
- * auth_connstr_parse, auth_cred_sas, auth_redact and datastore_resolve (which reads
+ * auth_connstr_parse, auth_cred_sas, redact_secrets and datastore_resolve (which reads
  * the config dir only: XDG_CONFIG_HOME is an empty temp dir, removed at exit). */
 #include <stdint.h>
 #include <stdio.h>
@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "fs/store/url.h"
-#include "tools/datastore.h"
+#include "auth/base/redact.h"
+#include "cache/store/url.h"
+#include "cache/store/datastore.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -89,10 +90,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	char red[256];
-	auth_redact(s, red, sizeof(red));
+	redact_secrets(s, red, sizeof(red));
 	char *red_big = malloc(size * 2 + 64);
 	if (red_big) {
-		auth_redact(s, red_big, size * 2 + 64);
+		redact_secrets(s, red_big, size * 2 + 64);
 		free(red_big);
 	}
 

@@ -1,4 +1,4 @@
-#include "fs/store/http.h"
+#include "cache/store/http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "auth/log.h"
+#include "auth/base/log.h"
 
 /* One queued request; lives on the stack of the thread in http_execute(). */
 struct http_job {

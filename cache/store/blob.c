@@ -1,4 +1,4 @@
-#include "fs/store/blob.h"
+#include "cache/store/blob.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -11,8 +11,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include "auth/log.h"
-#include "fs/store/listxml.h"
+#include "auth/base/log.h"
+#include "cache/store/listxml.h"
 
 #define BLOB_API_VERSION "2023-11-03"
 #define BLOB_LIST_PAGE 5000

@@ -1,4 +1,4 @@
-#include "auth/log.h"
+#include "auth/base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "auth/auth.h"
+#include "auth/base/redact.h"
 
 static _Atomic int log_level = LOG_LVL_WARN;
 static _Atomic int log_syslog;
@@ -52,7 +52,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	auth_redact(raw, clean, sizeof(clean));
+	redact_secrets(raw, clean, sizeof(clean));
 	if (log_syslog)
 		syslog(priorities[level], "%s", clean);
 	else

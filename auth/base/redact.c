@@ -1,6 +1,7 @@
 /* redact: secrets out of text meant for logs and messages. */
-#include "auth/auth.h"
+#include "auth/base/redact.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #define REDACTED "REDACTED"
@@ -58,7 +59,7 @@ static void out_put(struct redact_out *o, const char *s, size_t n)
 	o->len += n;
 }
 
-void auth_redact(const char *in, char *out, size_t outlen)
+void redact_secrets(const char *in, char *out, size_t outlen)
 {
 	struct redact_out o = { out, 0, outlen };
 	const char *p = in;

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fs/store/store.h"
+#include "cache/store/store.h"
 
 /* One side of a copy. */
 struct transfer_side {

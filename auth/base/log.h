@@ -1,4 +1,4 @@
-/* log: leveled messages for people, with secrets redacted (auth_redact) before they
+/* log: leveled messages for people, with secrets redacted (redact_secrets) before they
  * are written. Goes to stderr, or to syslog once log_to_syslog() is called (a daemon).
  * Thread-safe. */
 #ifndef FERRY_LOG_H

@@ -1,4 +1,4 @@
-#include "tools/run.h"
+#include "tools/launcher/run.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +17,12 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "auth/log.h"
+#include "auth/base/log.h"
 #include "fs/mount.h"
-#include "fs/store/url.h"
-#include "tools/datastore.h"
-#include "tools/job/jobfile.h"
-#include "tools/transfer.h"
+#include "cache/store/url.h"
+#include "cache/store/datastore.h"
+#include "tools/launcher/job/jobfile.h"
+#include "tools/lib/transfer.h"
 
 #define RUN_URI_MAX 4096
 #define RUN_LOG_UPLOAD_SECONDS 10

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "fs/mount.h"
-#include "tools/cmd_data.h"
-#include "tools/run.h"
+#include "tools/cli/cmd_data.h"
+#include "tools/launcher/run.h"
 
 #define FERRY_EXIT_USAGE 2
 

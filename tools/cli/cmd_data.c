@@ -1,5 +1,5 @@
 /* cmd_data: `ferry datastore`, `ferry cp`, `ferry ls`. */
-#include "tools/cmd_data.h"
+#include "tools/cli/cmd_data.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +16,9 @@
 
 
 #include "auth/auth.h"
-#include "auth/log.h"
-#include "tools/datastore.h"
-#include "tools/transfer.h"
+#include "auth/base/log.h"
+#include "cache/store/datastore.h"
+#include "tools/lib/transfer.h"
 
 #define CMD_EXIT_FAIL 1
 #define CMD_EXIT_USAGE 2

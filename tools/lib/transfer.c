@@ -1,5 +1,5 @@
 /* transfer: parallel copies between the local filesystem and stores. */
-#include "tools/transfer.h"
+#include "tools/lib/transfer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,8 +19,8 @@
 
 #include <openssl/evp.h>
 
-#include "auth/log.h"
-#include "tools/datastore.h"
+#include "auth/base/log.h"
+#include "cache/store/datastore.h"
 
 #define XFER_MAX_BLOCKS 50000 /* the service's limit of blocks per blob */
 #define XFER_PATH_MAX (PATH_MAX + 1100)

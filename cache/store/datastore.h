@@ -24,8 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fs/store/store.h"
-#include "fs/store/url.h"
+#include "cache/store/store.h"
+#include "cache/store/url.h"
 
 #define DATASTORE_NAME_MAX 65  /* 1-64 of [A-Za-z0-9_-], a letter or digit first */
 #define DATASTORE_PATH_MAX 1025 /* a blob name is at most 1024 characters */

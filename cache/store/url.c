@@ -1,5 +1,5 @@
 /* url: container URLs and percent-encoding for the Blob service. */
-#include "fs/store/url.h"
+#include "cache/store/url.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

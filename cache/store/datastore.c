@@ -1,5 +1,5 @@
 /* datastore: named datastores in the user's config, and URIs resolved to a store. */
-#include "tools/datastore.h"
+#include "cache/store/datastore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "fs/store/blob.h"
-#include "fs/store/http.h"
+#include "cache/store/blob.h"
+#include "cache/store/http.h"
 
 #define DATASTORE_AZUREML_SCHEME "azureml://"
 #define DATASTORE_CONF_SUFFIX ".conf"

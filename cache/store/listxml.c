@@ -8,7 +8,7 @@
  * libxml2 never guesses an encoding and never reaches iconv, whose errors it would
  * print to stderr past our error handler.
  */
-#include "fs/store/listxml.h"
+#include "cache/store/listxml.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -22,8 +22,8 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlversion.h>
 
-#include "fs/store/http.h"
-#include "fs/store/url.h"
+#include "cache/store/http.h"
+#include "cache/store/url.h"
 
 /* Longest text kept from one element. Blob names are at most 1024 characters, which
  * is up to ~3 KiB of UTF-8 and ~9 KiB once percent-encoded (Encoded="true"); Azure's

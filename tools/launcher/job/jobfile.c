@@ -1,7 +1,7 @@
 /* jobfile: Azure ML command jobs and Batch AI job files, read with libyaml's document
  * loader and walked by the schema (never by the document), so the walk's depth and
  * length are bounded by the schema and JOB_ITEMS_MAX whatever aliases the file holds. */
-#include "tools/job/jobfile.h"
+#include "tools/launcher/job/jobfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

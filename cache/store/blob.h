@@ -8,9 +8,9 @@
 #define FERRY_BLOB_H
 
 #include "auth/auth.h"
-#include "fs/store/http.h"
-#include "fs/store/store.h"
-#include "fs/store/url.h"
+#include "cache/store/http.h"
+#include "cache/store/store.h"
+#include "cache/store/url.h"
 
 struct blob_config {
 	const struct url_container *url;
