@@ -1,0 +1,44 @@
+/* util: the small helpers every ring uses, written once.
+ *
+ * All are thread-safe (no state). Functions that can fail return 0 (or a count) or
+ * -errno; none prints anything.
+ */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Formats one line for a person into errbuf (truncated, always NUL-terminated);
+ * errbuf NULL or errlen 0: nothing. */
+void util_errf(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Reads len bytes from fd (at offset for the p- form), retrying EINTR and short reads:
+ * the count, short only at the end of the file, or -errno. */
+ssize_t util_read_full(int fd, void *buf, size_t len);
+ssize_t util_pread_full(int fd, void *buf, size_t len, uint64_t offset);
+
+/* Writes all of buf, retrying EINTR and short writes: 0 or -errno. */
+int util_write_full(int fd, const void *buf, size_t len);
+int util_pwrite_full(int fd, const void *buf, size_t len, uint64_t offset);
+
+/* Reads what is left of fd into a new NUL-terminated buffer of cap + 1 bytes (no
+ * reallocation, so a secret leaves no stray copy): -EFBIG when fd holds more than cap
+ * bytes, -errno of read(2) (EISDIR for a directory). *out is the caller's to free. */
+int util_read_fd(int fd, size_t cap, char **out, size_t *len);
+
+/* Creates path and its missing parents with mode (mkdir -p): 0, or -errno of the
+ * first mkdir(2) that failed (-ENOTDIR when a component is a file). */
+int util_mkdir_p(const char *path, mode_t mode);
+
+/* out = dir "/" name (one '/', none when dir is "" or ends with '/'):
+ * -ENAMETOOLONG when it does not fit. */
+int util_path_join(char *out, size_t outlen, const char *dir, const char *name);
+
+/* A size: decimal bytes, or with a K, M, G or T suffix (powers of 1024). -EINVAL for
+ * anything else (signs, spaces, other suffixes), -ERANGE past UINT64_MAX. */
+int util_parse_size(const char *s, uint64_t *out);
+
+#endif
