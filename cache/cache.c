@@ -168,6 +168,7 @@ struct cache {
 	size_t object_count;
 	bool stopping;
 	uint64_t mem_hits;
+	size_t worker_jobs; /* blocks a worker took and has not finished */
 
 	/* Updated outside the lock. */
 	atomic_uint_least64_t disk_hits;
@@ -529,17 +530,20 @@ static void *cache_worker(void *arg)
 		if (!list_empty(&c->write_queue)) {
 			b = list_entry(c->write_queue.next, struct cache_block, list);
 			list_del(&b->list); /* its reference is now ours */
+			c->worker_jobs++;
 		} else if (!list_empty(&c->ahead_queue)) {
 			b = list_entry(c->ahead_queue.next, struct cache_block, list);
 			list_del(&b->list);
 			b->state = BLOCK_LOADING;
 			block_hold(b);
+			c->worker_jobs++;
 			pthread_mutex_unlock(&c->lock);
 			err = block_load(c, b);
 			pthread_mutex_lock(&c->lock);
 			block_loaded(b, c, err);
 			if (!block_needs_write(c, b)) {
 				block_put(c, b);
+				c->worker_jobs--;
 				continue;
 			}
 		} else if (c->stopping) {
@@ -552,6 +556,7 @@ static void *cache_worker(void *arg)
 		block_write(c, b);
 		pthread_mutex_lock(&c->lock);
 		block_put(c, b);
+		c->worker_jobs--;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -1000,6 +1005,11 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	pthread_mutex_lock(&c->lock);
 	out->mem_hits = c->mem_hits;
 	out->mem_used = c->mapped * c->block_size;
+	out->worker_jobs = c->worker_jobs;
+	for (struct list_node *n = c->ahead_queue.next; n != &c->ahead_queue; n = n->next)
+		out->worker_jobs++;
+	for (struct list_node *n = c->write_queue.next; n != &c->write_queue; n = n->next)
+		out->worker_jobs++;
 	pthread_mutex_unlock(&c->lock);
 	/* Buffers stay mapped until cache_free, so what is held now is the most ever held. */
 	out->mem_peak = out->mem_used;

@@ -66,6 +66,8 @@ struct cache_stats {
 	size_t mem_used;        /* bytes of block memory held now */
 	size_t mem_peak;        /* the most ever held */
 	uint64_t disk_used;     /* bytes of cache files now */
+	size_t worker_jobs;     /* blocks queued for the workers or in their hands now:
+				   0 once read-ahead and disk writes have settled */
 };
 
 void cache_get_stats(struct cache *c, struct cache_stats *out);

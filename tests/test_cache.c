@@ -287,15 +287,20 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Waits (up to 5 s) for the store to have served want reads, then a little longer to
- * see that no more come: the count at the end. */
-static int reads_settle(struct fake_store *fake, int want)
+/* Waits (up to 5 s) for the store to have served want reads and for the cache's
+ * workers to have nothing queued or in hand (no read can start after that): the count
+ * then. */
+static int reads_settle(struct fake_store *fake, struct cache *c, int want)
 {
+	struct cache_stats st;
 	int waited;
 
-	for (waited = 0; waited < 5000 && atomic_load(&fake->reads) < want; waited++)
+	for (waited = 0; waited < 5000; waited++) {
+		cache_get_stats(c, &st);
+		if (atomic_load(&fake->reads) >= want && st.worker_jobs == 0)
+			break;
 		sleep_ms(1);
-	sleep_ms(30);
+	}
 	return atomic_load(&fake->reads);
 }
 
@@ -481,7 +486,7 @@ static void readahead_window_doubles_up_to_max(void)
 
 		CHECK(cache_read(f, k * BS, BS, buf) == (ssize_t)BS);
 		CHECK(bytes_ok(&object, k * BS, buf, BS));
-		CHECK(reads_settle(fake, want) == want);
+		CHECK(reads_settle(fake, c, want) == want);
 		CHECK(reads_at(fake, (k + window) * BS) == 1);
 		CHECK(reads_at(fake, (k + window + 1) * BS) == 0);
 	}
@@ -525,7 +530,7 @@ static void random_small_reads_cost_one_small_store_read_each(void)
 	CHECK(st.direct_reads == 51);
 	CHECK(st.block_fetches == 0);
 	CHECK(st.fetched_bytes == 50 * sizeof(buf) + 100);
-	CHECK(reads_settle(fake, 51) == 51); /* no read-ahead was started */
+	CHECK(reads_settle(fake, c, 51) == 51); /* no read-ahead was started */
 	cache_close(f);
 	cache_free(c);
 	store_destroy(&fake->base);
@@ -594,7 +599,7 @@ static void second_pass_is_served_from_memory(void)
 
 	CHECK(read_all(f, &object, 32 * KiB));
 	cache_close(f);
-	reads = reads_settle(fake, 13);
+	reads = reads_settle(fake, c, 13);
 	CHECK(reads == 13);
 	f = open_object(c, &object);
 	CHECK(read_all(f, &object, 100 * KiB));
@@ -623,7 +628,7 @@ static void eviction_keeps_memory_within_limit(void)
 
 	CHECK(read_all(f, &object, 48 * KiB));
 	cache_close(f);
-	reads = reads_settle(fake, 64);
+	reads = reads_settle(fake, c, 64);
 	CHECK(reads == 64);
 	st = stats_of(c);
 	CHECK(st.mem_peak <= cfg.mem_limit);
@@ -986,7 +991,7 @@ static void changed_object_fails_with_estale_never_mixes(void)
 	/* Blocks 0 and 1 read; read-ahead brings blocks 2 and 3. */
 	CHECK(cache_read(f, 0, BS, buf) == (ssize_t)BS);
 	CHECK(cache_read(f, BS, BS, buf) == (ssize_t)BS);
-	CHECK(reads_settle(fake, 4) == 4);
+	CHECK(reads_settle(fake, c, 4) == 4);
 	now = fake_put(fake, "moving.bin", 8 * BS, 16, false);
 
 	CHECK(cache_read(f, 6 * BS, 4096, buf) == -ESTALE);          /* random, uncached */
@@ -1206,7 +1211,7 @@ static void demand_overtakes_readahead_and_close_cancels_it(void)
 	int i;
 
 	CHECK(cache_read(f, 0, BS, buf) == (ssize_t)BS); /* queues block 1 */
-	CHECK(reads_settle(fake, 2) == 2);
+	CHECK(reads_settle(fake, c, 2) == 2);
 	gate_close(fake, "queue.bin", 2 * BS, 2 * BS);
 	CHECK(cache_read(f, BS, BS, buf) == (ssize_t)BS); /* queues blocks 2 and 3 */
 	gate_wait_for(fake, 1);                         /* the worker is stuck on 2 */
