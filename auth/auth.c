@@ -1,10 +1,10 @@
 /* auth: credentials, Shared Key signing and where credentials come from. */
 #include "auth/auth.h"
+#include "auth/base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,20 +74,6 @@ void auth_secret_free(char *s)
 		OPENSSL_cleanse(s, strlen(s));
 		free(s);
 	}
-}
-
-static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* ---- builders ---- */
@@ -681,44 +667,29 @@ int auth_read_secret_file(const char *what, const char *path, char **out, char *
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
-		errmsg(errbuf, errlen, "%s %s: %s", what, path,
-		       strerror_r(-err, ebuf, sizeof(ebuf)));
+		util_errf(errbuf, errlen, "%s %s: %s", what, path,
+			  strerror_r(-err, ebuf, sizeof(ebuf)));
 		return err;
 	}
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		errmsg(errbuf, errlen, "%s %s: is a directory", what, path);
+		util_errf(errbuf, errlen, "%s %s: is a directory", what, path);
 		err = -EINVAL;
 		goto out_close;
 	}
-	text = malloc(AUTH_SECRET_FILE_MAX + 1);
-	if (!text) {
-		err = -ENOMEM;
+	err = util_read_fd(fd, AUTH_SECRET_FILE_MAX, &text, &len);
+	if (err == -EFBIG) {
+		util_errf(errbuf, errlen, "%s %s: larger than %d bytes", what, path,
+			  AUTH_SECRET_FILE_MAX);
+		err = -EINVAL;
 		goto out_close;
 	}
-	/* One byte more than the cap tells an oversized file apart. */
-	while (len <= AUTH_SECRET_FILE_MAX) {
-		ssize_t got = read(fd, text + len, AUTH_SECRET_FILE_MAX + 1 - len);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			err = -errno;
-			errmsg(errbuf, errlen, "%s %s: %s", what, path,
-			       strerror_r(-err, ebuf, sizeof(ebuf)));
-			goto out_free_text;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
-	if (len > AUTH_SECRET_FILE_MAX) {
-		errmsg(errbuf, errlen, "%s %s: larger than %d bytes", what, path,
-		       AUTH_SECRET_FILE_MAX);
-		err = -EINVAL;
-		goto out_free_text;
+	if (err) {
+		util_errf(errbuf, errlen, "%s %s: %s", what, path,
+			  strerror_r(-err, ebuf, sizeof(ebuf)));
+		goto out_close;
 	}
 	if (memchr(text, '\0', len)) {
-		errmsg(errbuf, errlen, "%s %s: contains a NUL byte", what, path);
+		util_errf(errbuf, errlen, "%s %s: contains a NUL byte", what, path);
 		err = -EINVAL;
 		goto out_free_text;
 	}
@@ -727,7 +698,7 @@ int auth_read_secret_file(const char *what, const char *path, char **out, char *
 	while (start < len && ascii_space(text[start]))
 		start++;
 	if (start == len) {
-		errmsg(errbuf, errlen, "%s %s: is empty", what, path);
+		util_errf(errbuf, errlen, "%s %s: is empty", what, path);
 		err = -EINVAL;
 		goto out_free_text;
 	}
@@ -753,31 +724,31 @@ static int build_cred(enum auth_kind kind, const char *account, const char *secr
 	switch (kind) {
 	case AUTH_SHARED_KEY:
 		if (!account_valid(account)) {
-			errmsg(errbuf, errlen, "%s: account name is empty or not valid", source);
+			util_errf(errbuf, errlen, "%s: account name is empty or not valid", source);
 			return -EINVAL;
 		}
 		err = auth_cred_shared_key(account, secret, out);
 		if (err == -EINVAL)
-			errmsg(errbuf, errlen, "%s: account key is not valid base64", source);
+			util_errf(errbuf, errlen, "%s: account key is not valid base64", source);
 		break;
 	case AUTH_SAS:
 		err = auth_cred_sas(secret, out);
 		if (err == -EINVAL)
-			errmsg(errbuf, errlen,
-			       "%s: not a SAS token (needs a sig= parameter, no spaces)", source);
+			util_errf(errbuf, errlen,
+				  "%s: not a SAS token (needs a sig= parameter, no spaces)", source);
 		break;
 	case AUTH_BEARER:
 		err = auth_cred_bearer(secret, out);
 		if (err == -EINVAL)
-			errmsg(errbuf, errlen, "%s: bearer token is empty or has spaces",
-			       source);
+			util_errf(errbuf, errlen, "%s: bearer token is empty or has spaces",
+				  source);
 		break;
 	default:
 		err = auth_cred_anonymous(out);
 		break;
 	}
 	if (err == -ENOMEM)
-		errmsg(errbuf, errlen, "%s: out of memory", source);
+		util_errf(errbuf, errlen, "%s: out of memory", source);
 	return err;
 }
 
@@ -810,10 +781,10 @@ static int account_matches(const char *url_account, const char *cred_account,
 {
 	if (!url_account || !cred_account || strcmp(url_account, cred_account) == 0)
 		return 0;
-	errmsg(errbuf, errlen,
-	       "%s names account '%s' but the endpoint URL names account '%s'; "
-	       "a shared key signs for one account only",
-	       source, cred_account, url_account);
+	util_errf(errbuf, errlen,
+		  "%s names account '%s' but the endpoint URL names account '%s'; "
+		  "a shared key signs for one account only",
+		  source, cred_account, url_account);
 	return -EINVAL;
 }
 
@@ -828,13 +799,13 @@ static int from_connection_string(const char *url_account, const char *value,
 
 	err = auth_connstr_parse(value, &cs, perr, sizeof(perr));
 	if (err) {
-		errmsg(errbuf, errlen, "%s: %s", source, perr);
+		util_errf(errbuf, errlen, "%s: %s", source, perr);
 		return err;
 	}
 	if (cs.account_key) {
 		if (!cs.account_name) {
-			errmsg(errbuf, errlen, "%s: AccountKey given without AccountName",
-			       source);
+			util_errf(errbuf, errlen, "%s: AccountKey given without AccountName",
+				  source);
 			err = -EINVAL;
 			goto out_free_cs;
 		}
@@ -868,9 +839,9 @@ int auth_resolve(const struct auth_sources *src, struct auth_cred **out, char *e
 
 	if (src->account_key_file) {
 		if (!src->account) {
-			errmsg(errbuf, errlen,
-			       "account_key_file %s: the endpoint URL names no account",
-			       src->account_key_file);
+			util_errf(errbuf, errlen,
+				  "account_key_file %s: the endpoint URL names no account",
+				  src->account_key_file);
 			return -EINVAL;
 		}
 		return from_file(AUTH_SHARED_KEY, src->account, "account_key_file",
@@ -895,8 +866,8 @@ int auth_resolve(const struct auth_sources *src, struct auth_cred **out, char *e
 		if (!account)
 			account = src->account;
 		if (!account) {
-			errmsg(errbuf, errlen,
-			       "AZURE_STORAGE_KEY: no account (set AZURE_STORAGE_ACCOUNT)");
+			util_errf(errbuf, errlen,
+				  "AZURE_STORAGE_KEY: no account (set AZURE_STORAGE_ACCOUNT)");
 			return -EINVAL;
 		}
 		err = account_matches(src->account, account, "AZURE_STORAGE_ACCOUNT", errbuf,

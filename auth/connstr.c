@@ -1,8 +1,8 @@
 /* connstr: Azure Storage connection strings ("Key=Value;Key=Value"). */
 #include "auth/auth.h"
+#include "auth/base/util.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,20 +34,6 @@ static const char *const key_names[KEY_COUNT] = {
 	[KEY_USE_DEV] = "UseDevelopmentStorage",
 	[KEY_DEV_PROXY] = "DevelopmentStorageProxyUri",
 };
-
-static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static char ascii_lower(char c)
 {
@@ -169,7 +155,7 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 			dev = true;
 		} else if (!word_equal(values[KEY_USE_DEV], strlen(values[KEY_USE_DEV]),
 				       "false")) {
-			errmsg(errbuf, errlen, "UseDevelopmentStorage must be true or false");
+			util_errf(errbuf, errlen, "UseDevelopmentStorage must be true or false");
 			return -EINVAL;
 		}
 	}
@@ -179,9 +165,9 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 
 		for (i = 0; i < (int)(sizeof(excluded) / sizeof(excluded[0])); i++) {
 			if (values[excluded[i]]) {
-				errmsg(errbuf, errlen,
-				       "UseDevelopmentStorage=true cannot be combined with %s",
-				       key_names[excluded[i]]);
+				util_errf(errbuf, errlen,
+					  "UseDevelopmentStorage=true cannot be combined with %s",
+					  key_names[excluded[i]]);
 				return -EINVAL;
 			}
 		}
@@ -193,8 +179,8 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 			int err = dev_proxy_endpoint(values[KEY_DEV_PROXY], &out->blob_endpoint);
 
 			if (err == -EINVAL)
-				errmsg(errbuf, errlen,
-				       "DevelopmentStorageProxyUri is not scheme://host");
+				util_errf(errbuf, errlen,
+					  "DevelopmentStorageProxyUri is not scheme://host");
 			return err;
 		}
 		out->blob_endpoint = strdup(AUTH_DEV_BLOB_ENDPOINT);
@@ -203,12 +189,12 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 
 	if (values[KEY_PROTOCOL] && !word_equal(protocol, strlen(protocol), "https") &&
 	    !word_equal(protocol, strlen(protocol), "http")) {
-		errmsg(errbuf, errlen, "DefaultEndpointsProtocol must be http or https");
+		util_errf(errbuf, errlen, "DefaultEndpointsProtocol must be http or https");
 		return -EINVAL;
 	}
 	if (!values[KEY_ACCOUNT_NAME] && !values[KEY_BLOB_ENDPOINT]) {
-		errmsg(errbuf, errlen,
-		       "connection string has neither AccountName nor BlobEndpoint");
+		util_errf(errbuf, errlen,
+			  "connection string has neither AccountName nor BlobEndpoint");
 		return -EINVAL;
 	}
 	if (values[KEY_ACCOUNT_NAME]) {
@@ -226,7 +212,7 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 		if (*sas == '?')
 			sas++;
 		if (!*sas) {
-			errmsg(errbuf, errlen, "SharedAccessSignature is empty");
+			util_errf(errbuf, errlen, "SharedAccessSignature is empty");
 			return -EINVAL;
 		}
 		out->sas = strdup(sas);
@@ -239,7 +225,7 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 		while (n && values[KEY_BLOB_ENDPOINT][n - 1] == '/')
 			n--;
 		if (!n || !strstr(values[KEY_BLOB_ENDPOINT], "://")) {
-			errmsg(errbuf, errlen, "BlobEndpoint is not a URL");
+			util_errf(errbuf, errlen, "BlobEndpoint is not a URL");
 			return -EINVAL;
 		}
 		out->blob_endpoint = strndup(values[KEY_BLOB_ENDPOINT], n);
@@ -268,7 +254,7 @@ int auth_connstr_parse(const char *s, struct auth_connstr *out, char *errbuf, si
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	if (!s) {
-		errmsg(errbuf, errlen, "no connection string");
+		util_errf(errbuf, errlen, "no connection string");
 		return -EINVAL;
 	}
 	for (p = s; *p;) {
@@ -285,7 +271,7 @@ int auth_connstr_parse(const char *s, struct auth_connstr *out, char *errbuf, si
 		eq = memchr(key, '=', seg);
 		if (!eq) {
 			/* The part may be a pasted secret: name it by position only. */
-			errmsg(errbuf, errlen, "connection string part %d has no '='", part);
+			util_errf(errbuf, errlen, "connection string part %d has no '='", part);
 			err = -EINVAL;
 			goto out_free_values;
 		}
@@ -295,7 +281,7 @@ int auth_connstr_parse(const char *s, struct auth_connstr *out, char *errbuf, si
 		trim(&key, &key_len);
 		trim(&value, &value_len);
 		if (!key_len) {
-			errmsg(errbuf, errlen, "connection string part %d has no name", part);
+			util_errf(errbuf, errlen, "connection string part %d has no name", part);
 			err = -EINVAL;
 			goto out_free_values;
 		}
@@ -305,12 +291,12 @@ int auth_connstr_parse(const char *s, struct auth_connstr *out, char *errbuf, si
 		if (k == KEY_COUNT)
 			continue; /* QueueEndpoint and friends */
 		if (values[k]) {
-			errmsg(errbuf, errlen, "%s appears twice", key_names[k]);
+			util_errf(errbuf, errlen, "%s appears twice", key_names[k]);
 			err = -EINVAL;
 			goto out_free_values;
 		}
 		if (!value_len) {
-			errmsg(errbuf, errlen, "%s is empty", key_names[k]);
+			util_errf(errbuf, errlen, "%s is empty", key_names[k]);
 			err = -EINVAL;
 			goto out_free_values;
 		}
@@ -322,7 +308,7 @@ int auth_connstr_parse(const char *s, struct auth_connstr *out, char *errbuf, si
 	}
 	err = connstr_build(values, out, errbuf, errlen);
 	if (err == -ENOMEM)
-		errmsg(errbuf, errlen, "out of memory");
+		util_errf(errbuf, errlen, "out of memory");
 	if (err)
 		auth_connstr_free(out);
 out_free_values:

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth/base/log.h"
+#include "auth/base/util.h"
 
 #define DISK_MAGIC "FERRYBLK"
 #define DISK_VERSION 1
@@ -315,42 +316,6 @@ static void disk_forget(struct cache_disk *d, const unsigned char *digest, uint6
 
 /* Files ------------------------------------------------------------------------------ */
 
-/* Reads until len bytes or the end of the file: the count, or -errno. */
-static ssize_t read_full(int fd, unsigned char *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The lz4 frame of a block: independent 64 KiB blocks, each with its checksum, then the
  * checksum of the whole content; the content size is in the frame header. */
 static void frame_prefs(LZ4F_preferences_t *prefs, size_t len)
@@ -396,7 +361,7 @@ static int disk_write_file(int fd, const struct cache_disk_key *key, const unsig
 	if (!header || !out || LZ4F_isError(LZ4F_createCompressionContext(&cctx, LZ4F_VERSION)))
 		goto out_free;
 	*size = header_len;
-	err = write_full(fd, header, header_len);
+	err = util_write_full(fd, header, header_len);
 	n = LZ4F_compressBegin(cctx, out, DISK_IO, &prefs);
 	while (!err) {
 		if (LZ4F_isError(n)) {
@@ -407,7 +372,7 @@ static int disk_write_file(int fd, const struct cache_disk_key *key, const unsig
 		if (ended)
 			break;
 		if (DISK_IO - pos < step_bound) {
-			err = write_full(fd, out, pos);
+			err = util_write_full(fd, out, pos);
 			*size += pos;
 			pos = n = 0;
 		} else if (done < len) {
@@ -422,7 +387,7 @@ static int disk_write_file(int fd, const struct cache_disk_key *key, const unsig
 		}
 	}
 	if (!err && pos) {
-		err = write_full(fd, out, pos);
+		err = util_write_full(fd, out, pos);
 		*size += pos;
 	}
 out_free:
@@ -450,7 +415,7 @@ static int disk_read_file(int fd, const struct cache_disk_key *key, unsigned cha
 	if (!header || !in ||
 	    LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
 		goto out_free;
-	n = read_full(fd, in, DISK_IO);
+	n = util_read_full(fd, in, DISK_IO);
 	err = n < 0 ? (int)n : -EBADMSG;
 	if (n < (ssize_t)header_len || memcmp(in, header, header_len) != 0)
 		goto out_free;
@@ -469,7 +434,7 @@ static int disk_read_file(int fd, const struct cache_disk_key *key, unsigned cha
 		}
 		if (hint == 0 || eof)
 			break;
-		n = read_full(fd, in, DISK_IO);
+		n = util_read_full(fd, in, DISK_IO);
 		if (n < 0) {
 			err = (int)n;
 			goto out_free;
@@ -480,7 +445,7 @@ static int disk_read_file(int fd, const struct cache_disk_key *key, unsigned cha
 	/* The frame ended, held len bytes, and nothing follows it. */
 	if (hint != 0 || out != len || pos != (size_t)n)
 		goto out_free;
-	if (!eof && read_full(fd, in, 1) != 0)
+	if (!eof && util_read_full(fd, in, 1) != 0)
 		goto out_free;
 	err = 0;
 out_free:
@@ -629,28 +594,6 @@ uint64_t cache_disk_corrupt(struct cache_disk *d)
 
 /* Opening ---------------------------------------------------------------------------- */
 
-/* Creates dir and its missing parents, 0700. */
-static int disk_mkdirs(const char *dir)
-{
-	char *copy = strdup(dir), *p;
-	int err = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (p = copy + 1; *p && !err; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0700) && errno != EEXIST)
-			err = -errno;
-		*p = '/';
-	}
-	if (!err && mkdir(copy, 0700) && errno != EEXIST)
-		err = -errno;
-	free(copy);
-	return err;
-}
-
 struct scan_file {
 	unsigned char digest[DISK_DIGEST_LEN];
 	uint64_t size;
@@ -767,7 +710,7 @@ int cache_disk_open(const char *dir, uint64_t limit, struct cache_disk **out, ch
 		snprintf(errbuf, errlen, "cache: out of memory");
 		goto out_destroy;
 	}
-	err = disk_mkdirs(dir);
+	err = util_mkdir_p(dir, 0700);
 	if (err) {
 		snprintf(errbuf, errlen, "cache_dir %s: cannot create it: %s", dir, strerror(-err));
 		goto out_destroy;
