@@ -16,6 +16,8 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "auth/base/util.h"
+
 #define FIELDS_MAX 64   /* keys in a fixed-schema object (none has half as many) */
 #define QUOTE_MAX 60    /* bytes of file text quoted in a message */
 #define SOURCE_MAX 200  /* bytes of the file name in a message */
@@ -1991,41 +1993,21 @@ int job_parse_file(const char *path, struct job **out, char *errbuf, size_t errl
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s: %s", shown,
-				 strerror_r(-err, ebuf, sizeof(ebuf)));
+		util_errf(errbuf, errlen, "%s: %s", shown, strerror_r(-err, ebuf, sizeof(ebuf)));
 		return err;
 	}
-	text = malloc(JOB_FILE_MAX + 1);
-	if (!text) {
-		close(fd);
-		return -ENOMEM;
-	}
-	/* One byte more than the cap tells an oversized file apart. A directory fails
-	 * here with EISDIR. */
-	while (len <= JOB_FILE_MAX) {
-		ssize_t got = read(fd, text + len, JOB_FILE_MAX + 1 - len);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			err = -errno;
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-	}
+	/* A directory fails here with EISDIR. */
+	err = util_read_fd(fd, JOB_FILE_MAX, &text, &len);
 	close(fd);
-	if (err) {
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s: %s", shown,
-				 strerror_r(-err, ebuf, sizeof(ebuf)));
-	} else if (len > JOB_FILE_MAX) {
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s: larger than %d bytes", shown, JOB_FILE_MAX);
-		err = -EFBIG;
-	} else {
-		err = job_parse_string(text, len, path, out, errbuf, errlen);
+	if (err == -EFBIG) {
+		util_errf(errbuf, errlen, "%s: larger than %d bytes", shown, JOB_FILE_MAX);
+		return err;
 	}
+	if (err) {
+		util_errf(errbuf, errlen, "%s: %s", shown, strerror_r(-err, ebuf, sizeof(ebuf)));
+		return err;
+	}
+	err = job_parse_string(text, len, path, out, errbuf, errlen);
 	OPENSSL_cleanse(text, len);
 	free(text);
 	return err;
