@@ -169,7 +169,9 @@ static void refuses_bad_port_host_and_names(void)
 	CHECK(parse("http://localhost:99999999999999999999/acct/data", &u, err,
 		    sizeof(err)) == -EINVAL);
 	CHECK(parse("http://localhost:1a/acct/data", &u, err, sizeof(err)) == -EINVAL);
-	CHECK(parse("http://localhost:/acct/data", &u, err, sizeof(err)) == -EINVAL);
+	/* RFC 3986: an empty port is the scheme's default */
+	CHECK(parse("http://localhost:/acct/data", &u, err, sizeof(err)) == 0);
+	CHECK(u.port == 0);
 	CHECK(parse("http://localhost:65535/acct/data", &u, err, sizeof(err)) == 0);
 	CHECK(u.port == 65535);
 	CHECK(parse("http:///acct/data", &u, err, sizeof(err)) == -EINVAL);

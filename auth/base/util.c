@@ -9,14 +9,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void util_verrf(char *errbuf, size_t errlen, const char *fmt, va_list ap)
+{
+	if (errbuf && errlen)
+		vsnprintf(errbuf, errlen, fmt, ap);
+}
+
 void util_errf(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!errbuf || !errlen)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
+	util_verrf(errbuf, errlen, fmt, ap);
 	va_end(ap);
 }
 

@@ -6,6 +6,7 @@
 #ifndef FERRY_UTIL_H
 #define FERRY_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -14,6 +15,8 @@
  * errbuf NULL or errlen 0: nothing. */
 void util_errf(char *errbuf, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void util_verrf(char *errbuf, size_t errlen, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* Reads len bytes from fd (at offset for the p- form), retrying EINTR and short reads:
  * the count, short only at the end of the file, or -errno. */

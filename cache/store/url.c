@@ -5,8 +5,13 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <curl/curl.h>
+
+#include "auth/base/util.h"
 
 #define URL_SAS_HINT                                                               \
 	"put a SAS in sas_file= or AZURE_STORAGE_SAS_TOKEN, not in the URL"
@@ -16,11 +21,9 @@ __attribute__((format(printf, 3, 4))) static int url_fail(char *errbuf, size_t e
 {
 	va_list ap;
 
-	if (errbuf && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	util_verrf(errbuf, errlen, fmt, ap);
+	va_end(ap);
 	return -EINVAL;
 }
 
@@ -98,62 +101,32 @@ static bool copy_span(const char *start, const char *end, char *out, size_t outl
 	return true;
 }
 
-/* Splits "host[:port]" or "[v6]:port" into out->host (lower-cased) and out->port. */
-static int parse_authority(const char *start, const char *end, struct url_container *out,
-			   char *errbuf, size_t errlen)
+/* Checks and copies the host curl found (lower-cased): a name of letters, digits, '-',
+ * '.', '_', or an IPv6 literal in brackets. */
+static int take_host(const char *host, struct url_container *out, char *errbuf,
+		     size_t errlen)
 {
-	const char *host_end, *p;
-	long port = 0;
+	size_t len = strlen(host);
+	const char *p;
 
-	if (memchr(start, '@', (size_t)(end - start)))
-		return url_fail(errbuf, errlen,
-				"URL has user information ('@'): credentials never go in the URL");
-	if (start == end)
+	if (len == 0)
 		return url_fail(errbuf, errlen, "URL names no host");
-	if (*start == '[') {
-		host_end = memchr(start, ']', (size_t)(end - start));
-		if (!host_end)
-			return url_fail(errbuf, errlen, "URL has an unterminated IPv6 literal");
-		if (host_end == start + 1)
-			return url_fail(errbuf, errlen, "URL has an empty IPv6 literal");
-		for (p = start + 1; p < host_end; p++)
+	if (host[0] == '[') {
+		if (len < 3 || host[len - 1] != ']')
+			return url_fail(errbuf, errlen, "URL has a bad IPv6 literal");
+		for (p = host + 1; p < host + len - 1; p++)
 			if (hex_value(*p) < 0 && *p != ':' && *p != '.')
 				return url_fail(errbuf, errlen, "URL has a bad IPv6 literal");
-		host_end++;
-		if (host_end != end && *host_end != ':')
-			return url_fail(errbuf, errlen, "URL has junk after the IPv6 literal");
 	} else {
-		host_end = memchr(start, ':', (size_t)(end - start));
-		if (!host_end)
-			host_end = end;
-		if (host_end == start)
-			return url_fail(errbuf, errlen, "URL names no host");
-		for (p = start; p < host_end; p++)
+		for (p = host; *p; p++)
 			if (!is_alnum(*p) && *p != '-' && *p != '.' && *p != '_')
 				return url_fail(errbuf, errlen,
 						"URL host has a character not allowed in a host name");
 	}
-	if (!copy_span(start, host_end, out->host, sizeof(out->host)))
+	if (len >= sizeof(out->host))
 		return url_fail(errbuf, errlen, "URL host is too long");
-	for (char *h = out->host; *h; h++)
-		*h = to_lower(*h);
-
-	if (host_end != end) {
-		/* host_end points at ':' */
-		p = host_end + 1;
-		if (p == end)
-			return url_fail(errbuf, errlen, "URL has an empty port");
-		for (; p < end; p++) {
-			if (*p < '0' || *p > '9')
-				return url_fail(errbuf, errlen, "URL port is not a number");
-			port = port * 10 + (*p - '0');
-			if (port > 65535)
-				return url_fail(errbuf, errlen, "URL port is out of range");
-		}
-		if (port == 0)
-			return url_fail(errbuf, errlen, "URL port is out of range");
-	}
-	out->port = (int)port;
+	for (size_t i = 0; i <= len; i++)
+		out->host[i] = to_lower(host[i]);
 	return 0;
 }
 
@@ -224,40 +197,93 @@ static int parse_prefix(const char *start, const char *end, struct url_container
 	return 0;
 }
 
-static int parse_container(const char *url, struct url_container *out, char *errbuf,
-			   size_t errlen)
+/* What curl's URL parser refused, as words for a person. */
+static int url_refused(CURLUcode rc, char *errbuf, size_t errlen)
 {
-	const char *p, *authority, *path, *end, *account_end;
-	int err;
-
-	if (!url || !*url)
-		return url_fail(errbuf, errlen, "URL is empty");
-	if (strpbrk(url, "?#"))
-		return url_fail(errbuf, errlen,
-				"URL has a query string or fragment: " URL_SAS_HINT);
-	for (p = url; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return url_fail(errbuf, errlen, "URL has a space or control character");
-	end = p;
-
-	p = strstr(url, "://");
-	if (!p)
-		return url_fail(errbuf, errlen, "URL has no scheme: use https://...");
-	if (p - url == 4 && !strncasecmp(url, "http", 4)) {
-		memcpy(out->scheme, "http", 5);
-	} else if (p - url == 5 && !strncasecmp(url, "https", 5)) {
-		memcpy(out->scheme, "https", 6);
-	} else {
+	switch (rc) {
+	case CURLUE_BAD_SCHEME:
+	case CURLUE_UNSUPPORTED_SCHEME:
 		return url_fail(errbuf, errlen, "URL scheme must be http or https");
+	case CURLUE_NO_HOST:
+		return url_fail(errbuf, errlen, "URL names no host");
+	case CURLUE_BAD_PORT_NUMBER:
+		return url_fail(errbuf, errlen, "URL port is not a number from 1 to 65535");
+	case CURLUE_BAD_IPV6:
+		return url_fail(errbuf, errlen, "URL has a bad IPv6 literal");
+	case CURLUE_BAD_HOSTNAME:
+		return url_fail(errbuf, errlen,
+				"URL host has a character not allowed in a host name");
+	default:
+		return url_fail(errbuf, errlen, "URL is not valid: %s", curl_url_strerror(rc));
 	}
+}
 
-	authority = p + 3;
-	path = strchr(authority, '/');
-	if (!path)
-		path = end;
-	err = parse_authority(authority, path, out, errbuf, errlen);
+/* Splits url with curl's URL API (scheme, host, port, path as written: dot segments
+ * kept, so they can be refused) and checks each part. *path is the caller's to free
+ * with curl_free. */
+static int split_url(const char *url, struct url_container *out, char **path,
+		     char *errbuf, size_t errlen)
+{
+	CURLU *h = curl_url();
+	char *part = NULL;
+	CURLUcode rc;
+	int err = 0;
+
+	if (!h)
+		return -ENOMEM;
+	rc = curl_url_set(h, CURLUPART_URL, url, CURLU_PATH_AS_IS);
+	if (rc) {
+		err = url_refused(rc, errbuf, errlen);
+		goto out_free_url;
+	}
+	if (!curl_url_get(h, CURLUPART_USER, &part, 0) ||
+	    !curl_url_get(h, CURLUPART_PASSWORD, &part, 0)) {
+		err = url_fail(errbuf, errlen,
+			       "URL has user information ('@'): credentials never go in the URL");
+		goto out_free_part;
+	}
+	rc = curl_url_get(h, CURLUPART_SCHEME, &part, 0);
+	if (rc || (strcasecmp(part, "http") && strcasecmp(part, "https"))) {
+		err = rc ? url_refused(rc, errbuf, errlen)
+			 : url_fail(errbuf, errlen, "URL scheme must be http or https");
+		goto out_free_part;
+	}
+	memcpy(out->scheme, strcasecmp(part, "http") ? "https" : "http",
+	       strcasecmp(part, "http") ? 6 : 5);
+	curl_free(part);
+	part = NULL;
+	rc = curl_url_get(h, CURLUPART_HOST, &part, 0);
+	err = rc ? url_refused(rc, errbuf, errlen) : take_host(part, out, errbuf, errlen);
 	if (err)
-		return err;
+		goto out_free_part;
+	curl_free(part);
+	part = NULL;
+	rc = curl_url_get(h, CURLUPART_PORT, &part, 0);
+	if (!rc) {
+		out->port = atoi(part); /* curl checked it: 0-65535 digits */
+		if (out->port == 0) {
+			err = url_fail(errbuf, errlen, "URL port is not a number from 1 to 65535");
+			goto out_free_part;
+		}
+	}
+	curl_free(part);
+	part = NULL;
+	rc = curl_url_get(h, CURLUPART_PATH, path, 0);
+	if (rc)
+		err = url_refused(rc, errbuf, errlen);
+out_free_part:
+	curl_free(part);
+out_free_url:
+	curl_url_cleanup(h);
+	return err;
+}
+
+/* The path after the authority: [/account]/container[/prefix]. */
+static int parse_path(const char *path, struct url_container *out, char *errbuf,
+		      size_t errlen)
+{
+	const char *end = path + strlen(path), *account_end;
+	int err;
 
 	account_end = host_style_account_end(out->host);
 	if (account_end) {
@@ -292,6 +318,30 @@ static int parse_container(const char *url, struct url_container *out, char *err
 				out->container);
 
 	return parse_prefix(path, end, out, errbuf, errlen);
+}
+
+static int parse_container(const char *url, struct url_container *out, char *errbuf,
+			   size_t errlen)
+{
+	const char *p;
+	char *curl_path = NULL;
+	int err;
+
+	if (!url || !*url)
+		return url_fail(errbuf, errlen, "URL is empty");
+	if (strpbrk(url, "?#"))
+		return url_fail(errbuf, errlen,
+				"URL has a query string or fragment: " URL_SAS_HINT);
+	for (p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return url_fail(errbuf, errlen, "URL has a space or control character");
+	if (!strstr(url, "://"))
+		return url_fail(errbuf, errlen, "URL has no scheme: use https://...");
+	err = split_url(url, out, &curl_path, errbuf, errlen);
+	if (!err)
+		err = parse_path(curl_path, out, errbuf, errlen);
+	curl_free(curl_path);
+	return err;
 }
 
 int url_parse_container(const char *url, struct url_container *out, char *errbuf,
