@@ -1,0 +1,462 @@
+/* Unit tests of how responses' headers are read, against a scripted HTTP server run by
+ * the test itself: a thread on 127.0.0.1:0 that answers each connection with the next
+ * step of a script. Outcomes are decided by what the server saw, never by sleeping. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "auth/base/log.h"
+#include "cache/store/blob.h"
+#include "cache/store/http.h"
+#include "unit.h"
+
+enum step_kind {
+	STEP_ANSWER,     /* read the request, send the answer, close */
+	STEP_CUT_ANSWER, /* read the request, send part of a 200 answer, reset */
+	STEP_CUT_UPLOAD, /* read the headers and cut_after bytes of the body, reset */
+	STEP_STALL,      /* read the request, answer nothing until released */
+};
+
+struct step {
+	enum step_kind kind;
+	int status;
+	const char *headers; /* extra header lines, each ending in "\r\n", or NULL */
+	const char *body;    /* sent with its Content-Length; NULL: no body, no length */
+};
+
+/* One request as the server saw it. */
+struct seen {
+	uint64_t at_ms;   /* when its connection was accepted */
+	char method[8];
+	size_t body_len;  /* body bytes received */
+	bool body_whole;  /* the body received equals server.expect */
+};
+
+#define SEEN_MAX 64
+
+struct server {
+	int fd;
+	int port;
+	pthread_t thread;
+	const struct step *steps; /* the last step repeats */
+	size_t nsteps;
+	const char *expect; /* the upload the client should send, or NULL */
+	size_t expect_len;
+	size_t cut_after;
+	pthread_mutex_t lock; /* guards what follows */
+	pthread_cond_t cond;  /* broadcast when seen, stalled or released change */
+	struct seen seen[SEEN_MAX];
+	size_t nseen;
+	bool stalled;  /* a STEP_STALL connection is waiting */
+	bool released; /* STEP_STALL connections may close */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return; /* the client went away: what it saw is the test's subject */
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Closes conn with a reset instead of an orderly FIN. */
+static void reset_close(int conn)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(conn, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(conn);
+}
+
+/* Reads a request's head into head (NUL-terminated) and returns how many body bytes
+ * came with it (they follow the terminating blank line), or -1. */
+static ssize_t read_head(int conn, char *head, size_t cap, char **body_start)
+{
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = recv(conn, head + len, cap - 1 - len, 0);
+		char *end;
+
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		head[len] = '\0';
+		end = strstr(head, "\r\n\r\n");
+		if (end) {
+			*body_start = end + 4;
+			return (ssize_t)(len - (size_t)(end + 4 - head));
+		}
+		if (len == cap - 1)
+			return -1;
+	}
+}
+
+static size_t content_length(const char *head)
+{
+	const char *line = strcasestr(head, "\r\ncontent-length:");
+
+	return line ? strtoul(line + 17, NULL, 10) : 0;
+}
+
+/* Reads the request on conn (at most limit body bytes) into *s. */
+static int read_request(struct server *srv, int conn, size_t limit, struct seen *s)
+{
+	static char head[65536];
+	char *body_start, *body;
+	ssize_t got = read_head(conn, head, sizeof(head), &body_start);
+	size_t want, have;
+
+	if (got < 0)
+		return -1;
+	sscanf(head, "%7s", s->method);
+	want = content_length(head);
+	if (want > limit)
+		want = limit;
+	body = malloc(want + 1);
+	if (!body)
+		return -1;
+	have = (size_t)got < want ? (size_t)got : want;
+	memcpy(body, body_start, have);
+	while (have < want) {
+		ssize_t n = recv(conn, body + have, want - have, 0);
+
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	s->body_len = have;
+	s->body_whole = srv->expect && have == srv->expect_len &&
+			memcmp(body, srv->expect, have) == 0;
+	free(body);
+	return 0;
+}
+
+static void answer(int conn, const struct step *step)
+{
+	char head[256];
+	int n;
+
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d Scripted\r\nConnection: close\r\n",
+		     step->status);
+	send_all(conn, head, (size_t)n);
+	if (step->headers)
+		send_all(conn, step->headers, strlen(step->headers));
+	if (step->body) {
+		n = snprintf(head, sizeof(head), "Content-Length: %zu\r\n", strlen(step->body));
+		send_all(conn, head, (size_t)n);
+	}
+	send_all(conn, "\r\n", 2);
+	if (step->body)
+		send_all(conn, step->body, strlen(step->body));
+}
+
+static void serve(struct server *srv, int conn, const struct step *step, uint64_t at_ms)
+{
+	static const char partial[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
+	struct seen s = { .at_ms = at_ms };
+	size_t limit = step->kind == STEP_CUT_UPLOAD ? srv->cut_after : SIZE_MAX;
+
+	if (read_request(srv, conn, limit, &s) != 0) {
+		close(conn);
+		return;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (srv->nseen < SEEN_MAX)
+		srv->seen[srv->nseen++] = s;
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
+	switch (step->kind) {
+	case STEP_ANSWER:
+		answer(conn, step);
+		close(conn);
+		break;
+	case STEP_CUT_ANSWER:
+		send_all(conn, partial, sizeof(partial) - 1);
+		reset_close(conn);
+		break;
+	case STEP_CUT_UPLOAD:
+		reset_close(conn);
+		break;
+	case STEP_STALL:
+		pthread_mutex_lock(&srv->lock);
+		srv->stalled = true;
+		pthread_cond_broadcast(&srv->cond);
+		while (!srv->released)
+			pthread_cond_wait(&srv->cond, &srv->lock);
+		pthread_mutex_unlock(&srv->lock);
+		close(conn);
+		break;
+	}
+}
+
+static void *server_main(void *arg)
+{
+	struct server *srv = arg;
+
+	for (size_t i = 0;; i++) {
+		int conn = accept(srv->fd, NULL, NULL);
+
+		if (conn < 0)
+			return NULL; /* server_stop() shut the socket down */
+		serve(srv, conn, &srv->steps[i < srv->nsteps ? i : srv->nsteps - 1], now_ms());
+	}
+}
+
+static void server_start(struct server *srv, const struct step *steps, size_t nsteps)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t addr_len = sizeof(addr);
+
+	memset(srv, 0, sizeof(*srv));
+	srv->steps = steps;
+	srv->nsteps = nsteps;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->cond, NULL);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	srv->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (srv->fd < 0 || bind(srv->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    listen(srv->fd, 16) != 0 ||
+	    getsockname(srv->fd, (struct sockaddr *)&addr, &addr_len) != 0 ||
+	    pthread_create(&srv->thread, NULL, server_main, srv) != 0) {
+		perror("test server");
+		exit(2);
+	}
+	srv->port = ntohs(addr.sin_port);
+}
+
+static void server_release(struct server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->released = true;
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void server_stop(struct server *srv)
+{
+	server_release(srv);
+	shutdown(srv->fd, SHUT_RDWR); /* wakes accept() */
+	pthread_join(srv->thread, NULL);
+	close(srv->fd);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->cond);
+}
+
+static size_t server_nseen(struct server *srv)
+{
+	size_t n;
+
+	pthread_mutex_lock(&srv->lock);
+	n = srv->nseen;
+	pthread_mutex_unlock(&srv->lock);
+	return n;
+}
+
+/* Blob headers -------------------------------------------------------------------- */
+
+/* HEADs "f" on a blob store whose service answers 200 with headers. */
+static int stat_answered_with(const char *headers, struct store_attr *attr)
+{
+	struct step step = { STEP_ANSWER, 200, headers, NULL };
+	struct http_client_opts opts;
+	struct http_client *http = NULL;
+	struct auth_cred *cred = NULL;
+	struct url_container url;
+	struct store *store = NULL;
+	struct server srv;
+	char text[128], err_line[256];
+	int err;
+
+	server_start(&srv, &step, 1);
+	snprintf(text, sizeof(text), "http://127.0.0.1:%d/devstoreaccount1/cont", srv.port);
+	http_client_opts_default(&opts);
+	opts.workers = 1;
+	err = url_parse_container(text, &url, err_line, sizeof(err_line));
+	if (!err)
+		err = auth_cred_anonymous(&cred);
+	if (!err)
+		err = http_client_new(&opts, &http);
+	if (!err) {
+		struct blob_config cfg = { .url = &url, .cred = cred, .http = http };
+
+		err = blob_store_new(&cfg, &store);
+	}
+	CHECK(err == 0);
+	memset(attr, 0, sizeof(*attr));
+	if (!err)
+		err = store_stat(store, "f", attr);
+	if (store)
+		store->ops->destroy(store);
+	http_client_free(http);
+	auth_cred_free(cred);
+	server_stop(&srv);
+	return err;
+}
+
+#define ATTR_HEADERS                                              \
+	"Content-Length: 12345\r\n"                               \
+	"Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n"        \
+	"ETag: \"0x8DC0FFEE\"\r\n"                                \
+	"x-ms-meta-is_symlink: true\r\n"                          \
+	"x-ms-meta-ferry_mtime: 1700000001.000000500\r\n"
+
+static void check_attr(int err, const struct store_attr *attr)
+{
+	CHECK(err == 0);
+	CHECK(attr->size == 12345);
+	CHECK_STR(attr->etag, "\"0x8DC0FFEE\"");
+	CHECK(attr->is_symlink);
+	CHECK(attr->mtime == 1700000001);
+	CHECK(attr->mtime_nsec == 500);
+}
+
+/* One long header first, so that the whole answer's headers exceed 4 KiB. */
+static void stat_reads_headers_after_one_long_header(void)
+{
+	static const size_t pads[] = { 4000, 5000, 9000 };
+
+	for (size_t i = 0; i < sizeof(pads) / sizeof(pads[0]); i++) {
+		char headers[16384];
+		struct store_attr attr;
+		int n = snprintf(headers, sizeof(headers), "x-ms-meta-pad: ");
+
+		memset(headers + n, 'p', pads[i]);
+		snprintf(headers + (size_t)n + pads[i], sizeof(headers) - (size_t)n - pads[i],
+			 "\r\n%s", ATTR_HEADERS);
+		check_attr(stat_answered_with(headers, &attr), &attr);
+	}
+}
+
+static void stat_reads_headers_after_many_meta_headers(void)
+{
+	char headers[16384];
+	struct store_attr attr;
+	size_t len = 0;
+
+	for (int i = 0; i < 200; i++)
+		len += (size_t)snprintf(headers + len, sizeof(headers) - len,
+					"x-ms-meta-key%03d: value number %03d\r\n", i, i);
+	snprintf(headers + len, sizeof(headers) - len, "%s", ATTR_HEADERS);
+	CHECK(len > 4096);
+	check_attr(stat_answered_with(headers, &attr), &attr);
+}
+
+static void stat_refuses_a_malformed_etag(void)
+{
+	static const char *const etags[] = {
+		"0x8DC0FFEE",               /* not quoted */
+		"\"0x8D\x01\"",             /* a control character */
+		"\"",                       /* one quote */
+		"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaa\"",   /* longer than STORE_ETAG_MAX */
+	};
+	char headers[512];
+	struct store_attr attr;
+
+	for (size_t i = 0; i < sizeof(etags) / sizeof(etags[0]); i++) {
+		snprintf(headers, sizeof(headers), "Content-Length: 1\r\nETag: %s\r\n", etags[i]);
+		CHECK(stat_answered_with(headers, &attr) == -EBADMSG);
+	}
+}
+
+static void stat_refuses_a_malformed_content_length(void)
+{
+	/* (curl itself refuses a negative one) */
+	static const char *const lengths[] = { "12x", "+5", "0x10", "99999999999999999999999" };
+	char headers[512];
+	struct store_attr attr;
+
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		snprintf(headers, sizeof(headers), "Content-Length: %s\r\nETag: \"0x1\"\r\n",
+			 lengths[i]);
+		CHECK(stat_answered_with(headers, &attr) == -EBADMSG);
+	}
+}
+
+/* Retries ------------------------------------------------------------------------- */
+
+static struct http_client *client_new(int op_timeout_ms)
+{
+	struct http_client_opts opts;
+	struct http_client *http = NULL;
+
+	http_client_opts_default(&opts);
+	opts.workers = 1;
+	opts.op_timeout_ms = op_timeout_ms;
+	if (http_client_new(&opts, &http) != 0)
+		abort();
+	return http;
+}
+
+/* GETs "/" on srv: what http_execute() returned; the request is left in req. */
+static int get(struct http_client *http, struct server *srv, struct http_request *req,
+	       char *body, size_t body_cap)
+{
+	static char url[64];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv->port);
+	memset(req, 0, sizeof(*req));
+	req->method = "GET";
+	req->url = url;
+	req->body_buf = body;
+	req->body_cap = body_cap;
+	return http_execute(http, req);
+}
+
+static void client_errors_are_not_retried(void)
+{
+	static const int statuses[] = { 400, 403, 404, 409, 412 };
+
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		struct step steps[] = {
+			{ STEP_ANSWER, statuses[i], NULL, "no" },
+			{ STEP_ANSWER, 200, NULL, "yes" },
+		};
+		struct http_client *http = client_new(10000);
+		struct http_request req;
+		struct server srv;
+		char body[16];
+
+		server_start(&srv, steps, 2);
+		CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
+		CHECK(req.status == statuses[i]);
+		CHECK(req.attempts == 1);
+		http_client_free(http);
+		server_stop(&srv);
+		CHECK(server_nseen(&srv) == 1);
+	}
+}
+
+int main(void)
+{
+	log_set_level(LOG_LVL_ERROR);
+	RUN(stat_reads_headers_after_one_long_header);
+	RUN(stat_reads_headers_after_many_meta_headers);
+	RUN(stat_refuses_a_malformed_etag);
+	RUN(stat_refuses_a_malformed_content_length);
+	RUN(client_errors_are_not_retried);
+	return unit_done();
+}
