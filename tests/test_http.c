@@ -1,6 +1,8 @@
-/* Unit tests of how responses' headers are read, against a scripted HTTP server run by
- * the test itself: a thread on 127.0.0.1:0 that answers each connection with the next
- * step of a script. Outcomes are decided by what the server saw, never by sleeping. */
+/* Unit tests of http (retries, backoff, time bound, rewound uploads) and of how blob
+ * reads response headers, against a scripted HTTP server run by the test itself: a
+ * thread on 127.0.0.1:0 that answers each connection with the next step of a script.
+ * Outcomes are decided by what the server saw (counters, bodies, arrival times), never
+ * by sleeping. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -265,6 +267,22 @@ static void server_stop(struct server *srv)
 	pthread_cond_destroy(&srv->cond);
 }
 
+/* Whether a STEP_STALL connection holds a request, waiting at most 5 s for one. */
+static bool server_wait_stalled(struct server *srv)
+{
+	struct timespec until;
+	bool stalled;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&srv->lock);
+	while (!srv->stalled && pthread_cond_timedwait(&srv->cond, &srv->lock, &until) == 0)
+		;
+	stalled = srv->stalled;
+	pthread_mutex_unlock(&srv->lock);
+	return stalled;
+}
+
 static size_t server_nseen(struct server *srv)
 {
 	size_t n;
@@ -398,6 +416,9 @@ static void stat_refuses_a_malformed_content_length(void)
 
 /* Retries ------------------------------------------------------------------------- */
 
+#define BACKOFF_BASE_MS 20
+#define BACKOFF_MAX_MS 160
+
 static struct http_client *client_new(int op_timeout_ms)
 {
 	struct http_client_opts opts;
@@ -406,24 +427,153 @@ static struct http_client *client_new(int op_timeout_ms)
 	http_client_opts_default(&opts);
 	opts.workers = 1;
 	opts.op_timeout_ms = op_timeout_ms;
+	opts.backoff_base_ms = BACKOFF_BASE_MS;
+	opts.backoff_max_ms = BACKOFF_MAX_MS;
 	if (http_client_new(&opts, &http) != 0)
 		abort();
 	return http;
 }
 
-/* GETs "/" on srv: what http_execute() returned; the request is left in req. */
+static char server_url[64];
+
+/* A GET of "/" on srv, with body_cap bytes of body room. */
+static void get_init(struct http_request *req, struct server *srv, char *body,
+		     size_t body_cap)
+{
+	snprintf(server_url, sizeof(server_url), "http://127.0.0.1:%d/", srv->port);
+	memset(req, 0, sizeof(*req));
+	req->method = "GET";
+	req->url = server_url;
+	req->body_buf = body;
+	req->body_cap = body_cap;
+}
+
 static int get(struct http_client *http, struct server *srv, struct http_request *req,
 	       char *body, size_t body_cap)
 {
-	static char url[64];
-
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv->port);
-	memset(req, 0, sizeof(*req));
-	req->method = "GET";
-	req->url = url;
-	req->body_buf = body;
-	req->body_cap = body_cap;
+	get_init(req, srv, body, body_cap);
 	return http_execute(http, req);
+}
+
+/* Milliseconds between the server's acceptance of request i - 1 and of request i. */
+static uint64_t gap_ms(struct server *srv, size_t i)
+{
+	return srv->seen[i].at_ms - srv->seen[i - 1].at_ms;
+}
+
+static void backoff_schedule_doubles_with_jitter(void)
+{
+	struct http_client_opts opts;
+	unsigned int seed = 1;
+
+	http_client_opts_default(&opts);
+	for (int retry = 0; retry < 10; retry++) {
+		uint64_t base = 100u << retry, low = UINT64_MAX, high = 0;
+
+		if (base > 8000)
+			base = 8000;
+		for (int i = 0; i < 200; i++) {
+			uint64_t wait = http_backoff_ms(&opts, retry, &seed);
+
+			low = wait < low ? wait : low;
+			high = wait > high ? wait : high;
+		}
+		CHECK(low >= base / 2);
+		CHECK(high < base);
+		CHECK(low < high); /* jitter */
+	}
+}
+
+static void retries_wait_longer_each_time(void)
+{
+	struct step steps[] = {
+		{ STEP_ANSWER, 503, NULL, "" }, { STEP_ANSWER, 503, NULL, "" },
+		{ STEP_ANSWER, 503, NULL, "" }, { STEP_ANSWER, 503, NULL, "" },
+		{ STEP_ANSWER, 200, NULL, "done" },
+	};
+	struct http_client *http = client_new(10000);
+	struct http_request req;
+	struct server srv;
+	char body[16];
+
+	server_start(&srv, steps, 5);
+	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
+	CHECK(req.status == 200);
+	CHECK(req.attempts == 5);
+	http_client_free(http);
+	server_stop(&srv);
+	CHECK(srv.nseen == 5);
+	/* Each wait is at least half its doubling base: 10, 20, 40, 80 ms. */
+	for (size_t i = 1; i < 5 && i < srv.nseen; i++)
+		CHECK(gap_ms(&srv, i) >= ((uint64_t)BACKOFF_BASE_MS << (i - 1)) / 2);
+}
+
+static void retry_after_seconds_is_honoured(void)
+{
+	struct step steps[] = {
+		{ STEP_ANSWER, 429, "Retry-After: 1\r\n", "" },
+		{ STEP_ANSWER, 200, NULL, "done" },
+	};
+	struct http_client *http = client_new(10000);
+	struct http_request req;
+	struct server srv;
+	char body[16];
+
+	server_start(&srv, steps, 2);
+	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
+	CHECK(req.status == 200);
+	CHECK(req.attempts == 2);
+	http_client_free(http);
+	server_stop(&srv);
+	CHECK(srv.nseen == 2);
+	if (srv.nseen == 2)
+		CHECK(gap_ms(&srv, 1) >= 1000);
+}
+
+/* A Retry-After past the time bound: the answer stands at once, no waiting. */
+static void retry_after_past_the_time_bound_ends_the_request(void)
+{
+	struct step steps[] = {
+		{ STEP_ANSWER, 503, "Retry-After: 30\r\n", "" },
+		{ STEP_ANSWER, 200, NULL, "done" },
+	};
+	struct http_client *http = client_new(3000);
+	struct http_request req;
+	struct server srv;
+	char body[16];
+	uint64_t start = now_ms();
+
+	server_start(&srv, steps, 2);
+	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
+	CHECK(now_ms() - start < 2000);
+	CHECK(req.status == 503);
+	CHECK(req.attempts == 1);
+	http_client_free(http);
+	server_stop(&srv);
+	CHECK(srv.nseen == 1);
+}
+
+static void server_errors_and_429_are_retried(void)
+{
+	struct step steps[] = {
+		{ STEP_ANSWER, 500, NULL, "" }, { STEP_ANSWER, 502, NULL, "" },
+		{ STEP_ANSWER, 503, NULL, "" }, { STEP_ANSWER, 504, NULL, "" },
+		{ STEP_ANSWER, 429, NULL, "" }, { STEP_ANSWER, 408, NULL, "" },
+		{ STEP_ANSWER, 200, NULL, "done" },
+	};
+	struct http_client *http = client_new(10000);
+	struct http_request req;
+	struct server srv;
+	char body[16];
+
+	server_start(&srv, steps, 7);
+	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
+	CHECK(req.status == 200);
+	CHECK(req.attempts == 7);
+	CHECK(req.body_len == 4 && memcmp(body, "done", 4) == 0);
+	http_client_free(http);
+	server_stop(&srv);
+	CHECK(srv.nseen == 7);
 }
 
 static void client_errors_are_not_retried(void)
@@ -450,6 +600,112 @@ static void client_errors_are_not_retried(void)
 	}
 }
 
+static void reset_mid_answer_is_retried(void)
+{
+	struct step steps[] = {
+		{ STEP_CUT_ANSWER, 200, NULL, NULL },
+		{ STEP_ANSWER, 200, NULL, "whole" },
+	};
+	struct http_client *http = client_new(10000);
+	struct http_request req;
+	struct server srv;
+	char body[128];
+
+	server_start(&srv, steps, 2);
+	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
+	CHECK(req.status == 200);
+	CHECK(req.attempts == 2);
+	CHECK(req.body_len == 5 && memcmp(body, "whole", 5) == 0);
+	http_client_free(http);
+	server_stop(&srv);
+	CHECK(srv.nseen == 2);
+}
+
+/* Cut after 64 KiB, then a 500 after the whole body: the third attempt, and the
+ * second, still send all of it from its first byte. */
+static void upload_is_sent_whole_again_on_retry(void)
+{
+	struct step steps[] = {
+		{ STEP_CUT_UPLOAD, 0, NULL, NULL },
+		{ STEP_ANSWER, 500, NULL, "" },
+		{ STEP_ANSWER, 201, NULL, "" },
+	};
+	size_t len = 1 << 20;
+	char *upload = malloc(len);
+	struct http_client *http = client_new(10000);
+	struct http_request req;
+	struct server srv;
+
+	for (size_t i = 0; i < len; i++)
+		upload[i] = (char)(i * 7 + i / 4096);
+	server_start(&srv, steps, 3);
+	srv.expect = upload;
+	srv.expect_len = len;
+	srv.cut_after = 64 << 10;
+	get_init(&req, &srv, NULL, 0);
+	req.method = "PUT";
+	req.upload = upload;
+	req.upload_len = len;
+	CHECK(http_execute(http, &req) == 0);
+	CHECK(req.status == 201);
+	CHECK(req.attempts == 3);
+	http_client_free(http);
+	server_stop(&srv);
+	CHECK(srv.nseen == 3);
+	CHECK(srv.seen[0].body_len == 64 << 10);
+	CHECK(srv.seen[1].body_whole);
+	CHECK(srv.seen[2].body_whole);
+	CHECK(strcmp(srv.seen[2].method, "PUT") == 0);
+	free(upload);
+}
+
+/* A service that answers 503 for ever: the time bound, not max_attempts, ends it. */
+static void time_bound_covers_every_retry(void)
+{
+	struct step steps[] = { { STEP_ANSWER, 503, NULL, "" } };
+	struct http_client *http = client_new(10000);
+	struct http_request req;
+	struct server srv;
+	char body[16];
+	uint64_t start = now_ms(), took;
+
+	server_start(&srv, steps, 1);
+	get_init(&req, &srv, body, sizeof(body));
+	req.max_attempts = 1000;
+	req.timeout_ms = 500;
+	CHECK(http_execute(http, &req) == 0);
+	took = now_ms() - start;
+	CHECK(req.status == 503);
+	CHECK(req.attempts >= 2);
+	CHECK(took < 500 + 1000);
+	http_client_free(http);
+	server_stop(&srv);
+	CHECK(srv.nseen == (size_t)req.attempts);
+}
+
+/* A service that takes the request and never answers: -ETIMEDOUT at the bound. */
+static void time_bound_ends_a_stalled_answer(void)
+{
+	struct step steps[] = { { STEP_STALL, 0, NULL, NULL } };
+	struct http_client *http = client_new(10000);
+	struct http_request req;
+	struct server srv;
+	char body[16];
+	uint64_t start = now_ms(), took;
+
+	server_start(&srv, steps, 1);
+	get_init(&req, &srv, body, sizeof(body));
+	req.timeout_ms = 300;
+	CHECK(http_execute(http, &req) == -ETIMEDOUT);
+	took = now_ms() - start;
+	CHECK(took >= 300);
+	CHECK(took < 300 + 1000);
+	CHECK(req.status == 0);
+	CHECK(server_wait_stalled(&srv));
+	http_client_free(http);
+	server_stop(&srv);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_ERROR);
@@ -457,6 +713,15 @@ int main(void)
 	RUN(stat_reads_headers_after_many_meta_headers);
 	RUN(stat_refuses_a_malformed_etag);
 	RUN(stat_refuses_a_malformed_content_length);
+	RUN(backoff_schedule_doubles_with_jitter);
+	RUN(retries_wait_longer_each_time);
+	RUN(retry_after_seconds_is_honoured);
+	RUN(retry_after_past_the_time_bound_ends_the_request);
+	RUN(server_errors_and_429_are_retried);
 	RUN(client_errors_are_not_retried);
+	RUN(reset_mid_answer_is_retried);
+	RUN(upload_is_sent_whole_again_on_retry);
+	RUN(time_bound_covers_every_retry);
+	RUN(time_bound_ends_a_stalled_answer);
 	return unit_done();
 }

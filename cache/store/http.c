@@ -61,6 +61,8 @@ void http_client_opts_default(struct http_client_opts *opts)
 	opts->op_timeout_ms = 60000;
 	opts->connect_timeout_ms = 5000;
 	opts->max_attempts = 8;
+	opts->backoff_base_ms = 100;
+	opts->backoff_max_ms = 8000;
 }
 
 static void http_share_lock(CURL *easy, curl_lock_data data, curl_lock_access access,
@@ -194,14 +196,15 @@ static uint64_t http_retry_after_ms(const struct http_answer *answer)
 	return secs * 1000;
 }
 
-/* Full jitter: a random wait in [base/2, base), base doubling from 100 ms to 8 s. */
-static uint64_t http_backoff_ms(int attempt, unsigned int *seed)
+uint64_t http_backoff_ms(const struct http_client_opts *opts, int retry, unsigned int *seed)
 {
-	uint64_t base = 100ULL << (attempt < 7 ? attempt : 7);
+	uint64_t base = (uint64_t)opts->backoff_base_ms, max = (uint64_t)opts->backoff_max_ms;
 
-	if (base > 8000)
-		base = 8000;
-	return base / 2 + (uint64_t)rand_r(seed) % (base / 2);
+	for (; retry > 0 && base < max; retry--)
+		base *= 2;
+	if (base > max)
+		base = max;
+	return base / 2 + (uint64_t)rand_r(seed) % (base - base / 2);
 }
 
 /* Runs one attempt: 0 with *rc_out curl's result (and, when an answer came, req->status,
@@ -320,7 +323,7 @@ static int http_run(struct http_client *c, CURL *easy, struct http_request *req,
 		}
 		if (req->attempts >= max_attempts)
 			break;
-		wait = http_backoff_ms(req->attempts - 1, seed);
+		wait = http_backoff_ms(&c->opts, req->attempts - 1, seed);
 		if (retry_after > wait)
 			wait = retry_after;
 		log_info("%s %s: %s, attempt %d, retrying in %llu ms", req->method, req->url,
@@ -375,7 +378,8 @@ int http_client_new(const struct http_client_opts *opts, struct http_client **ou
 	struct http_client *c;
 	int err;
 
-	if (opts->workers < 1 || opts->max_attempts < 1 || opts->op_timeout_ms < 1)
+	if (opts->workers < 1 || opts->max_attempts < 1 || opts->op_timeout_ms < 1 ||
+	    opts->backoff_base_ms < 2 || opts->backoff_max_ms < opts->backoff_base_ms)
 		return -EINVAL;
 	pthread_once(&http_global_once, http_global_init);
 	if (http_global_result != CURLE_OK)

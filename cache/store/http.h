@@ -23,11 +23,19 @@ struct http_client_opts {
 	int op_timeout_ms;      /* bound on one request, all attempts included */
 	int connect_timeout_ms; /* bound on one connection attempt */
 	int max_attempts;       /* attempts per request, >= 1 */
+	int backoff_base_ms;    /* first wait between attempts, >= 2 (see http_backoff_ms) */
+	int backoff_max_ms;     /* bound on one wait, >= backoff_base_ms */
 	const char *ca_file;    /* extra CA bundle for TLS, or NULL for the system's */
 };
 
-/* Defaults: 8 workers, 60 s per operation, 5 s to connect, 8 attempts. */
+/* Defaults: 8 workers, 60 s per operation, 5 s to connect, 8 attempts, waits from
+ * 100 ms up to 8 s. */
 void http_client_opts_default(struct http_client_opts *opts);
+
+/* The wait before retry number retry (0 for the first): random in [b/2, b), where b is
+ * backoff_base_ms * 2^retry capped at backoff_max_ms. A Retry-After longer than this
+ * wins. seed is rand_r()'s. */
+uint64_t http_backoff_ms(const struct http_client_opts *opts, int retry, unsigned int *seed);
 
 int http_client_new(const struct http_client_opts *opts, struct http_client **out);
 /* Stops the workers; no request may be in flight. */
