@@ -295,10 +295,10 @@ static size_t server_nseen(struct server *srv)
 
 /* Blob headers -------------------------------------------------------------------- */
 
-/* HEADs "f" on a blob store whose service answers 200 with headers. */
-static int stat_answered_with(const char *headers, struct store_attr *attr)
+/* A blob store on a service that answers with step; what fn returns. */
+static long with_store(const struct step *step, long (*fn)(struct store *store, void *arg),
+		       void *arg)
 {
-	struct step step = { STEP_ANSWER, 200, headers, NULL };
 	struct http_client_opts opts;
 	struct http_client *http = NULL;
 	struct auth_cred *cred = NULL;
@@ -306,9 +306,10 @@ static int stat_answered_with(const char *headers, struct store_attr *attr)
 	struct store *store = NULL;
 	struct server srv;
 	char text[128], err_line[256];
+	long result;
 	int err;
 
-	server_start(&srv, &step, 1);
+	server_start(&srv, step, 1);
 	snprintf(text, sizeof(text), "http://127.0.0.1:%d/devstoreaccount1/cont", srv.port);
 	http_client_opts_default(&opts);
 	opts.workers = 1;
@@ -323,15 +324,27 @@ static int stat_answered_with(const char *headers, struct store_attr *attr)
 		err = blob_store_new(&cfg, &store);
 	}
 	CHECK(err == 0);
-	memset(attr, 0, sizeof(*attr));
-	if (!err)
-		err = store_stat(store, "f", attr);
+	result = err ? err : fn(store, arg);
 	if (store)
 		store->ops->destroy(store);
 	http_client_free(http);
 	auth_cred_free(cred);
 	server_stop(&srv);
-	return err;
+	return result;
+}
+
+static long stat_f(struct store *store, void *attr)
+{
+	return store_stat(store, "f", attr);
+}
+
+/* HEADs "f" on a blob store whose service answers 200 with headers. */
+static int stat_answered_with(const char *headers, struct store_attr *attr)
+{
+	struct step step = { STEP_ANSWER, 200, headers, NULL };
+
+	memset(attr, 0, sizeof(*attr));
+	return (int)with_store(&step, stat_f, attr);
 }
 
 #define ATTR_HEADERS                                              \
@@ -412,6 +425,45 @@ static void stat_refuses_a_malformed_content_length(void)
 			 lengths[i]);
 		CHECK(stat_answered_with(headers, &attr) == -EBADMSG);
 	}
+}
+
+static char read_buf[16];
+
+/* Reads 5 bytes of "f" at offset 5. */
+static long read_f_at_5(struct store *store, void *arg)
+{
+	(void)arg;
+	memset(read_buf, 0, sizeof(read_buf));
+	return store_read(store, "f", NULL, 5, 5, read_buf);
+}
+
+static void read_takes_the_answer_at_its_offset(void)
+{
+	struct step step = { STEP_ANSWER, 206, "Content-Range: bytes 5-9/10\r\n", "world" };
+
+	CHECK(with_store(&step, read_f_at_5, NULL) == 5);
+	CHECK_STR(read_buf, "world");
+}
+
+/* An answer that starts elsewhere (a wrong Content-Range, a whole object) or whose
+ * Content-Range is malformed is refused, not taken as the bytes asked for. */
+static void read_refuses_an_answer_at_another_offset(void)
+{
+	static const char *const ranges[] = {
+		"Content-Range: bytes 0-4/10\r\n", "Content-Range: bytes 5-9\r\n",
+		"Content-Range: bytes x-9/10\r\n", "Content-Range: 5-9/10\r\n",
+		"Content-Range: bytes 5-9/9\r\n",  "Content-Range: bytes 9-5/10\r\n",
+		"",
+	};
+
+	struct step whole = { STEP_ANSWER, 200, NULL, "hello" };
+
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		struct step step = { STEP_ANSWER, 206, ranges[i], "hello" };
+
+		CHECK(with_store(&step, read_f_at_5, NULL) == -EBADMSG);
+	}
+	CHECK(with_store(&whole, read_f_at_5, NULL) == -EBADMSG);
 }
 
 /* Retries ------------------------------------------------------------------------- */
@@ -713,6 +765,8 @@ int main(void)
 	RUN(stat_reads_headers_after_many_meta_headers);
 	RUN(stat_refuses_a_malformed_etag);
 	RUN(stat_refuses_a_malformed_content_length);
+	RUN(read_takes_the_answer_at_its_offset);
+	RUN(read_refuses_an_answer_at_another_offset);
 	RUN(backoff_schedule_doubles_with_jitter);
 	RUN(retries_wait_longer_each_time);
 	RUN(retry_after_seconds_is_honoured);

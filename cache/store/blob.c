@@ -59,6 +59,7 @@ struct blob_req {
 	/* read from the headers of a final 2xx answer */
 	struct store_attr attr;
 	char copy_status[32];    /* x-ms-copy-status, or "" */
+	uint64_t range_first;    /* first byte of a 206 answer (its Content-Range) */
 	const char *bad_header;  /* the header that made the answer -EBADMSG */
 };
 
@@ -322,16 +323,49 @@ static int blob_attr_from_answer(struct blob_req *br, const struct http_answer *
 	return 0;
 }
 
+/* The first byte of a Content-Range "bytes FIRST-LAST/SIZE" (SIZE may be "*"):
+ * 0, or -EBADMSG. */
+static int blob_range_first(const char *value, uint64_t *first)
+{
+	char text[64];
+	char *dash, *slash;
+	uint64_t last, size;
+
+	if (strncmp(value, "bytes ", 6) != 0 || strlen(value + 6) >= sizeof(text))
+		return -EBADMSG;
+	memcpy(text, value + 6, strlen(value + 6) + 1);
+	dash = strchr(text, '-');
+	slash = dash ? strchr(dash, '/') : NULL;
+	if (!slash)
+		return -EBADMSG;
+	*dash = '\0';
+	*slash = '\0';
+	if (http_parse_u64(text, first) != 0 || http_parse_u64(dash + 1, &last) != 0 ||
+	    last < *first)
+		return -EBADMSG;
+	if (strcmp(slash + 1, "*") != 0 &&
+	    (http_parse_u64(slash + 1, &size) != 0 || last >= size))
+		return -EBADMSG;
+	return 0;
+}
+
 /* http_headers_fn: what the final answer's headers say, read while they exist. */
 static int blob_on_headers(void *ctx, struct http_request *http,
 			   const struct http_answer *answer)
 {
 	struct blob_req *br = ctx;
+	char value[128];
 
 	memset(&br->attr, 0, sizeof(br->attr));
 	br->copy_status[0] = '\0';
 	if (http->status < 200 || http->status >= 300)
 		return 0;
+	if (http->status == 206) {
+		br->bad_header = "Content-Range";
+		if (blob_header(answer, "content-range", value, sizeof(value)) <= 0 ||
+		    blob_range_first(value, &br->range_first) != 0)
+			return -EBADMSG;
+	}
 	return blob_attr_from_answer(br, answer);
 }
 
@@ -471,6 +505,7 @@ static ssize_t blob_read(struct store *s, const char *path, const char *etag, ui
 {
 	struct blob_req br;
 	char range[80], if_match[STORE_ETAG_MAX + 16];
+	uint64_t first;
 	int err;
 
 	if (len == 0)
@@ -493,8 +528,14 @@ static ssize_t blob_read(struct store *s, const char *path, const char *etag, ui
 		return err;
 	}
 	switch (br.http.status) {
-	case 200:
+	case 200: /* the whole object, from its first byte */
 	case 206:
+		first = br.http.status == 206 ? br.range_first : 0;
+		if (first != offset) {
+			log_warn("GET %s: the answer starts at byte %" PRIu64 ", not %" PRIu64,
+				 br.url, first, offset);
+			return -EBADMSG;
+		}
 		return (ssize_t)br.http.body_len;
 	case 416:
 		return 0; /* at or past the end */
