@@ -249,48 +249,17 @@ static void server_start(struct server *srv, const struct step *steps, size_t ns
 	srv->port = ntohs(addr.sin_port);
 }
 
-static void server_release(struct server *srv)
+static void server_stop(struct server *srv)
 {
 	pthread_mutex_lock(&srv->lock);
 	srv->released = true;
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
-}
-
-static void server_stop(struct server *srv)
-{
-	server_release(srv);
 	shutdown(srv->fd, SHUT_RDWR); /* wakes accept() */
 	pthread_join(srv->thread, NULL);
 	close(srv->fd);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->cond);
-}
-
-/* Whether a STEP_STALL connection holds a request, waiting at most 5 s for one. */
-static bool server_wait_stalled(struct server *srv)
-{
-	struct timespec until;
-	bool stalled;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
-	pthread_mutex_lock(&srv->lock);
-	while (!srv->stalled && pthread_cond_timedwait(&srv->cond, &srv->lock, &until) == 0)
-		;
-	stalled = srv->stalled;
-	pthread_mutex_unlock(&srv->lock);
-	return stalled;
-}
-
-static size_t server_nseen(struct server *srv)
-{
-	size_t n;
-
-	pthread_mutex_lock(&srv->lock);
-	n = srv->nseen;
-	pthread_mutex_unlock(&srv->lock);
-	return n;
 }
 
 /* Blob headers -------------------------------------------------------------------- */
@@ -471,46 +440,67 @@ static void read_refuses_an_answer_at_another_offset(void)
 #define BACKOFF_BASE_MS 20
 #define BACKOFF_MAX_MS 160
 
-static struct http_client *client_new(int op_timeout_ms)
+/* One request served by a script: what the client and the server saw. */
+struct exchange {
+	struct server srv;
+	struct http_request req;
+	char body[128];
+	char url[64];
+	int result;       /* what http_execute() returned */
+	uint64_t took_ms; /* how long http_execute() took */
+};
+
+/* GETs "/" from a server that plays steps, on a one-worker client with a 10 s bound;
+ * adjust, if not NULL, changes the request or the server before it is sent. Both are
+ * stopped when it returns; x->srv.seen stays readable. */
+static void exchange_run(struct exchange *x, const struct step *steps, size_t nsteps,
+			 void (*adjust)(struct exchange *x))
 {
 	struct http_client_opts opts;
 	struct http_client *http = NULL;
+	uint64_t start;
 
 	http_client_opts_default(&opts);
 	opts.workers = 1;
-	opts.op_timeout_ms = op_timeout_ms;
+	opts.op_timeout_ms = 10000;
 	opts.backoff_base_ms = BACKOFF_BASE_MS;
 	opts.backoff_max_ms = BACKOFF_MAX_MS;
 	if (http_client_new(&opts, &http) != 0)
 		abort();
-	return http;
+	server_start(&x->srv, steps, nsteps);
+	snprintf(x->url, sizeof(x->url), "http://127.0.0.1:%d/", x->srv.port);
+	memset(&x->req, 0, sizeof(x->req));
+	x->req.method = "GET";
+	x->req.url = x->url;
+	x->req.body_buf = x->body;
+	x->req.body_cap = sizeof(x->body);
+	if (adjust)
+		adjust(x);
+	start = now_ms();
+	x->result = http_execute(http, &x->req);
+	x->took_ms = now_ms() - start;
+	http_client_free(http);
+	server_stop(&x->srv);
 }
 
-static char server_url[64];
-
-/* A GET of "/" on srv, with body_cap bytes of body room. */
-static void get_init(struct http_request *req, struct server *srv, char *body,
-		     size_t body_cap)
+/* The exchange ended with an answer of status after attempts attempts, each of which
+ * reached the server, and (if body is not NULL) that body. */
+static void check_answer(const struct exchange *x, long status, int attempts,
+			 const char *body)
 {
-	snprintf(server_url, sizeof(server_url), "http://127.0.0.1:%d/", srv->port);
-	memset(req, 0, sizeof(*req));
-	req->method = "GET";
-	req->url = server_url;
-	req->body_buf = body;
-	req->body_cap = body_cap;
-}
-
-static int get(struct http_client *http, struct server *srv, struct http_request *req,
-	       char *body, size_t body_cap)
-{
-	get_init(req, srv, body, body_cap);
-	return http_execute(http, req);
+	CHECK(x->result == 0);
+	CHECK(x->req.status == status);
+	CHECK(x->req.attempts == attempts);
+	CHECK(x->srv.nseen == (size_t)attempts);
+	if (body)
+		CHECK(x->req.body_len == strlen(body) &&
+		      memcmp(x->body, body, strlen(body)) == 0);
 }
 
 /* Milliseconds between the server's acceptance of request i - 1 and of request i. */
-static uint64_t gap_ms(struct server *srv, size_t i)
+static uint64_t gap_ms(const struct exchange *x, size_t i)
 {
-	return srv->seen[i].at_ms - srv->seen[i - 1].at_ms;
+	return x->srv.seen[i].at_ms - x->srv.seen[i - 1].at_ms;
 }
 
 static void backoff_schedule_doubles_with_jitter(void)
@@ -538,94 +528,65 @@ static void backoff_schedule_doubles_with_jitter(void)
 
 static void retries_wait_longer_each_time(void)
 {
-	struct step steps[] = {
+	static const struct step steps[] = {
 		{ STEP_ANSWER, 503, NULL, "" }, { STEP_ANSWER, 503, NULL, "" },
 		{ STEP_ANSWER, 503, NULL, "" }, { STEP_ANSWER, 503, NULL, "" },
 		{ STEP_ANSWER, 200, NULL, "done" },
 	};
-	struct http_client *http = client_new(10000);
-	struct http_request req;
-	struct server srv;
-	char body[16];
+	static struct exchange x;
 
-	server_start(&srv, steps, 5);
-	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
-	CHECK(req.status == 200);
-	CHECK(req.attempts == 5);
-	http_client_free(http);
-	server_stop(&srv);
-	CHECK(srv.nseen == 5);
+	exchange_run(&x, steps, 5, NULL);
+	check_answer(&x, 200, 5, "done");
 	/* Each wait is at least half its doubling base: 10, 20, 40, 80 ms. */
-	for (size_t i = 1; i < 5 && i < srv.nseen; i++)
-		CHECK(gap_ms(&srv, i) >= ((uint64_t)BACKOFF_BASE_MS << (i - 1)) / 2);
+	for (size_t i = 1; i < 5 && i < x.srv.nseen; i++)
+		CHECK(gap_ms(&x, i) >= ((uint64_t)BACKOFF_BASE_MS << (i - 1)) / 2);
 }
 
 static void retry_after_seconds_is_honoured(void)
 {
-	struct step steps[] = {
+	static const struct step steps[] = {
 		{ STEP_ANSWER, 429, "Retry-After: 1\r\n", "" },
 		{ STEP_ANSWER, 200, NULL, "done" },
 	};
-	struct http_client *http = client_new(10000);
-	struct http_request req;
-	struct server srv;
-	char body[16];
+	static struct exchange x;
 
-	server_start(&srv, steps, 2);
-	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
-	CHECK(req.status == 200);
-	CHECK(req.attempts == 2);
-	http_client_free(http);
-	server_stop(&srv);
-	CHECK(srv.nseen == 2);
-	if (srv.nseen == 2)
-		CHECK(gap_ms(&srv, 1) >= 1000);
+	exchange_run(&x, steps, 2, NULL);
+	check_answer(&x, 200, 2, "done");
+	if (x.srv.nseen == 2)
+		CHECK(gap_ms(&x, 1) >= 1000);
+}
+
+static void bound_to_3s(struct exchange *x)
+{
+	x->req.timeout_ms = 3000;
 }
 
 /* A Retry-After past the time bound: the answer stands at once, no waiting. */
 static void retry_after_past_the_time_bound_ends_the_request(void)
 {
-	struct step steps[] = {
+	static const struct step steps[] = {
 		{ STEP_ANSWER, 503, "Retry-After: 30\r\n", "" },
 		{ STEP_ANSWER, 200, NULL, "done" },
 	};
-	struct http_client *http = client_new(3000);
-	struct http_request req;
-	struct server srv;
-	char body[16];
-	uint64_t start = now_ms();
+	static struct exchange x;
 
-	server_start(&srv, steps, 2);
-	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
-	CHECK(now_ms() - start < 2000);
-	CHECK(req.status == 503);
-	CHECK(req.attempts == 1);
-	http_client_free(http);
-	server_stop(&srv);
-	CHECK(srv.nseen == 1);
+	exchange_run(&x, steps, 2, bound_to_3s);
+	check_answer(&x, 503, 1, NULL);
+	CHECK(x.took_ms < 2000);
 }
 
 static void server_errors_and_429_are_retried(void)
 {
-	struct step steps[] = {
+	static const struct step steps[] = {
 		{ STEP_ANSWER, 500, NULL, "" }, { STEP_ANSWER, 502, NULL, "" },
 		{ STEP_ANSWER, 503, NULL, "" }, { STEP_ANSWER, 504, NULL, "" },
 		{ STEP_ANSWER, 429, NULL, "" }, { STEP_ANSWER, 408, NULL, "" },
 		{ STEP_ANSWER, 200, NULL, "done" },
 	};
-	struct http_client *http = client_new(10000);
-	struct http_request req;
-	struct server srv;
-	char body[16];
+	static struct exchange x;
 
-	server_start(&srv, steps, 7);
-	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
-	CHECK(req.status == 200);
-	CHECK(req.attempts == 7);
-	CHECK(req.body_len == 4 && memcmp(body, "done", 4) == 0);
-	http_client_free(http);
-	server_stop(&srv);
-	CHECK(srv.nseen == 7);
+	exchange_run(&x, steps, 7, NULL);
+	check_answer(&x, 200, 7, "done");
 }
 
 static void client_errors_are_not_retried(void)
@@ -637,125 +598,98 @@ static void client_errors_are_not_retried(void)
 			{ STEP_ANSWER, statuses[i], NULL, "no" },
 			{ STEP_ANSWER, 200, NULL, "yes" },
 		};
-		struct http_client *http = client_new(10000);
-		struct http_request req;
-		struct server srv;
-		char body[16];
+		static struct exchange x;
 
-		server_start(&srv, steps, 2);
-		CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
-		CHECK(req.status == statuses[i]);
-		CHECK(req.attempts == 1);
-		http_client_free(http);
-		server_stop(&srv);
-		CHECK(server_nseen(&srv) == 1);
+		exchange_run(&x, steps, 2, NULL);
+		check_answer(&x, statuses[i], 1, NULL);
 	}
 }
 
 static void reset_mid_answer_is_retried(void)
 {
-	struct step steps[] = {
+	static const struct step steps[] = {
 		{ STEP_CUT_ANSWER, 200, NULL, NULL },
 		{ STEP_ANSWER, 200, NULL, "whole" },
 	};
-	struct http_client *http = client_new(10000);
-	struct http_request req;
-	struct server srv;
-	char body[128];
+	static struct exchange x;
 
-	server_start(&srv, steps, 2);
-	CHECK(get(http, &srv, &req, body, sizeof(body)) == 0);
-	CHECK(req.status == 200);
-	CHECK(req.attempts == 2);
-	CHECK(req.body_len == 5 && memcmp(body, "whole", 5) == 0);
-	http_client_free(http);
-	server_stop(&srv);
-	CHECK(srv.nseen == 2);
+	exchange_run(&x, steps, 2, NULL);
+	check_answer(&x, 200, 2, "whole");
+}
+
+#define UPLOAD_LEN (1 << 20)
+#define UPLOAD_CUT (64 << 10)
+
+static char upload[UPLOAD_LEN];
+
+static void put_upload(struct exchange *x)
+{
+	x->srv.expect = upload;
+	x->srv.expect_len = UPLOAD_LEN;
+	x->srv.cut_after = UPLOAD_CUT;
+	x->req.method = "PUT";
+	x->req.upload = upload;
+	x->req.upload_len = UPLOAD_LEN;
 }
 
 /* Cut after 64 KiB, then a 500 after the whole body: the third attempt, and the
  * second, still send all of it from its first byte. */
 static void upload_is_sent_whole_again_on_retry(void)
 {
-	struct step steps[] = {
+	static const struct step steps[] = {
 		{ STEP_CUT_UPLOAD, 0, NULL, NULL },
 		{ STEP_ANSWER, 500, NULL, "" },
 		{ STEP_ANSWER, 201, NULL, "" },
 	};
-	size_t len = 1 << 20;
-	char *upload = malloc(len);
-	struct http_client *http = client_new(10000);
-	struct http_request req;
-	struct server srv;
+	static struct exchange x;
 
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < UPLOAD_LEN; i++)
 		upload[i] = (char)(i * 7 + i / 4096);
-	server_start(&srv, steps, 3);
-	srv.expect = upload;
-	srv.expect_len = len;
-	srv.cut_after = 64 << 10;
-	get_init(&req, &srv, NULL, 0);
-	req.method = "PUT";
-	req.upload = upload;
-	req.upload_len = len;
-	CHECK(http_execute(http, &req) == 0);
-	CHECK(req.status == 201);
-	CHECK(req.attempts == 3);
-	http_client_free(http);
-	server_stop(&srv);
-	CHECK(srv.nseen == 3);
-	CHECK(srv.seen[0].body_len == 64 << 10);
-	CHECK(srv.seen[1].body_whole);
-	CHECK(srv.seen[2].body_whole);
-	CHECK(strcmp(srv.seen[2].method, "PUT") == 0);
-	free(upload);
+	exchange_run(&x, steps, 3, put_upload);
+	check_answer(&x, 201, 3, NULL);
+	if (x.srv.nseen != 3)
+		return;
+	CHECK(x.srv.seen[0].body_len == UPLOAD_CUT);
+	CHECK(x.srv.seen[1].body_whole);
+	CHECK(x.srv.seen[2].body_whole);
+	CHECK(strcmp(x.srv.seen[2].method, "PUT") == 0);
+}
+
+static void many_attempts_bound_to_500ms(struct exchange *x)
+{
+	x->req.max_attempts = 1000;
+	x->req.timeout_ms = 500;
 }
 
 /* A service that answers 503 for ever: the time bound, not max_attempts, ends it. */
 static void time_bound_covers_every_retry(void)
 {
-	struct step steps[] = { { STEP_ANSWER, 503, NULL, "" } };
-	struct http_client *http = client_new(10000);
-	struct http_request req;
-	struct server srv;
-	char body[16];
-	uint64_t start = now_ms(), took;
+	static const struct step steps[] = { { STEP_ANSWER, 503, NULL, "" } };
+	static struct exchange x;
 
-	server_start(&srv, steps, 1);
-	get_init(&req, &srv, body, sizeof(body));
-	req.max_attempts = 1000;
-	req.timeout_ms = 500;
-	CHECK(http_execute(http, &req) == 0);
-	took = now_ms() - start;
-	CHECK(req.status == 503);
-	CHECK(req.attempts >= 2);
-	CHECK(took < 500 + 1000);
-	http_client_free(http);
-	server_stop(&srv);
-	CHECK(srv.nseen == (size_t)req.attempts);
+	exchange_run(&x, steps, 1, many_attempts_bound_to_500ms);
+	CHECK(x.req.attempts >= 2);
+	check_answer(&x, 503, x.req.attempts, NULL);
+	CHECK(x.took_ms < 500 + 1000);
+}
+
+static void bound_to_300ms(struct exchange *x)
+{
+	x->req.timeout_ms = 300;
 }
 
 /* A service that takes the request and never answers: -ETIMEDOUT at the bound. */
 static void time_bound_ends_a_stalled_answer(void)
 {
-	struct step steps[] = { { STEP_STALL, 0, NULL, NULL } };
-	struct http_client *http = client_new(10000);
-	struct http_request req;
-	struct server srv;
-	char body[16];
-	uint64_t start = now_ms(), took;
+	static const struct step steps[] = { { STEP_STALL, 0, NULL, NULL } };
+	static struct exchange x;
 
-	server_start(&srv, steps, 1);
-	get_init(&req, &srv, body, sizeof(body));
-	req.timeout_ms = 300;
-	CHECK(http_execute(http, &req) == -ETIMEDOUT);
-	took = now_ms() - start;
-	CHECK(took >= 300);
-	CHECK(took < 300 + 1000);
-	CHECK(req.status == 0);
-	CHECK(server_wait_stalled(&srv));
-	http_client_free(http);
-	server_stop(&srv);
+	exchange_run(&x, steps, 1, bound_to_300ms);
+	CHECK(x.result == -ETIMEDOUT);
+	CHECK(x.took_ms >= 300);
+	CHECK(x.took_ms < 300 + 1000);
+	CHECK(x.req.status == 0);
+	CHECK(x.srv.stalled);
 }
 
 int main(void)
