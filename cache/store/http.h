@@ -37,6 +37,8 @@ void http_client_opts_default(struct http_client_opts *opts);
  * wins. seed is rand_r()'s. */
 uint64_t http_backoff_ms(const struct http_client_opts *opts, int retry, unsigned int *seed);
 
+/* Starts the pool: 0, -EINVAL for an option out of its range, -ENOMEM, -EIO when curl
+ * cannot be initialised. */
 int http_client_new(const struct http_client_opts *opts, struct http_client **out);
 /* Stops the workers; no request may be in flight. */
 void http_client_free(struct http_client *client);
