@@ -12,6 +12,7 @@
 #include <libxml/tree.h>
 
 #include "auth/base/log.h"
+#include "auth/base/util.h"
 #include "cache/store/listxml.h"
 
 #define BLOB_API_VERSION "2023-11-03"
@@ -55,6 +56,11 @@ struct blob_req {
 	bool list_own;         /* the listing held the placeholder object "dir/" itself */
 	/* small answers kept whole (block lists): emptied before each attempt */
 	struct blob_body body;
+	/* read from the headers of a final 2xx answer */
+	struct store_attr attr;
+	char copy_status[32];    /* x-ms-copy-status, or "" */
+	uint64_t range_first;    /* first byte of a 206 answer (its Content-Range) */
+	const char *bad_header;  /* the header that made the answer -EBADMSG */
 };
 
 static struct blob_store *blob_of(struct store *s)
@@ -79,6 +85,8 @@ static void blob_split_header(const char *line, char *name, size_t name_len,
 }
 
 static int blob_list_item(void *ctx, const struct listxml_item *item);
+static int blob_on_headers(void *ctx, struct http_request *http,
+			   const struct http_answer *answer);
 
 static int blob_prepare(void *ctx, struct http_request *http)
 {
@@ -176,6 +184,7 @@ static int blob_req_init(struct blob_req *br, struct blob_store *bs, const char 
 	br->http.method = method;
 	br->http.url = br->url;
 	br->http.prepare = blob_prepare;
+	br->http.headers_fn = blob_on_headers;
 	br->http.ctx = br;
 	err = blob_url_append(br, bs->endpoint);
 	if (!err)
@@ -242,7 +251,10 @@ static int blob_errno(const struct blob_req *br)
 
 static void blob_log_failure(const struct blob_req *br, int err)
 {
-	if (br->http.status)
+	if (err == -EBADMSG && br->bad_header)
+		log_warn("%s %s: HTTP %ld with a malformed %s header", br->http.method, br->url,
+			 br->http.status, br->bad_header);
+	else if (br->http.status)
 		log_warn("%s %s: HTTP %ld %s", br->http.method, br->url, br->http.status,
 			 br->http.error_code);
 	else
@@ -250,23 +262,111 @@ static void blob_log_failure(const struct blob_req *br, int err)
 			 br->http.error_text);
 }
 
-static void blob_attr_from_headers(const struct http_request *http, struct store_attr *out)
+/* Reads header name of answer into out: 1 when present, 0 when absent, -EBADMSG when
+ * malformed or longer than outlen. */
+static int blob_header(const struct http_answer *answer, const char *name, char *out,
+		       size_t outlen)
 {
+	int err = http_header(answer, name, out, outlen);
+
+	if (err == -ENOENT)
+		return 0;
+	return err ? -EBADMSG : 1;
+}
+
+/* An ETag as the service sends it: a quoted string without inner quotes. */
+static bool blob_etag_ok(const char *etag)
+{
+	size_t len = strlen(etag);
+
+	return len >= 2 && etag[0] == '"' && etag[len - 1] == '"' &&
+	       !memchr(etag + 1, '"', len - 2);
+}
+
+/* The attributes a 2xx answer carries: 0, or -EBADMSG with br->bad_header set. A
+ * malformed ferry_mtime is ignored, as in listings: Last-Modified stands. */
+static int blob_attr_from_answer(struct blob_req *br, const struct http_answer *answer)
+{
+	struct store_attr *out = &br->attr;
+	char value[128];
+	int found;
+
+	br->bad_header = "Content-Length";
+	found = blob_header(answer, "content-length", value, sizeof(value));
+	if (found < 0 || (found && http_parse_u64(value, &out->size) != 0))
+		return -EBADMSG;
+	br->bad_header = "Last-Modified";
+	found = blob_header(answer, "last-modified", value, sizeof(value));
+	if (found < 0 || (found && http_parse_date(value, &out->mtime) != 0))
+		return -EBADMSG;
+	br->bad_header = "ETag";
+	found = blob_header(answer, "etag", out->etag, sizeof(out->etag));
+	if (found < 0 || (found && !blob_etag_ok(out->etag)))
+		return -EBADMSG;
+	br->bad_header = "x-ms-meta-hdi_isfolder";
+	found = blob_header(answer, "x-ms-meta-hdi_isfolder", value, sizeof(value));
+	if (found < 0)
+		return -EBADMSG;
+	out->is_dir = found && strcasecmp(value, "true") == 0;
+	br->bad_header = "x-ms-meta-is_symlink";
+	found = blob_header(answer, "x-ms-meta-is_symlink", value, sizeof(value));
+	if (found < 0)
+		return -EBADMSG;
+	out->is_symlink = found && strcasecmp(value, "true") == 0;
+	if (blob_header(answer, "x-ms-meta-ferry_mtime", value, sizeof(value)) > 0)
+		listxml_parse_mtime(value, &out->mtime, &out->mtime_nsec);
+	br->bad_header = "x-ms-copy-status";
+	found = blob_header(answer, "x-ms-copy-status", br->copy_status, sizeof(br->copy_status));
+	if (found < 0)
+		return -EBADMSG;
+	br->bad_header = NULL;
+	return 0;
+}
+
+/* The first byte of a Content-Range "bytes FIRST-LAST/SIZE" (SIZE may be "*"):
+ * 0, or -EBADMSG. */
+static int blob_range_first(const char *value, uint64_t *first)
+{
+	char text[64];
+	char *dash, *slash;
+	uint64_t last, size;
+
+	if (strncmp(value, "bytes ", 6) != 0 || strlen(value + 6) >= sizeof(text))
+		return -EBADMSG;
+	memcpy(text, value + 6, strlen(value + 6) + 1);
+	dash = strchr(text, '-');
+	slash = dash ? strchr(dash, '/') : NULL;
+	if (!slash)
+		return -EBADMSG;
+	*dash = '\0';
+	*slash = '\0';
+	if (http_parse_u64(text, first) != 0 || http_parse_u64(dash + 1, &last) != 0 ||
+	    last < *first)
+		return -EBADMSG;
+	if (strcmp(slash + 1, "*") != 0 &&
+	    (http_parse_u64(slash + 1, &size) != 0 || last >= size))
+		return -EBADMSG;
+	return 0;
+}
+
+/* http_headers_fn: what the final answer's headers say, read while they exist. */
+static int blob_on_headers(void *ctx, struct http_request *http,
+			   const struct http_answer *answer)
+{
+	struct blob_req *br = ctx;
 	char value[128];
 
-	memset(out, 0, sizeof(*out));
-	if (http_header(http, "content-length", value, sizeof(value)) == 0)
-		out->size = strtoull(value, NULL, 10);
-	if (http_header(http, "last-modified", value, sizeof(value)) == 0)
-		http_parse_date(value, &out->mtime);
-	if (http_header(http, "etag", out->etag, sizeof(out->etag)) != 0)
-		out->etag[0] = '\0';
-	if (http_header(http, "x-ms-meta-hdi_isfolder", value, sizeof(value)) == 0)
-		out->is_dir = strcasecmp(value, "true") == 0;
-	if (http_header(http, "x-ms-meta-is_symlink", value, sizeof(value)) == 0)
-		out->is_symlink = strcasecmp(value, "true") == 0;
-	if (http_header(http, "x-ms-meta-ferry_mtime", value, sizeof(value)) == 0)
-		listxml_parse_mtime(value, &out->mtime, &out->mtime_nsec);
+	memset(&br->attr, 0, sizeof(br->attr));
+	br->copy_status[0] = '\0';
+	if (http->status < 200 || http->status >= 300)
+		return 0;
+	if (http->status == 206) {
+		br->bad_header = "Content-Range";
+		if (blob_header(answer, "content-range", value, sizeof(value)) <= 0 ||
+		    blob_range_first(value, &br->range_first) != 0)
+			return -EBADMSG;
+	}
+	return blob_attr_from_answer(br, answer);
 }
 
 static int blob_stat(struct store *s, const char *path, struct store_attr *out)
@@ -284,7 +384,7 @@ static int blob_stat(struct store *s, const char *path, struct store_attr *out)
 		return err;
 	}
 	if (br.http.status == 200) {
-		blob_attr_from_headers(&br.http, out);
+		*out = br.attr;
 		return 0;
 	}
 	err = blob_errno(&br);
@@ -405,6 +505,7 @@ static ssize_t blob_read(struct store *s, const char *path, const char *etag, ui
 {
 	struct blob_req br;
 	char range[80], if_match[STORE_ETAG_MAX + 16];
+	uint64_t first;
 	int err;
 
 	if (len == 0)
@@ -427,8 +528,14 @@ static ssize_t blob_read(struct store *s, const char *path, const char *etag, ui
 		return err;
 	}
 	switch (br.http.status) {
-	case 200:
+	case 200: /* the whole object, from its first byte */
 	case 206:
+		first = br.http.status == 206 ? br.range_first : 0;
+		if (first != offset) {
+			log_warn("GET %s: the answer starts at byte %" PRIu64 ", not %" PRIu64,
+				 br.url, first, offset);
+			return -EBADMSG;
+		}
 		return (ssize_t)br.http.body_len;
 	case 416:
 		return 0; /* at or past the end */
@@ -520,7 +627,7 @@ static int blob_lookup(struct store *s, const char *path, struct store_attr *out
 	if (!err) {
 		err = results[0];
 		if (!err && head->http.status == 200)
-			blob_attr_from_headers(&head->http, out);
+			*out = head->attr;
 		else if (!err)
 			err = blob_errno(head);
 		if (err && err != -ENOENT)
@@ -547,7 +654,7 @@ static int blob_probe(struct store *s, char *errbuf, size_t errlen)
 
 	err = blob_count_init(&br, bs, "", 1, &count);
 	if (err) {
-		snprintf(errbuf, errlen, "the container URL is too long");
+		util_errf(errbuf, errlen, "the container URL is too long");
 		return err;
 	}
 	br.http.max_attempts = 3;
@@ -556,51 +663,53 @@ static int blob_probe(struct store *s, char *errbuf, size_t errlen)
 	listxml_free(br.parser);
 	br.parser = NULL;
 	if (err == -EHOSTUNREACH || err == -ECONNRESET || err == -ETIMEDOUT) {
-		snprintf(errbuf, errlen,
-			 "cannot connect to %s: %s; check the URL, the network, and that the "
-			 "storage service is running",
-			 bs->endpoint, br.http.error_text[0] ? br.http.error_text : strerror(-err));
+		util_errf(errbuf, errlen,
+			  "cannot connect to %s: %s; check the URL, the network, and that the "
+			  "storage service is running",
+			  bs->endpoint,
+			  br.http.error_text[0] ? br.http.error_text : strerror(-err));
 		return err;
 	}
 	if (err) {
-		snprintf(errbuf, errlen, "cannot list container '%s' at %s: %s", bs->container,
-			 bs->endpoint, strerror(-err));
+		util_errf(errbuf, errlen, "cannot list container '%s' at %s: %s", bs->container,
+			  bs->endpoint, strerror(-err));
 		return err;
 	}
 	if (br.http.status == 200)
 		return 0;
 	if (br.http.status == 403 && strncmp(br.http.error_code, "AuthorizationPermission", 23) != 0 &&
 	    strncmp(br.http.error_code, "AuthorizationResourceType", 25) != 0) {
-		snprintf(errbuf, errlen,
-			 "authentication failed for account '%s' (%s, %s): the service rejected the "
-			 "credential; check the key or SAS (AZURE_STORAGE_KEY, "
-			 "account_key_file=, sas_file=, AZURE_STORAGE_SAS_TOKEN)",
-			 bs->account, auth_kind_name(auth_cred_kind(cred)), br.http.error_code);
+		util_errf(errbuf, errlen,
+			  "authentication failed for account '%s' (%s, %s): the service rejected "
+			  "the credential; check the key or SAS (AZURE_STORAGE_KEY, "
+			  "account_key_file=, sas_file=, AZURE_STORAGE_SAS_TOKEN)",
+			  bs->account, auth_kind_name(auth_cred_kind(cred)), br.http.error_code);
 		return -EACCES;
 	}
 	if (br.http.status == 403) {
-		snprintf(errbuf, errlen,
-			 "access denied to container '%s' (%s): the %s credential may not list "
-			 "it; a SAS needs the read and list permissions",
-			 bs->container, br.http.error_code, auth_kind_name(auth_cred_kind(cred)));
+		util_errf(errbuf, errlen,
+			  "access denied to container '%s' (%s): the %s credential may not list "
+			  "it; a SAS needs the read and list permissions",
+			  bs->container, br.http.error_code, auth_kind_name(auth_cred_kind(cred)));
 		return -EACCES;
 	}
 	if (br.http.status == 404 && strcmp(br.http.error_code, "ContainerNotFound") == 0) {
-		snprintf(errbuf, errlen,
-			 "container '%s' not found in account '%s' at %s; create it or check "
-			 "the URL",
-			 bs->container, bs->account, bs->endpoint);
+		util_errf(errbuf, errlen,
+			  "container '%s' not found in account '%s' at %s; create it or check "
+			  "the URL",
+			  bs->container, bs->account, bs->endpoint);
 		return -ENOENT;
 	}
 	if (br.http.status == 404 && auth_cred_kind(cred) == AUTH_ANONYMOUS) {
-		snprintf(errbuf, errlen,
-			 "container '%s' not found or not public at %s; give a credential "
-			 "(AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, ...) for a private container",
-			 bs->container, bs->endpoint);
+		util_errf(errbuf, errlen,
+			  "container '%s' not found or not public at %s; give a credential "
+			  "(AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, ...) for a private "
+			  "container",
+			  bs->container, bs->endpoint);
 		return -ENOENT;
 	}
-	snprintf(errbuf, errlen, "unexpected answer from %s: HTTP %ld %s", bs->endpoint,
-		 br.http.status, br.http.error_code);
+	util_errf(errbuf, errlen, "unexpected answer from %s: HTTP %ld %s", bs->endpoint,
+		  br.http.status, br.http.error_code);
 	return -EIO;
 }
 
@@ -646,7 +755,7 @@ static int blob_write_result(struct blob_req *br, int err, long want,
 		return err;
 	}
 	if (out) {
-		blob_attr_from_headers(&br->http, out);
+		*out = br->attr;
 		out->size = size;
 		if (meta) {
 			out->is_dir = meta->is_dir;
@@ -832,7 +941,6 @@ static int blob_parse_blocks(const struct blob_body *body, struct store_block **
 static int blob_get_blocks(struct store *s, const char *path, const char *etag,
 			   struct store_block **out, size_t *nblocks)
 {
-	char current[STORE_ETAG_MAX];
 	struct blob_req br;
 	int err;
 
@@ -848,9 +956,7 @@ static int blob_get_blocks(struct store *s, const char *path, const char *etag,
 		err = blob_errno(&br);
 	if (err == -ENOENT && etag)
 		err = -ESTALE;
-	if (!err && etag &&
-	    (http_header(&br.http, "etag", current, sizeof(current)) != 0 ||
-	     strcmp(current, etag) != 0))
+	if (!err && etag && strcmp(br.attr.etag, etag) != 0)
 		err = -ESTALE;
 	if (!err)
 		err = blob_parse_blocks(&br.body, out, nblocks);
@@ -887,7 +993,7 @@ static int blob_copy(struct store *s, const char *from, const char *to,
 	struct blob_store *bs = blob_of(s);
 	struct blob_write_hdrs h;
 	struct blob_req br, src;
-	char source[BLOB_URL_MAX + 32], status[32];
+	char source[BLOB_URL_MAX + 32];
 	int err;
 
 	/* The source URL is built as a request URL is, SAS included. */
@@ -912,8 +1018,7 @@ static int blob_copy(struct store *s, const char *from, const char *to,
 		return err;
 	}
 	/* Within one account the copy is done at once; otherwise wait for it. */
-	for (int polls = 0; http_header(&br.http, "x-ms-copy-status", status, sizeof(status)) == 0 &&
-			    strcmp(status, "pending") == 0; polls++) {
+	for (int polls = 0; strcmp(br.copy_status, "pending") == 0; polls++) {
 		struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
 
 		if (polls > 10 * 60 * 10)
@@ -927,9 +1032,8 @@ static int blob_copy(struct store *s, const char *from, const char *to,
 		if (err)
 			return err;
 	}
-	if (http_header(&br.http, "x-ms-copy-status", status, sizeof(status)) == 0 &&
-	    strcmp(status, "success") != 0) {
-		log_warn("copy of %s to %s ended: %s", from, to, status);
+	if (br.copy_status[0] && strcmp(br.copy_status, "success") != 0) {
+		log_warn("copy of %s to %s ended: %s", from, to, br.copy_status);
 		return -EIO;
 	}
 	return 0;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "auth/base/log.h"
+#include "auth/base/util.h"
 
 /* One queued request; lives on the stack of the thread in http_execute(). */
 struct http_job {
@@ -38,9 +39,11 @@ struct http_client {
 struct http_attempt {
 	struct http_request *req;
 	CURL *easy;
-	size_t hdr_len;
 	int sink_error; /* what body_fn returned, or -EOVERFLOW for body_buf */
-	bool status_ok; /* the current response is 2xx */
+};
+
+struct http_answer {
+	CURL *easy; /* the handle that made the final attempt, not yet reused */
 };
 
 static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
@@ -58,6 +61,8 @@ void http_client_opts_default(struct http_client_opts *opts)
 	opts->op_timeout_ms = 60000;
 	opts->connect_timeout_ms = 5000;
 	opts->max_attempts = 8;
+	opts->backoff_base_ms = 100;
+	opts->backoff_max_ms = 8000;
 }
 
 static void http_share_lock(CURL *easy, curl_lock_data data, curl_lock_access access,
@@ -95,57 +100,16 @@ static void http_sleep_ms(uint64_t ms)
 		;
 }
 
-static size_t http_on_header(char *data, size_t size, size_t nmemb, void *userp)
-{
-	struct http_attempt *at = userp;
-	struct http_request *req = at->req;
-	size_t len = size * nmemb, name_len, value_len, need;
-	const char *colon, *value, *end = data + len;
-	long status = 0;
-
-	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-		/* A new response (after 100-continue or a redirect): start over. */
-		at->hdr_len = 0;
-		req->resp_headers[0] = '\0';
-		return len;
-	}
-	curl_easy_getinfo(at->easy, CURLINFO_RESPONSE_CODE, &status);
-	at->status_ok = status >= 200 && status < 300;
-	colon = memchr(data, ':', len);
-	if (!colon)
-		return len;
-	name_len = (size_t)(colon - data);
-	value = colon + 1;
-	while (value < end && (*value == ' ' || *value == '\t'))
-		value++;
-	while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	value_len = (size_t)(end - value);
-	need = name_len + 2 + value_len + 1;
-	if (at->hdr_len + need >= sizeof(req->resp_headers))
-		return len; /* headers we cannot keep are ones we do not read */
-	for (size_t i = 0; i < name_len; i++) {
-		char ch = data[i];
-
-		req->resp_headers[at->hdr_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-	}
-	req->resp_headers[at->hdr_len++] = ':';
-	req->resp_headers[at->hdr_len++] = ' ';
-	memcpy(req->resp_headers + at->hdr_len, value, value_len);
-	at->hdr_len += value_len;
-	req->resp_headers[at->hdr_len++] = '\n';
-	req->resp_headers[at->hdr_len] = '\0';
-	return len;
-}
-
 static size_t http_on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_attempt *at = userp;
 	struct http_request *req = at->req;
 	size_t len = size * nmemb;
+	long status = 0;
 	int err;
 
-	if (!at->status_ok)
+	curl_easy_getinfo(at->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300)
 		return len; /* an error body: the status and x-ms-error-code say enough */
 	if (req->body_fn) {
 		err = req->body_fn(req->ctx, data, len);
@@ -219,43 +183,45 @@ static bool http_curl_retryable(CURLcode rc)
 	}
 }
 
-/* Retry-After in seconds (the service sends delta-seconds), or 0. */
-static uint64_t http_retry_after_ms(const struct http_request *req)
+/* Retry-After in seconds (the service sends delta-seconds; a date is not honoured),
+ * or 0 when absent or malformed. */
+static uint64_t http_retry_after_ms(const struct http_answer *answer)
 {
-	char value[32];
-	char *end;
-	unsigned long secs;
+	char value[24];
+	uint64_t secs;
 
-	if (http_header(req, "retry-after", value, sizeof(value)) != 0)
+	if (http_header(answer, "retry-after", value, sizeof(value)) != 0 ||
+	    http_parse_u64(value, &secs) != 0 || secs > UINT64_MAX / 1000)
 		return 0;
-	secs = strtoul(value, &end, 10);
-	if (end == value)
-		return 0;
-	return (uint64_t)secs * 1000;
+	return secs * 1000;
 }
 
-/* Full jitter: a random wait in [base/2, base), base doubling from 100 ms to 8 s. */
-static uint64_t http_backoff_ms(int attempt, unsigned int *seed)
+uint64_t http_backoff_ms(const struct http_client_opts *opts, int retry, unsigned int *seed)
 {
-	uint64_t base = 100ULL << (attempt < 7 ? attempt : 7);
+	uint64_t base = (uint64_t)opts->backoff_base_ms, max = (uint64_t)opts->backoff_max_ms;
 
-	if (base > 8000)
-		base = 8000;
-	return base / 2 + (uint64_t)rand_r(seed) % (base / 2);
+	for (; retry > 0 && base < max; retry--)
+		base *= 2;
+	if (base > max)
+		base = max;
+	return base / 2 + (uint64_t)rand_r(seed) % (base - base / 2);
 }
 
+/* Runs one attempt: 0 with *rc_out curl's result (and, when an answer came, req->status,
+ * req->error_code and *retry_after_ms set), or what prepare or the body sink returned. */
 static int http_attempt_once(struct http_client *c, CURL *easy, struct http_request *req,
-			     uint64_t remaining_ms, CURLcode *rc_out)
+			     uint64_t remaining_ms, CURLcode *rc_out, uint64_t *retry_after_ms)
 {
 	struct http_attempt at = { .req = req, .easy = easy };
 	struct http_upload up = { .data = req->upload, .len = req->upload_len };
+	struct http_answer answer = { .easy = easy };
 	struct curl_slist *headers = NULL, *tmp;
 	int err;
 
 	req->nheaders = 0;
 	req->body_len = 0;
-	req->resp_headers[0] = '\0';
 	req->error_code[0] = '\0';
+	*retry_after_ms = 0;
 	req->status = 0;
 	if (req->prepare) {
 		err = req->prepare(req->ctx, req);
@@ -284,8 +250,6 @@ static int http_attempt_once(struct http_client *c, CURL *easy, struct http_requ
 	/* A stalled transfer (no byte for 15 s) is cut and retried. */
 	curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 15L);
-	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, http_on_header);
-	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &at);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_on_body);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &at);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error_text);
@@ -311,16 +275,27 @@ static int http_attempt_once(struct http_client *c, CURL *easy, struct http_requ
 		return at.sink_error;
 	if (*rc_out == CURLE_OK) {
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
-		http_header(req, "x-ms-error-code", req->error_code, sizeof(req->error_code));
+		if (http_header(&answer, "x-ms-error-code", req->error_code,
+				sizeof(req->error_code)) != 0)
+			req->error_code[0] = '\0';
+		*retry_after_ms = http_retry_after_ms(&answer);
 	} else if (!req->error_text[0]) {
-		snprintf(req->error_text, sizeof(req->error_text), "%s",
-			 curl_easy_strerror(*rc_out));
+		util_errf(req->error_text, sizeof(req->error_text), "%s",
+			  curl_easy_strerror(*rc_out));
 	}
 	return 0;
 
 out_nomem:
 	curl_slist_free_all(headers);
 	return -ENOMEM;
+}
+
+/* The final answer came: its headers go to the caller's headers_fn. */
+static int http_answered(CURL *easy, struct http_request *req)
+{
+	struct http_answer answer = { .easy = easy };
+
+	return req->headers_fn ? req->headers_fn(req->ctx, req, &answer) : 0;
 }
 
 static int http_run(struct http_client *c, CURL *easy, struct http_request *req,
@@ -333,37 +308,33 @@ static int http_run(struct http_client *c, CURL *easy, struct http_request *req,
 	int err;
 
 	for (req->attempts = 1;; req->attempts++) {
-		uint64_t now = http_now_ms(), wait;
+		uint64_t now = http_now_ms(), wait, retry_after;
 
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		err = http_attempt_once(c, easy, req, deadline - now, &rc);
+		err = http_attempt_once(c, easy, req, deadline - now, &rc, &retry_after);
 		if (err)
 			return err;
 		if (rc == CURLE_OK && !http_status_retryable(req->status))
-			return 0;
+			return http_answered(easy, req);
 		if (rc != CURLE_OK && !http_curl_retryable(rc)) {
 			log_warn("%s %s: %s", req->method, req->url, req->error_text);
 			return -ECONNRESET;
 		}
 		if (req->attempts >= max_attempts)
 			break;
-		wait = http_backoff_ms(req->attempts - 1, seed);
-		if (rc == CURLE_OK) {
-			uint64_t after = http_retry_after_ms(req);
-
-			if (after > wait)
-				wait = after;
-		}
+		wait = http_backoff_ms(&c->opts, req->attempts - 1, seed);
+		if (retry_after > wait)
+			wait = retry_after;
 		log_info("%s %s: %s, attempt %d, retrying in %llu ms", req->method, req->url,
 			 rc == CURLE_OK ? req->error_code : req->error_text, req->attempts,
 			 (unsigned long long)wait);
 		if (http_now_ms() + wait >= deadline)
-			return rc == CURLE_OK ? 0 : -ETIMEDOUT;
+			return rc == CURLE_OK ? http_answered(easy, req) : -ETIMEDOUT;
 		http_sleep_ms(wait);
 	}
 	if (rc == CURLE_OK)
-		return 0; /* the last answer stands: the caller maps its status */
+		return http_answered(easy, req); /* the caller maps its status */
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return -ETIMEDOUT;
 	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
@@ -407,7 +378,8 @@ int http_client_new(const struct http_client_opts *opts, struct http_client **ou
 	struct http_client *c;
 	int err;
 
-	if (opts->workers < 1 || opts->max_attempts < 1 || opts->op_timeout_ms < 1)
+	if (opts->workers < 1 || opts->max_attempts < 1 || opts->op_timeout_ms < 1 ||
+	    opts->backoff_base_ms < 2 || opts->backoff_max_ms < opts->backoff_base_ms)
 		return -EINVAL;
 	pthread_once(&http_global_once, http_global_init);
 	if (http_global_result != CURLE_OK)
@@ -514,30 +486,51 @@ int http_execute(struct http_client *c, struct http_request *req)
 	return err ? err : result;
 }
 
-int http_header(const struct http_request *req, const char *name, char *out, size_t outlen)
+int http_header(const struct http_answer *answer, const char *name, char *out,
+		size_t outlen)
 {
-	size_t name_len = strlen(name);
-	const char *line = req->resp_headers;
+	struct curl_header *h;
+	size_t len;
 
-	while (*line) {
-		const char *eol = strchr(line, '\n');
-		size_t line_len = eol ? (size_t)(eol - line) : strlen(line);
-
-		if (line_len >= name_len + 2 && memcmp(line, name, name_len) == 0 &&
-		    line[name_len] == ':') {
-			size_t value_len = line_len - name_len - 2;
-
-			if (value_len >= outlen)
-				return -ENOSPC;
-			memcpy(out, line + name_len + 2, value_len);
-			out[value_len] = '\0';
-			return 0;
-		}
-		if (!eol)
-			break;
-		line = eol + 1;
+	switch (curl_easy_header(answer->easy, name, 0, CURLH_HEADER, -1, &h)) {
+	case CURLHE_OK:
+		break;
+	case CURLHE_MISSING:
+	case CURLHE_NOHEADERS:
+		return -ENOENT;
+	case CURLHE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EINVAL;
 	}
-	return -ENOENT;
+	if (h->amount != 1)
+		return -EBADMSG;
+	len = strlen(h->value);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)h->value[i] < ' ' || h->value[i] == 0x7f)
+			return -EBADMSG;
+	if (len >= outlen)
+		return -ENOSPC;
+	memcpy(out, h->value, len + 1);
+	return 0;
+}
+
+int http_parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t value = 0;
+	size_t digits = strspn(s, "0123456789");
+
+	if (digits == 0 || s[digits] != '\0')
+		return -EINVAL;
+	for (size_t i = 0; i < digits; i++) {
+		uint64_t digit = (uint64_t)(s[i] - '0');
+
+		if (value > (UINT64_MAX - digit) / 10)
+			return -ERANGE;
+		value = value * 10 + digit;
+	}
+	*out = value;
+	return 0;
 }
 
 int http_parse_date(const char *s, int64_t *out)

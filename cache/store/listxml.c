@@ -157,23 +157,6 @@ static char *trimmed_text(struct listxml *p)
 	return s;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t value = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (value > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -ERANGE;
-		value = value * 10 + (uint64_t)(*s - '0');
-	}
-	*out = value;
-	return 0;
-}
-
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 		     const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
 		     int nb_attributes, int nb_defaulted, const xmlChar **attributes)
@@ -279,7 +262,7 @@ static int end_field(struct listxml *p, enum listxml_node kind)
 	value = trimmed_text(p);
 	switch (kind) {
 	case N_LENGTH:
-		return parse_u64(value, &p->item.size) ? -EBADMSG : 0;
+		return http_parse_u64(value, &p->item.size) ? -EBADMSG : 0;
 	case N_MTIME:
 		return http_parse_date(value, &p->item.mtime) ? -EBADMSG : 0;
 	case N_ETAG:
