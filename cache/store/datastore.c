@@ -16,6 +16,7 @@
 #include "auth/auth.h"
 #include "cache/store/blob.h"
 #include "cache/store/http.h"
+#include "cache/store/listing.h"
 
 #define DATASTORE_AZUREML_SCHEME "azureml://"
 #define DATASTORE_CONF_SUFFIX ".conf"
@@ -1088,7 +1089,7 @@ static int ds_list_add(void *ctx, const struct store_entry *entry)
 
 	if (acc->n == acc->cap) {
 		size_t cap = acc->cap ? acc->cap * 2 : 64;
-		struct datastore_entry *grown = realloc(acc->entries, cap * sizeof(*grown));
+		struct datastore_entry *grown = reallocarray(acc->entries, cap, sizeof(*grown));
 
 		if (!grown)
 			return -ENOMEM;
@@ -1106,43 +1107,32 @@ static int ds_list_add(void *ctx, const struct store_entry *entry)
 static int ds_cmp_entries(const void *a, const void *b)
 {
 	const struct datastore_entry *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
 
-	/* folders before files of the same name: the duplicate folder is dropped next */
-	return c ? c : (int)y->attr.is_dir - (int)x->attr.is_dir;
+	return strcmp(x->name, y->name);
 }
 
 int datastore_list(struct store *s, const char *dir, struct datastore_entry **out,
 		   size_t *count)
 {
 	struct ds_list_acc acc = { 0 };
-	char marker[4096] = "", next[4096];
 	size_t kept = 0;
 	int err;
 
 	*out = NULL;
 	*count = 0;
-	do {
-		err = store_list(s, dir, marker, ds_list_add, &acc, next, sizeof(next));
-		if (err)
-			break;
-		memcpy(marker, next, sizeof(marker));
-	} while (marker[0]);
+	err = store_list_all(s, dir, 0, ds_list_add, &acc);
 	if (err) {
 		datastore_entries_free(acc.entries, acc.n);
 		return err;
 	}
 	if (acc.n)
 		qsort(acc.entries, acc.n, sizeof(*acc.entries), ds_cmp_entries);
-	/* A folder is reported as a prefix and again as its marker: keep one, with the
-	 * marker's attributes where there is one. */
+	/* One entry per name, as the mount shows it (listing.h). */
 	for (size_t i = 0; i < acc.n; i++) {
 		struct datastore_entry *e = &acc.entries[i];
 
-		if (kept && e->attr.is_dir && acc.entries[kept - 1].attr.is_dir &&
-		    strcmp(acc.entries[kept - 1].name, e->name) == 0) {
-			if (e->attr.etag[0])
-				acc.entries[kept - 1].attr = e->attr;
+		if (kept && strcmp(acc.entries[kept - 1].name, e->name) == 0) {
+			store_entry_merge(&acc.entries[kept - 1].attr, &e->attr);
 			free(e->name);
 			continue;
 		}

@@ -174,9 +174,10 @@ struct datastore_entry {
 	struct store_attr attr;
 };
 
-/* Every child of folder dir of s (all pages), sorted by name, a folder reported as a
- * prefix and as a marker object only once. *out is the caller's: free it with
- * datastore_entries_free(). Errors are the store's. */
+/* Every child of folder dir of s as the mount shows it (store_list_all(), listing.h):
+ * all pages, sorted by name, one entry per name (a folder wins over an object of its
+ * name, which is then not listed), names a directory cannot show left out. *out is the
+ * caller's: free it with datastore_entries_free(). Errors are the store's. */
 int datastore_list(struct store *s, const char *dir, struct datastore_entry **out,
 		   size_t *count);
 void datastore_entries_free(struct datastore_entry *entries, size_t count);

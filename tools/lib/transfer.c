@@ -390,11 +390,6 @@ static int xfer_walk_local(struct xfer *x, const char *rel, const struct xfer_an
 	return err;
 }
 
-static bool xfer_name_safe(const char *name)
-{
-	return *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !strchr(name, '/');
-}
-
 static int xfer_walk_store(struct xfer *x, const char *rel, const struct store_attr *attr,
 			   char *errbuf, size_t errlen)
 {
@@ -425,10 +420,6 @@ static int xfer_walk_store(struct xfer *x, const char *rel, const struct store_a
 
 		if (xfer_join(child_rel, sizeof(child_rel), rel, e->name)) {
 			xfer_fail_entry(x, rel, "a name inside is too long");
-			continue;
-		}
-		if (!xfer_name_safe(e->name)) {
-			xfer_fail_entry(x, child_rel, "the name is not a safe file name; skipped");
 			continue;
 		}
 		if (e->attr.is_dir)
