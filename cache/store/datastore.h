@@ -27,6 +27,8 @@
 #include "cache/store/store.h"
 #include "cache/store/url.h"
 
+struct auth_cred;
+
 #define DATASTORE_NAME_MAX 65  /* 1-64 of [A-Za-z0-9_-], a letter or digit first */
 #define DATASTORE_PATH_MAX 1025 /* a blob name is at most 1024 characters */
 #define DATASTORE_DEFAULT_NAME "workspaceblobstore"
@@ -133,6 +135,9 @@ struct datastore_opts {
 	bool allow_http;     /* plain http to a host that is not loopback */
 	int workers;         /* HTTP worker threads (parallel requests) */
 	int timeout_s;       /* bound on one store operation, retries included */
+	/* a credential built by the caller, used instead of every other source;
+	 * borrowed: it must outlive the handle */
+	const struct auth_cred *cred;
 };
 
 /* No files, https only off loopback, 8 workers, 60 s. */
@@ -142,15 +147,16 @@ void datastore_opts_default(struct datastore_opts *opts);
 enum datastore_kind {
 	DATASTORE_MISSING, /* nothing there (yet) */
 	DATASTORE_FILE,    /* an object */
-	DATASTORE_DIR,     /* the root, a prefix with objects under it, or a marker */
+	DATASTORE_DIR,     /* the root, a prefix with objects under it (a placeholder
+			      "name/" included), or a marker */
 };
 
 struct datastore_handle;
 
-/* Resolves uri, builds its credential, HTTP client and store, checks that the service
- * answers and accepts the credential (creating the container of a datastore with
- * create_container), and finds what the path names. opts NULL: defaults. The handle
- * owns everything; close it with datastore_close(). */
+/* Opens the store of uri with store_open() (cache/store/open.h), rooted at the container
+ * plus the datastore's prefix, and finds what the path names as the mount shows it (a
+ * folder wins over an object of its name; "name/" names only a folder). opts NULL:
+ * defaults. The handle owns everything; close it with datastore_close(). */
 int datastore_open(const char *uri, const struct datastore_opts *opts,
 		   struct datastore_handle **out, char *errbuf, size_t errlen);
 void datastore_close(struct datastore_handle *h);

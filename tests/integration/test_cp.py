@@ -430,6 +430,7 @@ def test_ls_cp_and_mount_show_one_tree():
         mounted_files, mounted_empty = local_tree(mnt)
     check_eq(shown, "a.txt\ndup/\ndup/x\nonly/\nph/\nph/in.txt\nw/\n", "the mount's tree")
     check_eq(ok("ls", "-R", uri("odd")).stdout, shown, "ferry ls -R against the mount")
+    check_eq(ok("ls", uri("odd", "dup")).stdout, "x\n", "ferry ls of the folder dup")
 
     # cp -r copies the tree the mount shows: the hidden blob dup stays behind
     down = os.path.join(tmp, "odd-down")
