@@ -441,6 +441,18 @@ def test_ls_cp_and_mount_show_one_tree():
     check_eq(client.get_blob("odd/dup"), ODD_TREE["odd/dup"], "the hidden blob is untouched")
 
 
+def test_mount_takes_a_datastore_name_or_uri():
+    add_store("mnt", CONTAINER, "--prefix", "mnt")
+    client.put_blob("mnt/sub/a.txt", b"a in sub\n")
+    client.put_blob("mnt/top.txt", b"top\n")
+    menv = env()
+    with ft.mounted("mnt", env=menv) as m:
+        check_eq(sorted(os.listdir(m)), ["sub", "top.txt"], "the datastore's root, mounted")
+    with ft.mounted(uri("mnt", "sub"), env=menv) as m:
+        with open(os.path.join(m, "a.txt"), "rb") as fh:
+            check_eq(fh.read(), b"a in sub\n", "a.txt of the folder the URI names")
+
+
 def test_default_datastore_and_override():
     r = ok("datastore", "show", "workspaceblobstore")
     check_in("built in", r.stdout, "show of the default")
