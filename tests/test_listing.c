@@ -60,6 +60,20 @@ static void scripted_add(struct scripted *sc, size_t page, const char *name, boo
 	snprintf(e->attr.etag, sizeof(e->attr.etag), "%s", etag ? etag : "");
 }
 
+/* One file a page, named by names, each page naming the next; the last one names
+ * last_next ("" or NULL: it is the last). */
+static void scripted_chain(struct scripted *sc, const char *const *names, size_t n,
+			   const char *last_next)
+{
+	static const char *const markers[PAGES_MAX] = { "p0", "p1", "p2", "p3" };
+
+	scripted_init(sc);
+	for (size_t i = 0; i < n && i < PAGES_MAX; i++) {
+		scripted_add(sc, i, names[i], false, NULL);
+		sc->next[i] = i + 1 < n ? markers[i + 1] : last_next;
+	}
+}
+
 struct seen {
 	char names[1024];
 	int count;
@@ -80,15 +94,11 @@ static int collect(void *ctx, const struct store_entry *entry)
 
 static void reads_every_page(void)
 {
+	static const char *const names[] = { "a", "b", "c" };
 	struct scripted sc;
 	struct seen seen = { 0 };
 
-	scripted_init(&sc);
-	scripted_add(&sc, 0, "a", false, "\"1\"");
-	sc.next[0] = "p1";
-	scripted_add(&sc, 1, "b", true, NULL);
-	sc.next[1] = "p2";
-	scripted_add(&sc, 2, "c", false, "\"2\"");
+	scripted_chain(&sc, names, 3, NULL);
 	CHECK(store_list_all(&sc.base, "", 0, collect, &seen) == 0);
 	CHECK_STR(seen.names, "a b c");
 	CHECK(sc.lists == 3);
@@ -96,27 +106,22 @@ static void reads_every_page(void)
 
 static void repeated_marker_stops_with_eio(void)
 {
+	static const char *const names[] = { "a", "b" };
 	struct scripted sc;
 	struct seen seen = { 0 };
 
-	scripted_init(&sc);
-	scripted_add(&sc, 0, "a", false, NULL);
-	sc.next[0] = "p1";
-	scripted_add(&sc, 1, "b", false, NULL);
-	sc.next[1] = "p1"; /* page 1 names itself as the next page */
+	scripted_chain(&sc, names, 2, "p1"); /* page 1 names itself as the next page */
 	CHECK(store_list_all(&sc.base, "", 0, collect, &seen) == -EIO);
 	CHECK(sc.lists == 2);
 }
 
 static void max_pages_stops_with_efbig(void)
 {
+	static const char *const names[] = { "a", "b" };
 	struct scripted sc;
 	struct seen seen = { 0 };
 
-	scripted_init(&sc);
-	scripted_add(&sc, 0, "a", false, NULL);
-	sc.next[0] = "p1";
-	scripted_add(&sc, 1, "b", false, NULL);
+	scripted_chain(&sc, names, 2, NULL);
 	CHECK(store_list_all(&sc.base, "", 1, collect, &seen) == -EFBIG);
 	CHECK(sc.lists == 1);
 	memset(&seen, 0, sizeof(seen));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "cache/store/datastore.h"
 #include "unit.h"
 
 static char tmp_root[PATH_MAX];

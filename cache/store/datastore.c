@@ -817,12 +817,7 @@ struct datastore_handle {
 
 void datastore_opts_default(struct datastore_opts *opts)
 {
-	struct store_open_opts defaults;
-
-	store_open_opts_default(&defaults);
-	memset(opts, 0, sizeof(*opts));
-	opts->workers = defaults.workers;
-	opts->timeout_s = defaults.timeout_s;
+	store_open_opts_default(opts);
 }
 
 void datastore_close(struct datastore_handle *h)
@@ -870,17 +865,10 @@ int datastore_open(const char *uri, const struct datastore_opts *opts,
 	int err;
 
 	*out = NULL;
-	store_open_opts_default(&sopts);
-	if (opts) {
-		sopts.account_key_file = opts->account_key_file;
-		sopts.sas_file = opts->sas_file;
-		sopts.bearer_token_file = opts->bearer_token_file;
-		sopts.ca_file = opts->ca_file;
-		sopts.allow_http = opts->allow_http;
-		sopts.workers = opts->workers;
-		sopts.timeout_s = opts->timeout_s;
-		sopts.cred = opts->cred;
-	}
+	if (opts)
+		sopts = *opts;
+	else
+		store_open_opts_default(&sopts);
 	sopts.root_at_container = true;
 	h = calloc(1, sizeof(*h));
 	if (!h || !(h->uri = strdup(uri))) {

@@ -24,10 +24,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cache/store/open.h"
 #include "cache/store/store.h"
 #include "cache/store/url.h"
-
-struct auth_cred;
 
 #define DATASTORE_NAME_MAX 65  /* 1-64 of [A-Za-z0-9_-], a letter or digit first */
 #define DATASTORE_PATH_MAX 1025 /* a blob name is at most 1024 characters */
@@ -126,21 +125,12 @@ int datastore_resolve(const char *uri, struct datastore_target *out, char *errbu
 
 /* Opening ---------------------------------------------------------------------------- */
 
-struct datastore_opts {
-	/* credential files for URLs and for datastores with credential "env" */
-	const char *account_key_file;
-	const char *sas_file;
-	const char *bearer_token_file;
-	const char *ca_file; /* extra CA bundle, or NULL */
-	bool allow_http;     /* plain http to a host that is not loopback */
-	int workers;         /* HTTP worker threads (parallel requests) */
-	int timeout_s;       /* bound on one store operation, retries included */
-	/* a credential built by the caller, used instead of every other source;
-	 * borrowed: it must outlive the handle */
-	const struct auth_cred *cred;
-};
+/* datastore_open()'s options are store_open()'s (cache/store/open.h: credential files,
+ * ca_file, allow_http, workers, timeout_s, the caller's credential); root_at_container
+ * is implied. The name is kept for datastore_open()'s callers. */
+#define datastore_opts store_open_opts
 
-/* No files, https only off loopback, 8 workers, 60 s. */
+/* store_open_opts_default(): no files, https only off loopback, 8 workers, 60 s. */
 void datastore_opts_default(struct datastore_opts *opts);
 
 /* What the path of an open datastore names. */

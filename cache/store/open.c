@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "auth/base/util.h"
 #include "cache/store/blob.h"
+#include "cache/store/datastore.h"
 #include "cache/store/http.h"
 #include "cache/store/url.h"
 

@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cache/store/datastore.h"
 #include "cache/store/store.h"
 
 struct auth_cred;
+struct datastore_target; /* cache/store/datastore.h */
 
 struct store_open_opts {
 	/* credential files for container URLs and for datastores with credential "env";
