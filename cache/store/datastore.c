@@ -126,7 +126,7 @@ static int ds_config_dir_checked(char *out, size_t outlen, char *errbuf, size_t 
 
 	if (err == -ENOENT)
 		util_errf(errbuf, errlen,
-			"cannot find the config directory: set HOME or XDG_CONFIG_HOME");
+			  "cannot find the config directory: set HOME or XDG_CONFIG_HOME");
 	else if (err)
 		util_errf(errbuf, errlen, "the config directory path is too long");
 	return err;
@@ -157,12 +157,12 @@ int datastore_check_secret(const char *path, char *errbuf, size_t errlen)
 
 		if (err == -ENOENT)
 			util_errf(errbuf, errlen,
-				"the stored secret %s is missing; add the datastore again with "
-				"--account-key-file or --sas-file",
-				path);
+				  "the stored secret %s is missing; add the datastore again with "
+				  "--account-key-file or --sas-file",
+				  path);
 		else
 			util_errf(errbuf, errlen, "cannot read the stored secret %s: %s", path,
-				strerror(-err));
+				  strerror(-err));
 		return err;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -171,16 +171,16 @@ int datastore_check_secret(const char *path, char *errbuf, size_t errlen)
 	}
 	if (st.st_uid != geteuid()) {
 		util_errf(errbuf, errlen,
-			"the stored secret %s belongs to uid %u, not to you (uid %u); refusing "
-			"to use it",
-			path, (unsigned)st.st_uid, (unsigned)geteuid());
+			  "the stored secret %s belongs to uid %u, not to you (uid %u); refusing "
+			  "to use it",
+			  path, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EACCES;
 	}
 	if (st.st_mode & 077) {
 		util_errf(errbuf, errlen,
-			"%s is readable by other users (mode %04o); run chmod 600 %s, and "
-			"consider the secret leaked",
-			path, (unsigned)(st.st_mode & 07777), path);
+			  "%s is readable by other users (mode %04o); run chmod 600 %s, and "
+			  "consider the secret leaked",
+			  path, (unsigned)(st.st_mode & 07777), path);
 		return -EACCES;
 	}
 	return 0;
@@ -433,9 +433,9 @@ int datastore_load(const char *name, struct datastore *out, char *errbuf, size_t
 		return 0;
 	}
 	util_errf(errbuf, errlen,
-		"no datastore named '%s'; 'ferry datastore list' shows the datastores, "
-		"'ferry datastore add %s --account ... --container ...' adds it",
-		name, name);
+		  "no datastore named '%s'; 'ferry datastore list' shows the datastores, "
+		  "'ferry datastore add %s --account ... --container ...' adds it",
+		  name, name);
 	return -ENOENT;
 }
 
@@ -516,9 +516,9 @@ int datastore_save(const struct datastore *in, const char *secret, bool replace,
 		return ds_fail(errbuf, errlen, "the config directory path is too long");
 	if (!replace && stat(path, &st) == 0) {
 		util_errf(errbuf, errlen,
-			"datastore %s exists (%s); remove it first ('ferry datastore remove %s') "
-			"or add it with --force",
-			ds.name, path, ds.name);
+			  "datastore %s exists (%s); remove it first ('ferry datastore remove %s') "
+			  "or add it with --force",
+			  ds.name, path, ds.name);
 		return -EEXIST;
 	}
 
@@ -578,14 +578,14 @@ int datastore_remove(const char *name, char *errbuf, size_t errlen)
 				       strerror(-err));
 		if (strcmp(name, DATASTORE_DEFAULT_NAME) == 0)
 			util_errf(errbuf, errlen,
-				"datastore %s is built in and cannot be removed (a datastore "
-				"added under its name overrides it)",
-				name);
+				  "datastore %s is built in and cannot be removed (a datastore "
+				  "added under its name overrides it)",
+				  name);
 		else
 			util_errf(errbuf, errlen,
-				"no datastore named '%s'; 'ferry datastore list' shows the "
-				"datastores",
-				name);
+				  "no datastore named '%s'; 'ferry datastore list' shows the "
+				  "datastores",
+				  name);
 		return -ENOENT;
 	}
 	if (unlink(secret_path) != 0 && errno != ENOENT && errno != ENOTDIR) {

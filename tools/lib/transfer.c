@@ -127,7 +127,9 @@ static double xfer_elapsed(const struct xfer *x)
 /* base + "/" + rel (either may be empty); -ENAMETOOLONG when it does not fit. */
 static int xfer_join(char *out, size_t outlen, const char *base, const char *rel)
 {
-	return *rel ? util_path_join(out, outlen, base, rel) : util_path_join(out, outlen, "", base);
+	if (!*rel)
+		return util_path_join(out, outlen, "", base);
+	return util_path_join(out, outlen, base, rel);
 }
 
 static int xfer_side_path(const struct transfer_side *side, const struct xfer_file *f,
