@@ -1,7 +1,8 @@
 /* Tests of cache/store/open's resolve step: container URLs, azureml:// URIs and
  * datastore names turned into a store's root, path and credential, the https policy
- * and the credential errors; with a temporary XDG_CONFIG_HOME and no network. The
- * resolve step must start no thread (a mount forks after it). */
+ * and the credential errors; with a temporary XDG_CONFIG_HOME and no network (the one
+ * open goes to a closed loopback port). The resolve step must start no thread (a mount
+ * forks after it). */
 #include "cache/store/open.h"
 
 #include <errno.h>
@@ -182,6 +183,14 @@ static void plain_http_only_to_loopback(void)
 	CHECK(spec == NULL);
 	CHECK(strstr(err, "refusing plain http to storage.example.com") != NULL);
 	CHECK(strstr(err, "allow_http") != NULL);
+	{
+		struct store sentinel = { 0 };
+		struct store *store = &sentinel;
+
+		CHECK(store_open("http://storage.example.com/acct/data", NULL, &store, err,
+				 sizeof(err)) == -EPERM);
+		CHECK(store == NULL);
+	}
 
 	store_open_opts_default(&opts);
 	opts.allow_http = true;
@@ -257,6 +266,31 @@ static void resolving_starts_no_thread(void)
 	store_spec_free(spec);
 }
 
+static void unreachable_store_fails_once_and_frees_everything(void)
+{
+	struct store_open_opts opts;
+	struct store_spec *spec = NULL;
+	struct store *store = NULL;
+	char err[512] = "";
+	int rc;
+
+	fresh_config();
+	store_open_opts_default(&opts);
+	opts.workers = 1;
+	opts.timeout_s = 1;
+	/* port 1 of loopback: refused at once */
+	CHECK(store_resolve("http://127.0.0.1:1/acct/data", &opts, &spec, err, sizeof(err)) == 0);
+	if (!spec)
+		return;
+	rc = store_spec_open(spec, &store, err, sizeof(err));
+	CHECK(rc == -EHOSTUNREACH || rc == -ECONNRESET || rc == -ETIMEDOUT);
+	CHECK(store == NULL);
+	CHECK(err[0] != '\0');
+	CHECK(store_spec_open(spec, &store, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "opened already") != NULL);
+	store_spec_free(spec);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -273,6 +307,7 @@ int main(void)
 	RUN(missing_credential_is_named);
 	RUN(callers_credential_replaces_every_source);
 	RUN(resolving_starts_no_thread);
+	RUN(unreachable_store_fails_once_and_frees_everything);
 	nftw(tmp_root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	return unit_done();
 }
