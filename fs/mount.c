@@ -419,7 +419,9 @@ static void mount_state_free(struct mount_state *ms)
 	store_spec_free(ms->spec);
 }
 
-/* The checks that need no network: URL, scheme, credential. */
+/* The checks that need no network and start no thread (store_resolve()): the URI (a
+ * container URL, an azureml:// URI or a datastore name), the https policy, the
+ * credential. */
 static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 			 char *errbuf, size_t errlen)
 {
