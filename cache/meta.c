@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/store/listing.h"
+
 #define META_BUCKETS_MIN 1024
 #define META_NAMES_MAX UINT32_MAX
 
@@ -131,16 +133,15 @@ static int dirent_cmp(const void *pa, const void *pb, void *ctx)
 	return name_cmp(arena + a->name_off, a->name_len, arena + b->name_off, b->name_len);
 }
 
-/* Merges dup into kept (same name): a directory wins over a file, a marker object
- * (a directory with an etag) gives the directory its time. */
+/* Merges dup into kept (same name), by the rule of store_entry_merge(). */
 static void dirent_merge(const struct meta_listing *listing, struct meta_dirent *kept,
 			 const struct meta_dirent *dup)
 {
 	struct meta_dirent primary = *kept;
 	int64_t mtime = kept->mtime > dup->mtime ? kept->mtime : dup->mtime;
 
-	if (dup->is_dir && (!kept->is_dir || (listing->arena[kept->etag_off] == '\0' &&
-					       listing->arena[dup->etag_off] != '\0')))
+	if (store_entry_rank(dup->is_dir, listing->arena[dup->etag_off] != '\0') >
+	    store_entry_rank(kept->is_dir, listing->arena[kept->etag_off] != '\0'))
 		primary = *dup;
 	if (primary.is_dir) {
 		primary.size = 0;

@@ -32,13 +32,13 @@
 #include "auth/base/log.h"
 #include "cache/cache.h"
 #include "cache/meta.h"
+#include "cache/store/listing.h"
 #include "fs/stage.h"
 
 /* Path records + listing entries. A path record takes ~250 bytes, a listing entry
  * ~80: at most ~250 MB, ~80 MB when listings hold it all. */
 #define FS_META_MAX_ENTRIES 1000000
 #define FS_NAME_MAX 255
-#define FS_MARKER_MAX 4096 /* a List Blobs continuation marker is far shorter */
 #define FS_PATH_MAX 4096   /* a blob name is at most 1024 characters */
 /* Staging bound without a cache directory: $TMPDIR is often a small tmpfs. */
 #define FS_STAGE_LIMIT_DEFAULT (1ull << 30)
@@ -121,19 +121,6 @@ static void fill_stat(const struct fs *fs, const struct store_attr *attr, struct
 	st->st_ctim = st->st_mtim;
 }
 
-
-/* A name a directory entry can carry (docs/semantics.md, Names and directories).
- * Others are skipped. */
-static bool name_showable(const char *name)
-{
-	size_t len = strnlen(name, FS_NAME_MAX + 1);
-
-	if (len == 0 || len > FS_NAME_MAX)
-		return false;
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return false;
-	return strchr(name, '/') == NULL;
-}
 
 /* The code point of the UTF-8 sequence at s and its length in bytes; 0 when it is
  * not UTF-8 (a stray or missing continuation byte, an overlong form, a surrogate, past
@@ -269,21 +256,9 @@ static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 	return err;
 }
 
-struct collect_ctx {
-	struct meta_listing *listing;
-	const char *dir;
-};
-
 static int collect_entry(void *ctx, const struct store_entry *entry)
 {
-	struct collect_ctx *collect = ctx;
-
-	if (!name_showable(entry->name)) {
-		fuse_log(FUSE_LOG_DEBUG, "ferry: skipping an entry of \"%s\" whose name cannot "
-			 "be shown: \"%.300s\"\n", collect->dir, entry->name);
-		return 0;
-	}
-	return meta_listing_add(collect->listing, entry->name, &entry->attr);
+	return meta_listing_add(ctx, entry->name, &entry->attr);
 }
 
 /* The complete listing of dir from the store, finished (merged and in name order); the
@@ -291,40 +266,21 @@ static int collect_entry(void *ctx, const struct store_entry *entry)
 static int fs_list_pages(struct fs *fs, const char *dir, int max_pages,
 			 struct meta_listing **out)
 {
-	char markers[2][FS_MARKER_MAX];
-	char *marker = markers[0], *next = markers[1], *swap;
-	struct collect_ctx collect = { .dir = dir };
+	struct meta_listing *listing;
 	int err;
 
-	err = meta_listing_new(&collect.listing);
+	err = meta_listing_new(&listing);
 	if (err)
 		return err;
-	marker[0] = '\0';
-	do {
-		next[0] = '\0';
-		err = store_list(fs->cfg.store, dir, marker, collect_entry, &collect, next,
-				 FS_MARKER_MAX);
-		if (err > 0)
-			err = -EIO; /* a callback of ours never returns > 0 here */
-		else if (!err && next[0] && strcmp(next, marker) == 0)
-			err = -EIO; /* the same page again would loop forever */
-		if (!err && next[0] && --max_pages == 0)
-			err = -EFBIG;
-		if (err)
-			goto out_release;
-		swap = marker;
-		marker = next;
-		next = swap;
-	} while (marker[0]);
-	err = meta_listing_finish(collect.listing);
-	if (err)
-		goto out_release;
-	*out = collect.listing;
+	err = store_list_all(fs->cfg.store, dir, max_pages, collect_entry, listing);
+	if (!err)
+		err = meta_listing_finish(listing);
+	if (err) {
+		meta_listing_release(listing);
+		return err;
+	}
+	*out = listing;
 	return 0;
-
-out_release:
-	meta_listing_release(collect.listing);
-	return err;
 }
 
 /* The complete listing of dir, from the cache or the store; the caller owns one

@@ -19,13 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/auth.h"
 #include "auth/base/log.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
-#include "cache/store/blob.h"
-#include "cache/store/http.h"
-#include "cache/store/url.h"
+#include "cache/store/open.h"
 
 /* malloc tuning of a serving mount: at most 4 arenas keeping 8 MiB each free. */
 #define MOUNT_MALLOC_MMAP_MIN (4 << 20)
@@ -401,11 +398,8 @@ static void *mount_ready_thread(void *arg)
 
 /* Everything a mount holds while it serves. */
 struct mount_state {
-	struct url_container url;
-	const struct auth_cred *cred; /* owned_cred, or the caller's */
-	struct auth_cred *owned_cred;
-	struct http_client *http;
-	struct store *store;
+	struct store_spec *spec; /* resolved before the fork */
+	struct store *store;     /* opened in the daemon; owns its HTTP pool and credential */
 	struct cache *cache;
 	struct fs *fs;
 	struct fuse *fuse;
@@ -422,40 +416,27 @@ static void mount_state_free(struct mount_state *ms)
 	fs_free(ms->fs);
 	cache_free(ms->cache);
 	store_destroy(ms->store);
-	http_client_free(ms->http);
-	auth_cred_free(ms->owned_cred);
+	store_spec_free(ms->spec);
 }
 
-/* The checks that need no network: URL, scheme, credential. */
+/* The checks that need no network and start no thread (store_resolve()): the URI (a
+ * container URL, an azureml:// URI or a datastore name), the https policy, the
+ * credential. */
 static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 			 char *errbuf, size_t errlen)
 {
-	struct auth_sources src = {
-		.account_key_file = mo->account_key_file[0] ? mo->account_key_file : NULL,
-		.sas_file = mo->sas_file[0] ? mo->sas_file : NULL,
-		.bearer_token_file = mo->bearer_token_file[0] ? mo->bearer_token_file : NULL,
-	};
-	int err;
+	struct store_open_opts sopts;
 
-	err = url_parse_container(mo->url, &ms->url, errbuf, errlen);
-	if (err)
-		return err;
-	if (strcmp(ms->url.scheme, "http") == 0 && !url_host_is_loopback(ms->url.host) &&
-	    !mo->allow_http) {
-		snprintf(errbuf, errlen,
-			 "refusing plain http to %s: credentials and data would cross the "
-			 "network unencrypted; use https, or -o allow_http if you must",
-			 ms->url.host);
-		return -EPERM;
-	}
-	src.account = ms->url.account;
-	if (mo->cred) {
-		ms->cred = mo->cred;
-		return 0;
-	}
-	err = auth_resolve(&src, &ms->owned_cred, errbuf, errlen);
-	ms->cred = ms->owned_cred;
-	return err;
+	store_open_opts_default(&sopts);
+	sopts.account_key_file = mo->account_key_file[0] ? mo->account_key_file : NULL;
+	sopts.sas_file = mo->sas_file[0] ? mo->sas_file : NULL;
+	sopts.bearer_token_file = mo->bearer_token_file[0] ? mo->bearer_token_file : NULL;
+	sopts.ca_file = mo->ca_file[0] ? mo->ca_file : NULL;
+	sopts.allow_http = mo->allow_http;
+	sopts.workers = mo->workers;
+	sopts.timeout_s = mo->timeout_s;
+	sopts.cred = mo->cred;
+	return store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
 }
 
 /* The part that runs in the daemon (or in the foreground): network, FUSE. Hands
@@ -464,8 +445,6 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 		       int *report_fd, char *errbuf, size_t errlen)
 {
-	struct http_client_opts hopts;
-	struct blob_config bcfg;
 	struct cache_config ccfg;
 	struct fs_config fcfg;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -481,22 +460,7 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 	mallopt(M_MMAP_THRESHOLD, MOUNT_MALLOC_MMAP_MIN);
 	mallopt(M_TRIM_THRESHOLD, MOUNT_MALLOC_TRIM);
 	mallopt(M_ARENA_MAX, MOUNT_MALLOC_ARENAS);
-	http_client_opts_default(&hopts);
-	hopts.workers = mo->workers;
-	hopts.op_timeout_ms = mo->timeout_s * 1000;
-	hopts.ca_file = mo->ca_file[0] ? mo->ca_file : NULL;
-	err = http_client_new(&hopts, &ms->http);
-	if (err) {
-		snprintf(errbuf, errlen, "cannot start the HTTP client: %s", strerror(-err));
-		return err;
-	}
-	bcfg = (struct blob_config){ .url = &ms->url, .cred = ms->cred, .http = ms->http };
-	err = blob_store_new(&bcfg, &ms->store);
-	if (err) {
-		snprintf(errbuf, errlen, "cannot use %s: %s", mo->url, strerror(-err));
-		return err;
-	}
-	err = store_probe(ms->store, errbuf, errlen);
+	err = store_spec_open(ms->spec, &ms->store, errbuf, errlen);
 	if (err)
 		return err;
 	ccfg = (struct cache_config){

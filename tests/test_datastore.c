@@ -682,6 +682,58 @@ static void listing_merges_pages_and_duplicate_folders(void)
 	datastore_entries_free(e, n);
 }
 
+/* A blob "dup" beside blobs under "dup/", and a placeholder "ph/" inside ph: as the
+ * mount shows them. */
+static int shadowing_list(struct store *s, const char *dir, const char *marker,
+			  store_list_fn fn, void *ctx, char *next_marker, size_t next_len)
+{
+	struct store_entry root[] = {
+		{ .name = "dup", .attr = { .size = 5, .mtime = 9, .etag = "\"f\"" } },
+		{ .name = "dup", .attr = { .is_dir = true } },
+		{ .name = "ph", .attr = { .is_dir = true } },
+	};
+	struct store_entry ph[] = {
+		{ .name = "", .attr = { .etag = "\"p\"" } },
+		{ .name = "in.txt", .attr = { .size = 1, .etag = "\"i\"" } },
+	};
+	bool in_ph = strcmp(dir, "ph") == 0;
+	struct store_entry *page = in_ph ? ph : root;
+	size_t n = in_ph ? 2 : 3;
+
+	(void)s;
+	(void)marker;
+	for (size_t i = 0; i < n; i++) {
+		int err = fn(ctx, &page[i]);
+
+		if (err)
+			return err;
+	}
+	snprintf(next_marker, next_len, "%s", "");
+	return 0;
+}
+
+static void listing_shows_a_folder_over_a_file_of_its_name(void)
+{
+	static const struct store_ops ops = { .list = shadowing_list };
+	struct store s = { .ops = &ops };
+	struct datastore_entry *e;
+	size_t n;
+
+	CHECK(datastore_list(&s, "", &e, &n) == 0);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK_STR(e[0].name, "dup");
+		CHECK(e[0].attr.is_dir && e[0].attr.size == 0);
+		CHECK_STR(e[1].name, "ph");
+	}
+	datastore_entries_free(e, n);
+	CHECK(datastore_list(&s, "ph", &e, &n) == 0);
+	CHECK(n == 1);
+	if (n == 1)
+		CHECK_STR(e[0].name, "in.txt");
+	datastore_entries_free(e, n);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -711,6 +763,7 @@ int main(void)
 	RUN(opening_refuses_plain_http_off_loopback);
 	RUN(url_of_a_datastore_encodes_its_prefix);
 	RUN(listing_merges_pages_and_duplicate_folders);
+	RUN(listing_shows_a_folder_over_a_file_of_its_name);
 	remove_tree(tmp_root);
 	return unit_done();
 }

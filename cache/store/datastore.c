@@ -14,39 +14,17 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "cache/store/blob.h"
-#include "cache/store/http.h"
+#include "auth/base/util.h"
+#include "cache/store/listing.h"
+#include "cache/store/open.h"
 
 #define DATASTORE_AZUREML_SCHEME "azureml://"
 #define DATASTORE_CONF_SUFFIX ".conf"
 #define DATASTORE_LINE_MAX 2048
 
-__attribute__((format(printf, 3, 4))) static int ds_fail(char *errbuf, size_t errlen,
-							  const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* As ds_fail(), returning err. */
-__attribute__((format(printf, 4, 5))) static int ds_errf(int err, char *errbuf, size_t errlen,
-							  const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
+/* One line for a person in errbuf, and the error: -EINVAL, or err. */
+#define ds_fail(errbuf, errlen, ...) (util_errf(errbuf, errlen, __VA_ARGS__), -EINVAL)
+#define ds_errf(err, errbuf, errlen, ...) (util_errf(errbuf, errlen, __VA_ARGS__), (err))
 
 /* Copies s to out; -ENAMETOOLONG when it does not fit. */
 static int ds_copy(char *out, size_t outlen, const char *s)
@@ -147,10 +125,10 @@ static int ds_config_dir_checked(char *out, size_t outlen, char *errbuf, size_t 
 	int err = datastore_config_dir(out, outlen);
 
 	if (err == -ENOENT)
-		ds_fail(errbuf, errlen,
-			"cannot find the config directory: set HOME or XDG_CONFIG_HOME");
+		util_errf(errbuf, errlen,
+			  "cannot find the config directory: set HOME or XDG_CONFIG_HOME");
 	else if (err)
-		ds_fail(errbuf, errlen, "the config directory path is too long");
+		util_errf(errbuf, errlen, "the config directory path is too long");
 	return err;
 }
 
@@ -178,31 +156,31 @@ int datastore_check_secret(const char *path, char *errbuf, size_t errlen)
 		int err = -errno;
 
 		if (err == -ENOENT)
-			ds_fail(errbuf, errlen,
-				"the stored secret %s is missing; add the datastore again with "
-				"--account-key-file or --sas-file",
-				path);
+			util_errf(errbuf, errlen,
+				  "the stored secret %s is missing; add the datastore again with "
+				  "--account-key-file or --sas-file",
+				  path);
 		else
-			ds_fail(errbuf, errlen, "cannot read the stored secret %s: %s", path,
-				strerror(-err));
+			util_errf(errbuf, errlen, "cannot read the stored secret %s: %s", path,
+				  strerror(-err));
 		return err;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ds_fail(errbuf, errlen, "the stored secret %s is not a regular file", path);
+		util_errf(errbuf, errlen, "the stored secret %s is not a regular file", path);
 		return -EINVAL;
 	}
 	if (st.st_uid != geteuid()) {
-		ds_fail(errbuf, errlen,
-			"the stored secret %s belongs to uid %u, not to you (uid %u); refusing "
-			"to use it",
-			path, (unsigned)st.st_uid, (unsigned)geteuid());
+		util_errf(errbuf, errlen,
+			  "the stored secret %s belongs to uid %u, not to you (uid %u); refusing "
+			  "to use it",
+			  path, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EACCES;
 	}
 	if (st.st_mode & 077) {
-		ds_fail(errbuf, errlen,
-			"%s is readable by other users (mode %04o); run chmod 600 %s, and "
-			"consider the secret leaked",
-			path, (unsigned)(st.st_mode & 07777), path);
+		util_errf(errbuf, errlen,
+			  "%s is readable by other users (mode %04o); run chmod 600 %s, and "
+			  "consider the secret leaked",
+			  path, (unsigned)(st.st_mode & 07777), path);
 		return -EACCES;
 	}
 	return 0;
@@ -392,7 +370,7 @@ static int ds_read_record(const char *name, const char *path, struct datastore *
 	if (!f) {
 		err = -errno;
 		if (err != -ENOENT)
-			ds_fail(errbuf, errlen, "cannot read %s: %s", path, strerror(-err));
+			util_errf(errbuf, errlen, "cannot read %s: %s", path, strerror(-err));
 		return err;
 	}
 	memset(out, 0, sizeof(*out));
@@ -427,7 +405,7 @@ static int ds_read_record(const char *name, const char *path, struct datastore *
 		return err;
 	err = datastore_normalize(out, norm_err, sizeof(norm_err));
 	if (err)
-		ds_fail(errbuf, errlen, "%s: %s", path, norm_err);
+		util_errf(errbuf, errlen, "%s: %s", path, norm_err);
 	return err;
 }
 
@@ -454,39 +432,26 @@ int datastore_load(const char *name, struct datastore *out, char *errbuf, size_t
 		datastore_builtin(out);
 		return 0;
 	}
-	ds_fail(errbuf, errlen,
-		"no datastore named '%s'; 'ferry datastore list' shows the datastores, "
-		"'ferry datastore add %s --account ... --container ...' adds it",
-		name, name);
+	util_errf(errbuf, errlen,
+		  "no datastore named '%s'; 'ferry datastore list' shows the datastores, "
+		  "'ferry datastore add %s --account ... --container ...' adds it",
+		  name, name);
 	return -ENOENT;
 }
 
-/* Makes dir (and its parents) with mode for the last one; an existing dir is kept
- * but given mode when tighten. */
+/* Makes dir and its parents with mode; an existing dir is kept but given mode when
+ * tighten. */
 static int ds_mkdirs(const char *dir, mode_t mode, bool tighten)
 {
-	char path[PATH_MAX];
 	struct stat st;
+	int err;
 
-	if (ds_copy(path, sizeof(path), dir))
-		return -ENAMETOOLONG;
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, mode) == 0)
-		return 0;
-	if (errno != EEXIST)
+	err = util_mkdir_p(dir, mode);
+	if (err || !tighten)
+		return err;
+	if (stat(dir, &st) != 0)
 		return -errno;
-	if (stat(path, &st) != 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if (tighten && (st.st_mode & 07777) != mode && chmod(path, mode) != 0)
+	if ((st.st_mode & 07777) != mode && chmod(dir, mode) != 0)
 		return -errno;
 	return 0;
 }
@@ -496,7 +461,6 @@ static int ds_mkdirs(const char *dir, mode_t mode, bool tighten)
 static int ds_write_file(const char *path, const char *text, mode_t mode)
 {
 	char tmp[PATH_MAX];
-	size_t len = strlen(text), done = 0;
 	int fd, err = 0;
 
 	if (ds_join(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()))
@@ -508,16 +472,8 @@ static int ds_write_file(const char *path, const char *text, mode_t mode)
 	/* The umask may have taken bits away; never add any beyond mode. */
 	if (fchmod(fd, mode) != 0)
 		err = -errno;
-	while (!err && done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			err = -errno;
-		else
-			done += (size_t)n;
-	}
+	if (!err)
+		err = util_write_full(fd, text, strlen(text));
 	if (!err && fsync(fd) != 0)
 		err = -errno;
 	if (close(fd) != 0 && !err)
@@ -559,17 +515,17 @@ int datastore_save(const struct datastore *in, const char *secret, bool replace,
 	    datastore_secret_path(ds.name, secret_path, sizeof(secret_path)))
 		return ds_fail(errbuf, errlen, "the config directory path is too long");
 	if (!replace && stat(path, &st) == 0) {
-		ds_fail(errbuf, errlen,
-			"datastore %s exists (%s); remove it first ('ferry datastore remove %s') "
-			"or add it with --force",
-			ds.name, path, ds.name);
+		util_errf(errbuf, errlen,
+			  "datastore %s exists (%s); remove it first ('ferry datastore remove %s') "
+			  "or add it with --force",
+			  ds.name, path, ds.name);
 		return -EEXIST;
 	}
 
 	/* The secret before the record that names it; a stale one after the record that no
 	 * longer does: no moment has a record without its secret. */
 	if (needs_secret) {
-		ds_join(sub, sizeof(sub), "%s/secrets", dir);
+		util_path_join(sub, sizeof(sub), dir, "secrets");
 		err = ds_mkdirs(sub, 0700, true);
 		if (!err)
 			err = ds_write_file(secret_path, secret, 0600);
@@ -588,7 +544,7 @@ int datastore_save(const struct datastore *in, const char *secret, bool replace,
 		    ds.name, ds.account, ds.container, ds.endpoint, ds.prefix[0] ? " " : "", ds.prefix,
 		    datastore_cred_name(ds.cred), ds.create_container ? "true" : "false"))
 		return ds_fail(errbuf, errlen, "datastore %s: record too long", ds.name);
-	ds_join(sub, sizeof(sub), "%s/datastores", dir);
+	util_path_join(sub, sizeof(sub), dir, "datastores");
 	err = ds_mkdirs(sub, 0755, false);
 	if (!err)
 		err = ds_write_file(path, text, 0644);
@@ -621,15 +577,15 @@ int datastore_remove(const char *name, char *errbuf, size_t errlen)
 			return ds_errf(err, errbuf, errlen, "cannot remove %s: %s", path,
 				       strerror(-err));
 		if (strcmp(name, DATASTORE_DEFAULT_NAME) == 0)
-			ds_fail(errbuf, errlen,
-				"datastore %s is built in and cannot be removed (a datastore "
-				"added under its name overrides it)",
-				name);
+			util_errf(errbuf, errlen,
+				  "datastore %s is built in and cannot be removed (a datastore "
+				  "added under its name overrides it)",
+				  name);
 		else
-			ds_fail(errbuf, errlen,
-				"no datastore named '%s'; 'ferry datastore list' shows the "
-				"datastores",
-				name);
+			util_errf(errbuf, errlen,
+				  "no datastore named '%s'; 'ferry datastore list' shows the "
+				  "datastores",
+				  name);
 		return -ENOENT;
 	}
 	if (unlink(secret_path) != 0 && errno != ENOENT && errno != ENOTDIR) {
@@ -657,7 +613,7 @@ int datastore_foreach(datastore_each_fn fn, void *ctx, char *errbuf, size_t errl
 	int err = 0;
 
 	if (datastore_config_dir(dir, sizeof(dir)) == 0 &&
-	    ds_join(sub, sizeof(sub), "%s/datastores", dir) == 0) {
+	    util_path_join(sub, sizeof(sub), dir, "datastores") == 0) {
 		d = opendir(sub);
 		if (!d && errno != ENOENT) {
 			err = -errno;
@@ -717,7 +673,7 @@ int datastore_foreach(datastore_each_fn fn, void *ctx, char *errbuf, size_t errl
 		free(names[i]);
 	free(names);
 	if (err == -ENOMEM)
-		ds_fail(errbuf, errlen, "out of memory");
+		util_errf(errbuf, errlen, "out of memory");
 	return err;
 }
 
@@ -854,8 +810,6 @@ int datastore_resolve(const char *uri, struct datastore_target *out, char *errbu
 struct datastore_handle {
 	char *uri;
 	struct datastore_target target;
-	struct auth_cred *cred;
-	struct http_client *http;
 	struct store *store;
 	enum datastore_kind kind;
 	struct store_attr attr;
@@ -863,9 +817,7 @@ struct datastore_handle {
 
 void datastore_opts_default(struct datastore_opts *opts)
 {
-	memset(opts, 0, sizeof(*opts));
-	opts->workers = 8;
-	opts->timeout_s = 60;
+	store_open_opts_default(opts);
 }
 
 void datastore_close(struct datastore_handle *h)
@@ -873,167 +825,62 @@ void datastore_close(struct datastore_handle *h)
 	if (!h)
 		return;
 	store_destroy(h->store);
-	http_client_free(h->http);
-	auth_cred_free(h->cred);
 	free(h->uri);
 	free(h);
 }
 
-static int ds_credential(struct datastore_handle *h, const struct datastore_opts *opts,
-			 char *errbuf, size_t errlen)
-{
-	const struct datastore *ds = &h->target.ds;
-	struct auth_sources src = { .account = h->target.url.account };
-	char secret_path[PATH_MAX];
-	int err;
-
-	if (!h->target.from_datastore || ds->cred == DATASTORE_CRED_ENV) {
-		src.account_key_file = opts->account_key_file;
-		src.sas_file = opts->sas_file;
-		src.bearer_token_file = opts->bearer_token_file;
-		return auth_resolve(&src, &h->cred, errbuf, errlen);
-	}
-	switch (ds->cred) {
-	case DATASTORE_CRED_NONE:
-		return auth_cred_anonymous(&h->cred);
-	case DATASTORE_CRED_EMULATOR:
-		err = auth_cred_shared_key(ds->account, AUTH_DEV_KEY, &h->cred);
-		if (err)
-			ds_fail(errbuf, errlen, "datastore %s: cannot use the emulator's key: %s",
-				ds->name, strerror(-err));
-		return err;
-	case DATASTORE_CRED_ACCOUNT_KEY:
-	case DATASTORE_CRED_SAS:
-		if (datastore_secret_path(ds->name, secret_path, sizeof(secret_path)))
-			return ds_fail(errbuf, errlen, "the config directory path is too long");
-		err = datastore_check_secret(secret_path, errbuf, errlen);
-		if (err)
-			return err;
-		if (ds->cred == DATASTORE_CRED_ACCOUNT_KEY)
-			src.account_key_file = secret_path;
-		else
-			src.sas_file = secret_path;
-		return auth_resolve(&src, &h->cred, errbuf, errlen);
-	default:
-		return ds_fail(errbuf, errlen, "datastore %s: unknown credential", ds->name);
-	}
-}
-
-/* Probes the store, creating the container of a datastore that asks for it. */
-static int ds_probe(struct datastore_handle *h, char *errbuf, size_t errlen)
-{
-	const struct datastore *ds = &h->target.ds;
-	char endpoint[512];
-	int err;
-
-	err = store_probe(h->store, errbuf, errlen);
-	if (err == -ENOENT && h->target.from_datastore && ds->create_container) {
-		err = store_create_root(h->store);
-		if (err) {
-			ds_fail(errbuf, errlen,
-				"cannot create container '%s' of datastore %s at %s: %s",
-				ds->container, ds->name, ds->endpoint,
-				err == -EACCES ? "the credential may not create containers"
-					       : strerror(-err));
-			return err;
-		}
-		err = store_probe(h->store, errbuf, errlen);
-	}
-	if ((err == -EHOSTUNREACH || err == -ECONNRESET || err == -ETIMEDOUT) &&
-	    h->target.from_datastore && ds->builtin &&
-	    url_endpoint(&h->target.url, endpoint, sizeof(endpoint)) == 0) {
-		size_t used = strlen(errbuf);
-
-		snprintf(errbuf + used, errlen > used ? errlen - used : 0,
-			 " (the built-in datastore %s is the local Azurite at %s: start it "
-			 "(tools/demo does), or override it with 'ferry datastore add %s ...')",
-			 ds->name, endpoint, ds->name);
-	}
-	return err;
-}
-
-/* What the path names: an object, a folder, or nothing. */
+/* What the path names, as the mount shows it: a folder wins over an object of its name,
+ * and "name/" asks for the folder (an object "name" alone does not count). */
 static int ds_classify(struct datastore_handle *h, char *errbuf, size_t errlen)
 {
 	const char *path = h->target.path;
 	int err;
 
-	if (!*path) {
-		h->kind = DATASTORE_DIR;
+	h->kind = DATASTORE_DIR;
+	if (!*path)
+		return 0;
+	err = store_lookup(h->store, path, &h->attr);
+	if (err == -ENOENT) {
+		memset(&h->attr, 0, sizeof(h->attr));
+		h->kind = DATASTORE_MISSING;
 		return 0;
 	}
-	err = store_stat(h->store, path, &h->attr);
-	if (err == 0) {
-		h->kind = h->attr.is_dir ? DATASTORE_DIR : DATASTORE_FILE;
-		/* "name/" asks for the folder: a blob "name" beside it does not count */
-		if (h->kind == DATASTORE_FILE && !h->target.trailing_slash)
-			return 0;
-	} else if (err != -ENOENT) {
+	if (err)
 		return ds_errf(err, errbuf, errlen, "%s: cannot look it up: %s", h->uri,
 			       strerror(-err));
+	if (!h->attr.is_dir) {
+		h->kind = h->target.trailing_slash ? DATASTORE_MISSING : DATASTORE_FILE;
+		if (h->target.trailing_slash)
+			memset(&h->attr, 0, sizeof(h->attr));
 	}
-	if (h->kind == DATASTORE_DIR)
-		return 0;
-	memset(&h->attr, 0, sizeof(h->attr));
-	err = store_has_children(h->store, path);
-	if (err < 0)
-		return ds_errf(err, errbuf, errlen, "%s: cannot list it: %s", h->uri,
-			       strerror(-err));
-	h->kind = err ? DATASTORE_DIR : DATASTORE_MISSING;
 	return 0;
 }
 
-int datastore_open(const char *uri, const struct datastore_opts *opts_in,
+int datastore_open(const char *uri, const struct datastore_opts *opts,
 		   struct datastore_handle **out, char *errbuf, size_t errlen)
 {
-	struct datastore_opts defaults;
-	const struct datastore_opts *opts = opts_in;
-	struct http_client_opts hopts;
+	struct store_open_opts sopts;
 	struct datastore_handle *h;
-	struct blob_config bcfg;
+	struct store_spec *spec;
 	int err;
 
 	*out = NULL;
-	if (!opts) {
-		datastore_opts_default(&defaults);
-		opts = &defaults;
-	}
+	if (opts)
+		sopts = *opts;
+	else
+		store_open_opts_default(&sopts);
+	sopts.root_at_container = true;
 	h = calloc(1, sizeof(*h));
 	if (!h || !(h->uri = strdup(uri))) {
 		free(h);
 		return ds_errf(-ENOMEM, errbuf, errlen, "out of memory");
 	}
-	err = datastore_resolve(uri, &h->target, errbuf, errlen);
+	err = store_resolve(uri, &sopts, &spec, errbuf, errlen);
 	if (err)
 		goto out_close;
-	if (strcmp(h->target.url.scheme, "http") == 0 &&
-	    !url_host_is_loopback(h->target.url.host) && !opts->allow_http) {
-		err = -EPERM;
-		ds_fail(errbuf, errlen,
-			"refusing plain http to %s: credentials and data would cross the network "
-			"unencrypted; use https, or -o allow_http if you must",
-			h->target.url.host);
-		goto out_close;
-	}
-	err = ds_credential(h, opts, errbuf, errlen);
-	if (err)
-		goto out_close;
-	http_client_opts_default(&hopts);
-	hopts.workers = opts->workers > 0 ? opts->workers : 8;
-	hopts.op_timeout_ms = (opts->timeout_s > 0 ? opts->timeout_s : 60) * 1000;
-	hopts.ca_file = opts->ca_file;
-	err = http_client_new(&hopts, &h->http);
-	if (err) {
-		ds_fail(errbuf, errlen, "cannot start the HTTP client: %s", strerror(-err));
-		goto out_close;
-	}
-	bcfg = (struct blob_config){ .url = &h->target.url, .cred = h->cred, .http = h->http };
-	err = blob_store_new(&bcfg, &h->store);
-	if (err) {
-		ds_fail(errbuf, errlen, "cannot use %s: %s", uri, strerror(-err));
-		goto out_close;
-	}
-	err = ds_probe(h, errbuf, errlen);
+	h->target = *store_spec_target(spec);
+	err = store_spec_open(spec, &h->store, errbuf, errlen);
+	store_spec_free(spec);
 	if (!err)
 		err = ds_classify(h, errbuf, errlen);
 	if (err)
@@ -1088,7 +935,7 @@ static int ds_list_add(void *ctx, const struct store_entry *entry)
 
 	if (acc->n == acc->cap) {
 		size_t cap = acc->cap ? acc->cap * 2 : 64;
-		struct datastore_entry *grown = realloc(acc->entries, cap * sizeof(*grown));
+		struct datastore_entry *grown = reallocarray(acc->entries, cap, sizeof(*grown));
 
 		if (!grown)
 			return -ENOMEM;
@@ -1106,43 +953,32 @@ static int ds_list_add(void *ctx, const struct store_entry *entry)
 static int ds_cmp_entries(const void *a, const void *b)
 {
 	const struct datastore_entry *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
 
-	/* folders before files of the same name: the duplicate folder is dropped next */
-	return c ? c : (int)y->attr.is_dir - (int)x->attr.is_dir;
+	return strcmp(x->name, y->name);
 }
 
 int datastore_list(struct store *s, const char *dir, struct datastore_entry **out,
 		   size_t *count)
 {
 	struct ds_list_acc acc = { 0 };
-	char marker[4096] = "", next[4096];
 	size_t kept = 0;
 	int err;
 
 	*out = NULL;
 	*count = 0;
-	do {
-		err = store_list(s, dir, marker, ds_list_add, &acc, next, sizeof(next));
-		if (err)
-			break;
-		memcpy(marker, next, sizeof(marker));
-	} while (marker[0]);
+	err = store_list_all(s, dir, 0, ds_list_add, &acc);
 	if (err) {
 		datastore_entries_free(acc.entries, acc.n);
 		return err;
 	}
 	if (acc.n)
 		qsort(acc.entries, acc.n, sizeof(*acc.entries), ds_cmp_entries);
-	/* A folder is reported as a prefix and again as its marker: keep one, with the
-	 * marker's attributes where there is one. */
+	/* One entry per name, as the mount shows it (listing.h). */
 	for (size_t i = 0; i < acc.n; i++) {
 		struct datastore_entry *e = &acc.entries[i];
 
-		if (kept && e->attr.is_dir && acc.entries[kept - 1].attr.is_dir &&
-		    strcmp(acc.entries[kept - 1].name, e->name) == 0) {
-			if (e->attr.etag[0])
-				acc.entries[kept - 1].attr = e->attr;
+		if (kept && strcmp(acc.entries[kept - 1].name, e->name) == 0) {
+			store_entry_merge(&acc.entries[kept - 1].attr, &e->attr);
 			free(e->name);
 			continue;
 		}

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cache/store/open.h"
 #include "cache/store/store.h"
 #include "cache/store/url.h"
 
@@ -124,33 +125,28 @@ int datastore_resolve(const char *uri, struct datastore_target *out, char *errbu
 
 /* Opening ---------------------------------------------------------------------------- */
 
-struct datastore_opts {
-	/* credential files for URLs and for datastores with credential "env" */
-	const char *account_key_file;
-	const char *sas_file;
-	const char *bearer_token_file;
-	const char *ca_file; /* extra CA bundle, or NULL */
-	bool allow_http;     /* plain http to a host that is not loopback */
-	int workers;         /* HTTP worker threads (parallel requests) */
-	int timeout_s;       /* bound on one store operation, retries included */
-};
+/* datastore_open()'s options are store_open()'s (cache/store/open.h: credential files,
+ * ca_file, allow_http, workers, timeout_s, the caller's credential); root_at_container
+ * is implied. The name is kept for datastore_open()'s callers. */
+#define datastore_opts store_open_opts
 
-/* No files, https only off loopback, 8 workers, 60 s. */
+/* store_open_opts_default(): no files, https only off loopback, 8 workers, 60 s. */
 void datastore_opts_default(struct datastore_opts *opts);
 
 /* What the path of an open datastore names. */
 enum datastore_kind {
 	DATASTORE_MISSING, /* nothing there (yet) */
 	DATASTORE_FILE,    /* an object */
-	DATASTORE_DIR,     /* the root, a prefix with objects under it, or a marker */
+	DATASTORE_DIR,     /* the root, a prefix with objects under it (a placeholder
+			      "name/" included), or a marker */
 };
 
 struct datastore_handle;
 
-/* Resolves uri, builds its credential, HTTP client and store, checks that the service
- * answers and accepts the credential (creating the container of a datastore with
- * create_container), and finds what the path names. opts NULL: defaults. The handle
- * owns everything; close it with datastore_close(). */
+/* Opens the store of uri with store_open() (cache/store/open.h), rooted at the container
+ * plus the datastore's prefix, and finds what the path names as the mount shows it (a
+ * folder wins over an object of its name; "name/" names only a folder). opts NULL:
+ * defaults. The handle owns everything; close it with datastore_close(). */
 int datastore_open(const char *uri, const struct datastore_opts *opts,
 		   struct datastore_handle **out, char *errbuf, size_t errlen);
 void datastore_close(struct datastore_handle *h);
@@ -174,9 +170,10 @@ struct datastore_entry {
 	struct store_attr attr;
 };
 
-/* Every child of folder dir of s (all pages), sorted by name, a folder reported as a
- * prefix and as a marker object only once. *out is the caller's: free it with
- * datastore_entries_free(). Errors are the store's. */
+/* Every child of folder dir of s as the mount shows it (store_list_all(), listing.h):
+ * all pages, sorted by name, one entry per name (a folder wins over an object of its
+ * name, which is then not listed), names a directory cannot show left out. *out is the
+ * caller's: free it with datastore_entries_free(). Errors are the store's. */
 int datastore_list(struct store *s, const char *dir, struct datastore_entry **out,
 		   size_t *count);
 void datastore_entries_free(struct datastore_entry *entries, size_t count);

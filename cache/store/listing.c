@@ -48,13 +48,11 @@ int store_list_all(struct store *s, const char *dir, int max_pages, store_list_f
 		next[0] = '\0';
 		err = store_list(s, dir, marker, listing_filter_entry, &filter, next,
 				 STORE_MARKER_MAX);
-		if (err > 0)
-			return -EIO;
 		if (err)
-			return err;
+			return err > 0 ? -EIO : err;
 		if (next[0] && strcmp(next, marker) == 0) {
-			log_warn("listing \"%s\": the service handed back the same page marker; "
-				 "giving up",
+			log_warn("listing \"%s\": the service handed back the page marker it was "
+				 "given; stopping rather than looping",
 				 dir);
 			return -EIO;
 		}
@@ -76,8 +74,8 @@ void store_entry_merge(struct store_attr *kept, const struct store_attr *dup)
 {
 	int64_t mtime = kept->mtime > dup->mtime ? kept->mtime : dup->mtime;
 
-	if (store_entry_rank(dup->is_dir, dup->etag[0]) >
-	    store_entry_rank(kept->is_dir, kept->etag[0]))
+	if (store_entry_rank(dup->is_dir, dup->etag[0] != '\0') >
+	    store_entry_rank(kept->is_dir, kept->etag[0] != '\0'))
 		*kept = *dup;
 	if (kept->is_dir) {
 		kept->size = 0;

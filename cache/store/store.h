@@ -97,6 +97,11 @@ struct store_ops {
 
 struct store {
 	const struct store_ops *ops;
+	/* Called by store_destroy() after ops->destroy, with release_ctx: frees what the
+	 * store was built on (store_open() sets it: the HTTP pool and the credential).
+	 * NULL for none. */
+	void (*release)(void *release_ctx);
+	void *release_ctx;
 };
 
 /* Attributes of the object at path: a file, or a marker directory. The root and
@@ -218,10 +223,19 @@ static inline int store_create_root(struct store *s)
 	return s->ops->create_root(s);
 }
 
+/* Frees the store, then what it was built on (release). No operation may be running. */
 static inline void store_destroy(struct store *s)
 {
-	if (s)
-		s->ops->destroy(s);
+	void (*release)(void *release_ctx);
+	void *release_ctx;
+
+	if (!s)
+		return;
+	release = s->release;
+	release_ctx = s->release_ctx;
+	s->ops->destroy(s);
+	if (release)
+		release(release_ctx);
 }
 
 #endif

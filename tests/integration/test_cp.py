@@ -391,6 +391,67 @@ def test_cp_files_and_ls():
     ok("cp", uri("files", "one/renamed.bin"), uri("files", "two/copied.bin"))
     check_eq(sha(client.get_blob("two/copied.bin")), sha(data), "copied within the service")
 
+# Blob names that are not a tree as they are (docs/semantics.md, "Names a filesystem
+# cannot show as they are"): ferry ls, ferry cp and the mount must show one tree.
+ODD_TREE = {
+    "odd/dup": b"the blob hidden by the folder dup\n",
+    "odd/dup/x": b"x under dup\n",
+    "odd/only/": b"",  # a placeholder alone: an empty folder
+    "odd/ph/": b"",  # a placeholder beside what is in the folder
+    "odd/ph/in.txt": b"in\n",
+    "odd/w//b": b"under an empty name\n",
+    "odd/" + "L" * 300: b"a name too long to show\n",
+    "odd/a.txt": b"a\n",
+}
+
+
+def mount_listing(root):
+    """ls -R as ferry prints it (folders with '/', depth first, by name) of a local tree."""
+    lines = []
+
+    def walk(rel):
+        path = os.path.join(root, rel)
+        for n in sorted(os.listdir(path), key=lambda x: x.encode()):
+            child = os.path.join(rel, n) if rel else n
+            is_dir = os.path.isdir(os.path.join(root, child))
+            lines.append(child + ("/" if is_dir else ""))
+            if is_dir:
+                walk(child)
+    walk("")
+    return "".join(line + "\n" for line in lines)
+
+
+def test_ls_cp_and_mount_show_one_tree():
+    add_store("odd", CONTAINER, "--prefix", "odd")
+    for name, data in ODD_TREE.items():
+        client.put_blob(name, data)
+    with ft.mounted(az.url(CONTAINER) + "/odd") as mnt:
+        shown = mount_listing(mnt)
+        mounted_files, mounted_empty = local_tree(mnt)
+    check_eq(shown, "a.txt\ndup/\ndup/x\nonly/\nph/\nph/in.txt\nw/\n", "the mount's tree")
+    check_eq(ok("ls", "-R", uri("odd")).stdout, shown, "ferry ls -R against the mount")
+    check_eq(ok("ls", uri("odd", "dup")).stdout, "x\n", "ferry ls of the folder dup")
+
+    # cp -r copies the tree the mount shows: the hidden blob dup stays behind
+    down = os.path.join(tmp, "odd-down")
+    ok("cp", "-r", uri("odd"), down)
+    files, empty = local_tree(down)
+    check_eq(files, mounted_files, "cp -r against the mount (files)")
+    check_eq(empty, mounted_empty, "cp -r against the mount (empty folders)")
+    check_eq(client.get_blob("odd/dup"), ODD_TREE["odd/dup"], "the hidden blob is untouched")
+
+
+def test_mount_takes_a_datastore_name_or_uri():
+    add_store("mnt", CONTAINER, "--prefix", "mnt")
+    client.put_blob("mnt/sub/a.txt", b"a in sub\n")
+    client.put_blob("mnt/top.txt", b"top\n")
+    menv = env()
+    with ft.mounted("mnt", env=menv) as m:
+        check_eq(sorted(os.listdir(m)), ["sub", "top.txt"], "the datastore's root, mounted")
+    with ft.mounted(uri("mnt", "sub"), env=menv) as m:
+        with open(os.path.join(m, "a.txt"), "rb") as fh:
+            check_eq(fh.read(), b"a in sub\n", "a.txt of the folder the URI names")
+
 
 def test_default_datastore_and_override():
     r = ok("datastore", "show", "workspaceblobstore")

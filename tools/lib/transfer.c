@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "auth/base/log.h"
+#include "auth/base/util.h"
 #include "cache/store/datastore.h"
 
 #define XFER_MAX_BLOCKS 50000 /* the service's limit of blocks per blob */
@@ -126,11 +127,9 @@ static double xfer_elapsed(const struct xfer *x)
 /* base + "/" + rel (either may be empty); -ENAMETOOLONG when it does not fit. */
 static int xfer_join(char *out, size_t outlen, const char *base, const char *rel)
 {
-	size_t blen = strlen(base);
-	bool slash = blen && *rel && base[blen - 1] != '/';
-	int n = snprintf(out, outlen, "%s%s%s", base, slash ? "/" : "", rel);
-
-	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+	if (!*rel)
+		return util_path_join(out, outlen, "", base);
+	return util_path_join(out, outlen, base, rel);
 }
 
 static int xfer_side_path(const struct transfer_side *side, const struct xfer_file *f,
@@ -390,11 +389,6 @@ static int xfer_walk_local(struct xfer *x, const char *rel, const struct xfer_an
 	return err;
 }
 
-static bool xfer_name_safe(const char *name)
-{
-	return *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !strchr(name, '/');
-}
-
 static int xfer_walk_store(struct xfer *x, const char *rel, const struct store_attr *attr,
 			   char *errbuf, size_t errlen)
 {
@@ -425,10 +419,6 @@ static int xfer_walk_store(struct xfer *x, const char *rel, const struct store_a
 
 		if (xfer_join(child_rel, sizeof(child_rel), rel, e->name)) {
 			xfer_fail_entry(x, rel, "a name inside is too long");
-			continue;
-		}
-		if (!xfer_name_safe(e->name)) {
-			xfer_fail_entry(x, child_rel, "the name is not a safe file name; skipped");
 			continue;
 		}
 		if (e->attr.is_dir)
@@ -474,26 +464,20 @@ static int xfer_read(struct xfer *x, const struct xfer_file *f, const char *src,
 	if (!x->src->store) {
 		int fd = open(src, O_RDONLY | O_CLOEXEC);
 		int err = 0;
+		ssize_t n;
 
 		if (fd < 0) {
 			err = -errno;
 			xfer_msg(msg, "cannot open it: %s", strerror(-err));
 			return err;
 		}
-		while (got < len && !err) {
-			ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(offset + got));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				err = -errno;
-				xfer_msg(msg, "cannot read it: %s", strerror(errno));
-			} else if (n == 0) {
-				err = -EIO;
-				xfer_msg(msg, "it shrank while being copied; run the copy again");
-			} else {
-				got += (size_t)n;
-			}
+		n = util_pread_full(fd, buf, len, offset);
+		if (n < 0) {
+			err = (int)n;
+			xfer_msg(msg, "cannot read it: %s", strerror(-err));
+		} else if ((size_t)n < len) {
+			err = -EIO;
+			xfer_msg(msg, "it shrank while being copied; run the copy again");
 		}
 		close(fd);
 		return err;
@@ -517,20 +501,11 @@ static int xfer_read(struct xfer *x, const struct xfer_file *f, const char *src,
 
 static int xfer_write_local(int fd, uint64_t offset, const void *buf, size_t len, char *msg)
 {
-	size_t done = 0;
+	int err = util_pwrite_full(fd, buf, len, offset);
 
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			xfer_msg(msg, "cannot write it: %s", strerror(errno));
-			return -errno;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	if (err)
+		xfer_msg(msg, "cannot write it: %s", strerror(-err));
+	return err;
 }
 
 /* One chunk of f: read it from the source, write it to the destination. */
