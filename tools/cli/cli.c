@@ -58,18 +58,26 @@ const char *cli_suggest(const char *name, const struct option *longopts)
 	return best ? best : (prefixes == 1 ? prefixed : NULL);
 }
 
+/* "ferry CMD: ", or "ferry: " for ferry's own flags (cmd ""). */
+static void cli_prefix(const char *cmd)
+{
+	fprintf(stderr, "ferry%s%s: ", *cmd ? " " : "", cmd);
+}
+
 int cli_bad_option(const char *cmd, int rc, char **argv, const struct option *longopts,
 		   const char *usage)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "";
 
+	cli_prefix(cmd);
 	if (rc == ':') {
-		if (optopt)
-			fprintf(stderr, "ferry %s: flag '-%c' needs a value\n", cmd, optopt);
+		/* optopt of a long flag is its value, not a character */
+		if (strncmp(arg, "--", 2) == 0)
+			fprintf(stderr, "flag '%s' needs a value\n", arg);
 		else
-			fprintf(stderr, "ferry %s: flag '%s' needs a value\n", cmd, arg);
+			fprintf(stderr, "flag '-%c' needs a value\n", optopt);
 	} else if (optopt && strncmp(arg, "--", 2) != 0) {
-		fprintf(stderr, "ferry %s: unknown flag '-%c'\n", cmd, optopt);
+		fprintf(stderr, "unknown flag '-%c'\n", optopt);
 	} else {
 		char name[64];
 		const char *suggestion;
@@ -81,10 +89,10 @@ int cli_bad_option(const char *cmd, int rc, char **argv, const struct option *lo
 		name[len] = '\0';
 		suggestion = cli_suggest(name, longopts);
 		if (suggestion)
-			fprintf(stderr, "ferry %s: unknown flag '--%s' (did you mean '--%s'?)\n", cmd,
-				name, suggestion);
+			fprintf(stderr, "unknown flag '--%s' (did you mean '--%s'?)\n", name,
+				suggestion);
 		else
-			fprintf(stderr, "ferry %s: unknown flag '--%s'\n", cmd, name);
+			fprintf(stderr, "unknown flag '--%s'\n", name);
 	}
 	fputs(usage, stderr);
 	return CLI_EXIT_USAGE;
@@ -94,7 +102,7 @@ int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "ferry %s: ", cmd);
+	cli_prefix(cmd);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

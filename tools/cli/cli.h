@@ -22,7 +22,8 @@ void cli_getopt_reset(void);
 
 /* Reports the argument getopt_long just refused (rc is what it returned: '?' or ':')
  * as "ferry CMD: unknown flag '--x' (did you mean '--y'?)" or "ferry CMD: flag '-o'
- * needs a value", then usage, on stderr. Returns CLI_EXIT_USAGE. */
+ * needs a value", then usage, on stderr (cmd "": ferry's own flags, "ferry: ...").
+ * Returns CLI_EXIT_USAGE. */
 int cli_bad_option(const char *cmd, int rc, char **argv, const struct option *longopts,
 		   const char *usage);
 

@@ -1,7 +1,8 @@
 /* cmd_data: the `ferry datastore`, `ferry cp` and `ferry ls` subcommands.
  *
- * Each takes the arguments after its name and returns the process exit status:
- * 0 done, 1 failed (one line per failure on stderr), 2 bad usage.
+ * Each takes its argv from its own name on (argv[0] is "datastore", "cp" or "ls"),
+ * parses it as tools/cli/cli.h says, and returns the process exit status: 0 done,
+ * 1 failed (one line per failure on stderr), 2 bad usage.
  */
 #ifndef FERRY_CMD_DATA_H
 #define FERRY_CMD_DATA_H
