@@ -62,8 +62,11 @@ static int ferry_mount(int argc, char **argv)
 			mo.foreground = true;
 			break;
 		case 'o':
-			if (mount_parse_options(&mo, optarg, errbuf, sizeof(errbuf)) != 0)
-				return cli_usage_error("mount", ferry_mount_usage, "%s", errbuf);
+			if (mount_parse_options(&mo, optarg, errbuf, sizeof(errbuf)) != 0) {
+				/* one line, as mount(8) shows it for an fstab line */
+				fprintf(stderr, "ferry mount: %s\n", errbuf);
+				return CLI_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			printf("%s%s", ferry_mount_usage, ferry_mount_help);
