@@ -1,6 +1,7 @@
 #include "tools/cli/cli.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,32 +69,40 @@ int cli_bad_option(const char *cmd, int rc, char **argv, const struct option *lo
 		   const char *usage)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = strncmp(arg, "--", 2) == 0;
 
-	cli_prefix(cmd);
-	if (rc == ':') {
-		/* optopt of a long flag is its value, not a character */
-		if (strncmp(arg, "--", 2) == 0)
-			fprintf(stderr, "flag '%s' needs a value\n", arg);
-		else
-			fprintf(stderr, "flag '-%c' needs a value\n", optopt);
-	} else if (optopt && strncmp(arg, "--", 2) != 0) {
-		fprintf(stderr, "unknown flag '-%c'\n", optopt);
-	} else {
+	if (rc != ':' && is_long) {
 		char name[64];
-		const char *suggestion;
 		size_t len = strcspn(arg + 2, "=");
 
 		if (len >= sizeof(name))
 			len = sizeof(name) - 1;
 		memcpy(name, arg + 2, len);
 		name[len] = '\0';
-		suggestion = cli_suggest(name, longopts);
-		if (suggestion)
-			fprintf(stderr, "unknown flag '--%s' (did you mean '--%s'?)\n", name,
-				suggestion);
-		else
-			fprintf(stderr, "unknown flag '--%s'\n", name);
+		return cli_unknown(cmd, "flag", "--", name, longopts, usage);
 	}
+	cli_prefix(cmd);
+	if (rc != ':')
+		fprintf(stderr, "unknown flag '-%c'\n", optopt);
+	else if (is_long) /* optopt of a long flag is its value, not a character */
+		fprintf(stderr, "flag '%s' needs a value\n", arg);
+	else
+		fprintf(stderr, "flag '-%c' needs a value\n", optopt);
+	fputs(usage, stderr);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_unknown(const char *cmd, const char *what, const char *prefix, const char *name,
+		const struct option *known, const char *usage)
+{
+	const char *suggestion = cli_suggest(name, known);
+
+	cli_prefix(cmd);
+	if (suggestion)
+		fprintf(stderr, "unknown %s '%s%s' (did you mean '%s%s'?)\n", what, prefix, name,
+			prefix, suggestion);
+	else
+		fprintf(stderr, "unknown %s '%s%s'\n", what, prefix, name);
 	fputs(usage, stderr);
 	return CLI_EXIT_USAGE;
 }

@@ -27,6 +27,12 @@ void cli_getopt_reset(void);
 int cli_bad_option(const char *cmd, int rc, char **argv, const struct option *longopts,
 		   const char *usage);
 
+/* "ferry CMD: unknown WHAT 'PREFIX NAME' (did you mean 'PREFIX KNOWN'?)" (the
+ * suggestion only where one of known is close), then usage, on stderr; for flags,
+ * commands, subcommands. Returns CLI_EXIT_USAGE. */
+int cli_unknown(const char *cmd, const char *what, const char *prefix, const char *name,
+		const struct option *known, const char *usage);
+
 /* "ferry CMD: MESSAGE", then usage, on stderr. Returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

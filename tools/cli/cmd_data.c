@@ -498,7 +498,7 @@ int cmd_datastore(int argc, char **argv)
 		{ "add", 0, NULL, 0 },  { "list", 0, NULL, 0 },   { "show", 0, NULL, 0 },
 		{ "remove", 0, NULL, 0 }, { NULL, 0, NULL, 0 },
 	};
-	const char *sub, *suggestion;
+	const char *sub;
 	int opt;
 
 	cli_getopt_reset();
@@ -520,10 +520,7 @@ int cmd_datastore(int argc, char **argv)
 	if (!strcmp(sub, "list") || !strcmp(sub, "ls") || !strcmp(sub, "show") ||
 	    !strcmp(sub, "remove") || !strcmp(sub, "rm"))
 		return cmd_datastore_simple(sub, argc, argv);
-	suggestion = cli_suggest(sub, subcommands);
-	return cli_usage_error("datastore", cmd_datastore_usage, "unknown subcommand '%s'%s%s%s",
-			       sub, suggestion ? " (did you mean '" : "",
-			       suggestion ? suggestion : "", suggestion ? "'?)" : "");
+	return cli_unknown("datastore", "subcommand", "", sub, subcommands, cmd_datastore_usage);
 }
 
 /* Options of cp and ls ----------------------------------------------------------------- */
@@ -671,6 +668,31 @@ static int cmd_parse_o(struct cmd_opts *o, const char *list)
 
 	fuse_opt_free_args(&args);
 	return rc;
+}
+
+/* What cp and ls parse alike. */
+struct cmd_flags {
+	const char *cmd, *usage, *help, *shortopts;
+	const struct option *longopts;
+};
+
+/* The next flag that is the command's own, in *opt (-1 after the last); -o lists, --help
+ * and bad flags are handled here. CMD_GO_ON, or the exit status. */
+static int cmd_next_flag(const struct cmd_flags *f, int argc, char **argv, struct cmd_opts *o,
+			 int *opt)
+{
+	for (;;) {
+		*opt = getopt_long(argc, argv, f->shortopts, f->longopts, NULL);
+		if (*opt == 'o' && cmd_parse_o(o, optarg) == 0)
+			continue;
+		if (*opt == 'o')
+			return CLI_EXIT_USAGE;
+		if (*opt == 'h')
+			return cmd_help(f->usage, f->help);
+		if (*opt == '?' || *opt == ':')
+			return cli_bad_option(f->cmd, *opt, argv, f->longopts, f->usage);
+		return CMD_GO_ON;
+	}
 }
 
 /* ferry cp ------------------------------------------------------------------------------ */
@@ -905,24 +927,19 @@ int cmd_cp(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const struct cmd_flags flags = { "cp", cmd_cp_usage, cmd_cp_help, ":rRqo:h",
+						longopts };
 	bool recursive = false, quiet = false;
 	struct cmd_opts o;
-	int opt, status = CMD_GO_ON;
+	int opt, status;
 
 	cmd_opts_init(&o, "cp");
 	cli_getopt_reset();
-	while (status == CMD_GO_ON &&
-	       (opt = getopt_long(argc, argv, ":rRqo:h", longopts, NULL)) != -1) {
-		if (opt == 'r' || opt == 'R')
-			recursive = true;
-		else if (opt == 'q')
+	while ((status = cmd_next_flag(&flags, argc, argv, &o, &opt)) == CMD_GO_ON && opt != -1) {
+		if (opt == 'q')
 			quiet = true;
-		else if (opt == 'o')
-			status = cmd_parse_o(&o, optarg) ? CLI_EXIT_USAGE : CMD_GO_ON;
-		else if (opt == 'h')
-			status = cmd_help(cmd_cp_usage, cmd_cp_help);
 		else
-			status = cli_bad_option("cp", opt, argv, longopts, cmd_cp_usage);
+			recursive = true; /* -r, -R */
 	}
 	if (status == CMD_GO_ON && (argc - optind != 2 || !*argv[optind] || !*argv[optind + 1]))
 		status = cli_usage_error("cp", cmd_cp_usage, "give one SRC and one DST");
@@ -1031,24 +1048,19 @@ int cmd_ls(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const struct cmd_flags flags = { "ls", cmd_ls_usage, cmd_ls_help, ":lRro:h",
+						longopts };
 	bool lng = false, recursive = false;
 	struct cmd_opts o;
-	int opt, status = CMD_GO_ON;
+	int opt, status;
 
 	cmd_opts_init(&o, "ls");
 	cli_getopt_reset();
-	while (status == CMD_GO_ON &&
-	       (opt = getopt_long(argc, argv, ":lRro:h", longopts, NULL)) != -1) {
+	while ((status = cmd_next_flag(&flags, argc, argv, &o, &opt)) == CMD_GO_ON && opt != -1) {
 		if (opt == 'l')
 			lng = true;
-		else if (opt == 'R' || opt == 'r')
-			recursive = true;
-		else if (opt == 'o')
-			status = cmd_parse_o(&o, optarg) ? CLI_EXIT_USAGE : CMD_GO_ON;
-		else if (opt == 'h')
-			status = cmd_help(cmd_ls_usage, cmd_ls_help);
 		else
-			status = cli_bad_option("ls", opt, argv, longopts, cmd_ls_usage);
+			recursive = true; /* -R, -r */
 	}
 	if (status == CMD_GO_ON && argc - optind != 1)
 		status = cli_usage_error("ls", cmd_ls_usage, "give one URI");

@@ -158,7 +158,7 @@ static const struct option ferry_commands[] = {
 
 static int ferry_command(int argc, char **argv)
 {
-	const char *cmd = argv[0], *suggestion;
+	const char *cmd = argv[0];
 
 	if (strcmp(cmd, "mount") == 0)
 		return ferry_mount(argc, argv);
@@ -182,12 +182,7 @@ static int ferry_command(int argc, char **argv)
 		ferry_usage(stdout);
 		return 0;
 	}
-	suggestion = cli_suggest(cmd, ferry_commands);
-	if (suggestion)
-		fprintf(stderr, "ferry: unknown command '%s' (did you mean '%s'?)\n", cmd,
-			suggestion);
-	else
-		fprintf(stderr, "ferry: unknown command '%s'\n", cmd);
+	cli_unknown("", "command", "", cmd, ferry_commands, "");
 	ferry_usage(stderr);
 	return CLI_EXIT_USAGE;
 }
