@@ -625,8 +625,11 @@ static int cmd_o_one(void *data, const char *arg, int key, struct fuse_args *out
 	uint64_t size;
 
 	(void)outargs;
-	if (value && !*++value)
-		return cmd_o_bad(o, arg, "given: the option needs a value");
+	if (value && !*++value) {
+		fprintf(stderr, "ferry %s: option %.*s needs a value\n", o->cmd, (int)(value - 1 - arg),
+			arg);
+		return -1;
+	}
 	if (key >= 0 && key < CMD_O_FILES)
 		return cmd_o_path(o, key, value);
 	switch (key) {
