@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -738,20 +739,32 @@ static int mount_reap(pid_t child)
 	return status;
 }
 
-/* Reads from report_fd until deadline_ms: > 0 bytes, 0 at EOF, -ETIMEDOUT, -errno. */
-static ssize_t mount_read_report(int report_fd, char *buf, size_t len, int64_t deadline_ms)
+/* Waits until fd is readable (or at its end) or the deadline passes: 1, 0 at the
+ * deadline, or -errno. */
+static int mount_poll_until(int fd, int64_t deadline_ms)
 {
-	struct pollfd pfd = { .fd = report_fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	for (;;) {
 		int64_t left = deadline_ms - mount_now_ms();
 		int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+
+		if (ready >= 0)
+			return ready;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Reads from report_fd until deadline_ms: > 0 bytes, 0 at EOF, -ETIMEDOUT, -errno. */
+static ssize_t mount_read_report(int report_fd, char *buf, size_t len, int64_t deadline_ms)
+{
+	for (;;) {
+		int ready = mount_poll_until(report_fd, deadline_ms);
 		ssize_t n;
 
-		if (ready < 0 && errno == EINTR)
-			continue;
 		if (ready < 0)
-			return -errno;
+			return ready;
 		if (ready == 0)
 			return -ETIMEDOUT;
 		n = read(report_fd, buf, len);
@@ -763,19 +776,16 @@ static ssize_t mount_read_report(int report_fd, char *buf, size_t len, int64_t d
 }
 
 /* A daemon that did not report in time: SIGTERM (it unmounts what it mounted), SIGKILL
- * if it has not exited after the grace time (its end of report_fd closes at exit), then
- * reaped; a mount it left is detached. */
-static void mount_stop_daemon(pid_t child, int report_fd, const char *mountpoint)
+ * if it has not exited after the grace time, then reaped; a mount it left is detached. */
+static void mount_stop_daemon(pid_t child, const char *mountpoint)
 {
-	char drain[256];
-	int64_t deadline = mount_now_ms() + MOUNT_STOP_GRACE_MS;
-	ssize_t n;
+	int pidfd = pidfd_open(child, 0); /* readable once the child has exited */
 
 	kill(child, SIGTERM);
-	while ((n = mount_read_report(report_fd, drain, sizeof(drain), deadline)) > 0)
-		;
-	if (n != 0)
+	if (pidfd < 0 || mount_poll_until(pidfd, mount_now_ms() + MOUNT_STOP_GRACE_MS) != 1)
 		kill(child, SIGKILL);
+	if (pidfd >= 0)
+		close(pidfd);
 	mount_reap(child);
 	if (mount_is_mounted(mountpoint) == 1)
 		mount_unmount(mountpoint, true, NULL, 0);
@@ -795,7 +805,7 @@ static int mount_wait_ready(pid_t child, int report_fd, const char *mountpoint, 
 	while (len < sizeof(msg) - 1) {
 		n = mount_read_report(report_fd, msg + len, sizeof(msg) - 1 - len, deadline);
 		if (n == -ETIMEDOUT) {
-			mount_stop_daemon(child, report_fd, mountpoint);
+			mount_stop_daemon(child, mountpoint);
 			util_errf(errbuf, errlen,
 				  "the mount was not ready within %d s; see the system log",
 				  MOUNT_READY_TIMEOUT_MS / 1000);
