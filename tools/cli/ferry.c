@@ -29,7 +29,7 @@ static const char ferry_mount_help[] =
 static void ferry_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n"
+		"%s"
 		"       ferry unmount [-z] MOUNTPOINT\n"
 		"       ferry run JOBFILE               (docs/launcher.md)\n"
 		"       ferry job list [--experiment NAME] | show RUN | logs RUN [--follow]\n"
@@ -39,7 +39,7 @@ static void ferry_usage(FILE *out)
 		"Each command's --help tells more.\n"
 		"\n%s"
 		"Datastores, URIs, cp and ls: docs/datastores.md.\n",
-		cmd_data_usage, ferry_mount_help);
+		ferry_mount_usage, cmd_data_usage, ferry_mount_help);
 }
 
 static int ferry_mount(int argc, char **argv)
