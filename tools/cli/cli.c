@@ -11,6 +11,12 @@ void cli_getopt_reset(void)
 	opterr = 0;
 }
 
+int cli_help(const char *usage, const char *help)
+{
+	printf("%s%s", usage, help);
+	return 0;
+}
+
 /* Levenshtein distance of a and b, capped: anything over 3 is 3. */
 static size_t cli_distance(const char *a, const char *b)
 {

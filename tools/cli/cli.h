@@ -16,9 +16,14 @@
 
 #define CLI_EXIT_FAILED 1
 #define CLI_EXIT_USAGE 2
+/* What a step of parsing returns when the command goes on; else the exit status. */
+#define CLI_GO_ON (-1)
 
 /* Resets getopt for a new parse of argv from argv[1] on (argv[0] is the subcommand). */
 void cli_getopt_reset(void);
+
+/* Prints usage, then help, on stdout: returns 0, the exit status of --help. */
+int cli_help(const char *usage, const char *help);
 
 /* Reports the argument getopt_long just refused (rc is what it returned: '?' or ':')
  * as "ferry CMD: unknown flag '--x' (did you mean '--y'?)" or "ferry CMD: flag '-o'

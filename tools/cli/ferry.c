@@ -34,12 +34,15 @@ static void ferry_usage(FILE *out)
 		"       ferry run JOBFILE               (docs/launcher.md)\n"
 		"       ferry job list [--experiment NAME] | show RUN | logs RUN [--follow]\n"
 		"       ferry job download RUN [--all | --output NAME] [-o DIR]\n"
-		"%s"
+		"       %s"
+		"       %s"
+		"       %s"
 		"       ferry --version\n"
 		"Each command's --help tells more.\n"
 		"\n%s"
 		"Datastores, URIs, cp and ls: docs/datastores.md.\n",
-		ferry_mount_usage, cmd_data_usage, ferry_mount_help);
+		ferry_mount_usage, cmd_datastore_lines, cmd_cp_lines, cmd_ls_lines,
+		ferry_mount_help);
 }
 
 static int ferry_mount(int argc, char **argv)
