@@ -5,14 +5,17 @@
 #include <fuse.h>
 #include <limits.h>
 #include <malloc.h>
+#include <mntent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "auth/base/log.h"
+#include "auth/base/util.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
 #include "cache/store/open.h"
@@ -31,6 +35,8 @@
 
 /* How long the caller of a background mount waits for the daemon's verdict. */
 #define MOUNT_READY_TIMEOUT_MS 15000
+/* How long a daemon that missed it has to exit on SIGTERM before SIGKILL. */
+#define MOUNT_STOP_GRACE_MS 5000
 
 void mount_options_default(struct mount_options *mo)
 {
@@ -50,259 +56,310 @@ void mount_options_default(struct mount_options *mo)
 	mo->prefetch_window = 64u << 20;
 }
 
-/* Sizes: bytes, or with a K, M, G or T suffix (powers of 1024). */
-static int mount_parse_size(const char *name, const char *value, uint64_t min, uint64_t max,
-			    uint64_t *out, char *errbuf, size_t errlen)
+/* The caller's path as an absolute one, against the working directory of now (the
+ * daemon changes directory): -ENAMETOOLONG when it does not fit, -errno of getcwd. */
+static int mount_absolute(const char *path, char *out, size_t outlen)
 {
-	static const char suffixes[] = "KMGT";
-	const char *suffix;
-	unsigned long long v;
-	char *end;
+	char cwd[PATH_MAX];
 
-	errno = 0;
-	v = strtoull(value, &end, 10);
-	if (!errno && end != value && *end && !end[1] && (suffix = strchr(suffixes, *end))) {
-		unsigned shift = 10 * (unsigned)(suffix - suffixes + 1);
-
-		if (v > (UINT64_MAX >> shift))
-			errno = ERANGE;
-		v <<= shift;
-		end++;
-	}
-	if (errno || end == value || *end || value[0] == '-' || v < min || v > max) {
-		snprintf(errbuf, errlen,
-			 "option %s: '%s' is not a size from %llu to %llu bytes (suffixes K, M, G, T)",
-			 name, value, (unsigned long long)min, (unsigned long long)max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	if (path[0] == '/')
+		return util_path_join(out, outlen, "", path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	return util_path_join(out, outlen, cwd, path);
 }
 
-static int mount_parse_double(const char *name, const char *value, double *out,
-			      char *errbuf, size_t errlen)
-{
-	char *end;
-	double d;
+/* What the value of an option is, and where it goes. */
+enum mount_value_kind {
+	MOUNT_SECONDS, /* double >= 0 */
+	MOUNT_SIZE,    /* size_t, util_parse_size, from min to max */
+	MOUNT_SIZE64,  /* uint64_t, the same */
+	MOUNT_INT,     /* int, decimal, from min to max */
+	MOUNT_ID,      /* uid_t or gid_t, decimal */
+	MOUNT_UMASK,   /* mode_t, octal, up to 0777 */
+	MOUNT_PATH,    /* char[PATH_MAX]: made absolute */
+};
 
-	errno = 0;
-	d = strtod(value, &end);
-	if (errno || end == value || *end || d < 0) {
-		snprintf(errbuf, errlen, "option %s: '%s' is not a number of seconds >= 0", name,
-			 value);
-		return -EINVAL;
-	}
-	*out = d;
-	return 0;
-}
+/* The options with a value: their fuse_opt key is their index in mount_values. */
+enum mount_key {
+	MOUNT_KEY_ATTR_TIMEOUT,
+	MOUNT_KEY_ENTRY_TIMEOUT,
+	MOUNT_KEY_NEGATIVE_TIMEOUT,
+	MOUNT_KEY_ACCOUNT_KEY_FILE,
+	MOUNT_KEY_SAS_FILE,
+	MOUNT_KEY_BEARER_TOKEN_FILE,
+	MOUNT_KEY_CA_FILE,
+	MOUNT_KEY_CACHE_DIR,
+	MOUNT_KEY_BLOCK_SIZE,
+	MOUNT_KEY_CACHE_MEM,
+	MOUNT_KEY_CACHE_SIZE,
+	MOUNT_KEY_PREFETCH_WINDOW,
+	MOUNT_KEY_UID,
+	MOUNT_KEY_GID,
+	MOUNT_KEY_UMASK,
+	MOUNT_KEY_WORKERS,
+	MOUNT_KEY_TIMEOUT,
+	MOUNT_KEY_VALUES,
+	/* flags and choices */
+	MOUNT_KEY_RO = MOUNT_KEY_VALUES,
+	MOUNT_KEY_RW,
+	MOUNT_KEY_ALLOW_HTTP,
+	MOUNT_KEY_ALLOW_OTHER,
+	MOUNT_KEY_DEBUG,
+	MOUNT_KEY_CONFLICT,
+	MOUNT_KEY_LOG_LEVEL,
+};
 
-static int mount_parse_long(const char *name, const char *value, int base, long min,
-			    long max, long *out, char *errbuf, size_t errlen)
-{
-	char *end;
-	long v;
+struct mount_value {
+	enum mount_value_kind kind;
+	size_t offset; /* in struct mount_options */
+	uint64_t min, max;
+};
 
-	errno = 0;
-	v = strtol(value, &end, base);
-	if (errno || end == value || *end || v < min || v > max) {
-		snprintf(errbuf, errlen, "option %s: '%s' is not a number from %ld to %ld", name,
-			 value, min, max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
+#define MOUNT_FIELD(field) offsetof(struct mount_options, field)
+#define MOUNT_MIN_SIZE (64ull << 10)
 
-static int mount_copy_path(const char *name, const char *value, char *out, size_t outlen,
-			   char *errbuf, size_t errlen)
-{
-	if (!*value || strlen(value) >= outlen) {
-		snprintf(errbuf, errlen, "option %s: give a file path", name);
-		return -EINVAL;
-	}
-	memcpy(out, value, strlen(value) + 1);
-	return 0;
-}
+static const struct mount_value mount_values[MOUNT_KEY_VALUES] = {
+	[MOUNT_KEY_ATTR_TIMEOUT] = { MOUNT_SECONDS, MOUNT_FIELD(attr_timeout), 0, 0 },
+	[MOUNT_KEY_ENTRY_TIMEOUT] = { MOUNT_SECONDS, MOUNT_FIELD(entry_timeout), 0, 0 },
+	[MOUNT_KEY_NEGATIVE_TIMEOUT] = { MOUNT_SECONDS, MOUNT_FIELD(negative_timeout), 0, 0 },
+	[MOUNT_KEY_ACCOUNT_KEY_FILE] = { MOUNT_PATH, MOUNT_FIELD(account_key_file), 0, 0 },
+	[MOUNT_KEY_SAS_FILE] = { MOUNT_PATH, MOUNT_FIELD(sas_file), 0, 0 },
+	[MOUNT_KEY_BEARER_TOKEN_FILE] = { MOUNT_PATH, MOUNT_FIELD(bearer_token_file), 0, 0 },
+	[MOUNT_KEY_CA_FILE] = { MOUNT_PATH, MOUNT_FIELD(ca_file), 0, 0 },
+	[MOUNT_KEY_CACHE_DIR] = { MOUNT_PATH, MOUNT_FIELD(cache_dir), 0, 0 },
+	[MOUNT_KEY_BLOCK_SIZE] = { MOUNT_SIZE, MOUNT_FIELD(block_size), MOUNT_MIN_SIZE, 64ull << 20 },
+	[MOUNT_KEY_CACHE_MEM] = { MOUNT_SIZE, MOUNT_FIELD(cache_mem), MOUNT_MIN_SIZE, 1ull << 50 },
+	[MOUNT_KEY_CACHE_SIZE] = { MOUNT_SIZE64, MOUNT_FIELD(cache_size), MOUNT_MIN_SIZE, 1ull << 50 },
+	[MOUNT_KEY_PREFETCH_WINDOW] = { MOUNT_SIZE, MOUNT_FIELD(prefetch_window), MOUNT_MIN_SIZE,
+					1ull << 50 },
+	[MOUNT_KEY_UID] = { MOUNT_ID, MOUNT_FIELD(uid), 0, INT_MAX },
+	[MOUNT_KEY_GID] = { MOUNT_ID, MOUNT_FIELD(gid), 0, INT_MAX },
+	[MOUNT_KEY_UMASK] = { MOUNT_UMASK, MOUNT_FIELD(umask), 0, 0777 },
+	[MOUNT_KEY_WORKERS] = { MOUNT_INT, MOUNT_FIELD(workers), 1, 3600 },
+	[MOUNT_KEY_TIMEOUT] = { MOUNT_INT, MOUNT_FIELD(timeout_s), 1, 3600 },
+};
 
-static int mount_apply_option(struct mount_options *mo, char *opt, char *errbuf, size_t errlen)
-{
-	static const char *const ignored[] = { "defaults", "_netdev", "nofail", "auto",
-					       "noauto", "user", "nouser", "users", "exec",
-					       "noexec", "suid", "nosuid", "dev", "nodev",
-					       "atime", "noatime", "relatime", "async" };
-	char *value = strchr(opt, '=');
-	long number;
+/* Every -o option; fstab's generic ones are dropped, as sshfs does. */
+static const struct fuse_opt mount_opts[] = {
+	FUSE_OPT_KEY("attr_timeout=", MOUNT_KEY_ATTR_TIMEOUT),
+	FUSE_OPT_KEY("entry_timeout=", MOUNT_KEY_ENTRY_TIMEOUT),
+	FUSE_OPT_KEY("negative_timeout=", MOUNT_KEY_NEGATIVE_TIMEOUT),
+	FUSE_OPT_KEY("account_key_file=", MOUNT_KEY_ACCOUNT_KEY_FILE),
+	FUSE_OPT_KEY("sas_file=", MOUNT_KEY_SAS_FILE),
+	FUSE_OPT_KEY("bearer_token_file=", MOUNT_KEY_BEARER_TOKEN_FILE),
+	FUSE_OPT_KEY("ca_file=", MOUNT_KEY_CA_FILE),
+	FUSE_OPT_KEY("cache_dir=", MOUNT_KEY_CACHE_DIR),
+	FUSE_OPT_KEY("block_size=", MOUNT_KEY_BLOCK_SIZE),
+	FUSE_OPT_KEY("cache_mem=", MOUNT_KEY_CACHE_MEM),
+	FUSE_OPT_KEY("cache_size=", MOUNT_KEY_CACHE_SIZE),
+	FUSE_OPT_KEY("prefetch_window=", MOUNT_KEY_PREFETCH_WINDOW),
+	FUSE_OPT_KEY("uid=", MOUNT_KEY_UID),
+	FUSE_OPT_KEY("gid=", MOUNT_KEY_GID),
+	FUSE_OPT_KEY("umask=", MOUNT_KEY_UMASK),
+	FUSE_OPT_KEY("workers=", MOUNT_KEY_WORKERS),
+	FUSE_OPT_KEY("timeout=", MOUNT_KEY_TIMEOUT),
+	FUSE_OPT_KEY("ro", MOUNT_KEY_RO),
+	FUSE_OPT_KEY("rw", MOUNT_KEY_RW),
+	FUSE_OPT_KEY("allow_http", MOUNT_KEY_ALLOW_HTTP),
+	FUSE_OPT_KEY("allow_other", MOUNT_KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("debug", MOUNT_KEY_DEBUG),
+	FUSE_OPT_KEY("conflict=", MOUNT_KEY_CONFLICT),
+	FUSE_OPT_KEY("log_level=", MOUNT_KEY_LOG_LEVEL),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user=", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("exec", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noexec", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("suid", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nosuid", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("dev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nodev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("atime", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noatime", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("relatime", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("async", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("comment=", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+/* What fuse_opt_parse's callback works on. */
+struct mount_parse {
+	struct mount_options *mo;
+	char *errbuf;
+	size_t errlen;
 	int err;
+};
 
-	if (value)
-		*value++ = '\0';
-	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
-		if (strcmp(opt, ignored[i]) == 0 && !value)
-			return 0;
-	if (!value) {
-		if (strcmp(opt, "ro") == 0)
-			mo->read_only = true;
-		else if (strcmp(opt, "rw") == 0)
-			mo->read_only = false;
-		else if (strcmp(opt, "allow_http") == 0)
-			mo->allow_http = true;
-		else if (strcmp(opt, "allow_other") == 0)
-			mo->allow_other = true;
-		else if (strcmp(opt, "debug") == 0)
-			mo->log_level = LOG_LVL_DEBUG;
+/* "option NAME: 'VALUE' is not EXPECTED"; fails the parse. */
+static int mount_parse_fail(struct mount_parse *p, const char *name, const char *value,
+			    const char *expected)
+{
+	util_errf(p->errbuf, p->errlen, "option %s: '%s' is not %s", name, value, expected);
+	p->err = -EINVAL;
+	return -1;
+}
+
+static int mount_parse_number(struct mount_parse *p, const struct mount_value *v, void *field,
+			      const char *name, const char *value)
+{
+	char *end;
+	long number;
+
+	errno = 0;
+	number = strtol(value, &end, v->kind == MOUNT_UMASK ? 8 : 10);
+	if (v->kind == MOUNT_UMASK && (errno || end == value || *end || number < 0 ||
+				       number > (long)v->max))
+		return mount_parse_fail(p, name, value, "an octal umask from 0 to 0777");
+	if (errno || end == value || *end || number < (long)v->min || number > (long)v->max) {
+		util_errf(p->errbuf, p->errlen, "option %s: '%s' is not a number from %llu to %llu",
+			  name, value, (unsigned long long)v->min, (unsigned long long)v->max);
+		p->err = -EINVAL;
+		return -1;
+	}
+	if (v->kind == MOUNT_UMASK)
+		*(mode_t *)field = (mode_t)number;
+	else if (v->kind == MOUNT_ID)
+		*(uid_t *)field = (uid_t)number; /* uid_t and gid_t are one type on Linux */
+	else
+		*(int *)field = (int)number;
+	return 0;
+}
+
+static int mount_parse_value(struct mount_parse *p, const struct mount_value *v,
+			     const char *name, const char *value)
+{
+	void *field = (char *)p->mo + v->offset;
+	uint64_t size;
+	char *end;
+
+	switch (v->kind) {
+	case MOUNT_SECONDS:
+		errno = 0;
+		*(double *)field = strtod(value, &end);
+		if (errno || end == value || *end || *(double *)field < 0)
+			return mount_parse_fail(p, name, value, "a number of seconds >= 0");
+		return 0;
+	case MOUNT_PATH:
+		if (!*value || mount_absolute(value, field, PATH_MAX) != 0)
+			return mount_parse_fail(p, name, value, "a usable path");
+		return 0;
+	case MOUNT_SIZE:
+	case MOUNT_SIZE64:
+		if (util_parse_size(value, &size) != 0 || size < v->min || size > v->max) {
+			util_errf(p->errbuf, p->errlen, "option %s: '%s' is not a size from %llu to "
+				  "%llu bytes (suffixes K, M, G, T)", name, value,
+				  (unsigned long long)v->min, (unsigned long long)v->max);
+			p->err = -EINVAL;
+			return -1;
+		}
+		if (v->kind == MOUNT_SIZE64)
+			*(uint64_t *)field = size;
 		else
-			goto out_unknown;
+			*(size_t *)field = (size_t)size;
 		return 0;
+	default:
+		return mount_parse_number(p, v, field, name, value);
 	}
-	if (strcmp(opt, "attr_timeout") == 0)
-		return mount_parse_double(opt, value, &mo->attr_timeout, errbuf, errlen);
-	if (strcmp(opt, "entry_timeout") == 0)
-		return mount_parse_double(opt, value, &mo->entry_timeout, errbuf, errlen);
-	if (strcmp(opt, "negative_timeout") == 0)
-		return mount_parse_double(opt, value, &mo->negative_timeout, errbuf, errlen);
-	if (strcmp(opt, "account_key_file") == 0)
-		return mount_copy_path(opt, value, mo->account_key_file,
-				       sizeof(mo->account_key_file), errbuf, errlen);
-	if (strcmp(opt, "sas_file") == 0)
-		return mount_copy_path(opt, value, mo->sas_file, sizeof(mo->sas_file), errbuf,
-				       errlen);
-	if (strcmp(opt, "bearer_token_file") == 0)
-		return mount_copy_path(opt, value, mo->bearer_token_file,
-				       sizeof(mo->bearer_token_file), errbuf, errlen);
-	if (strcmp(opt, "cache_dir") == 0)
-		return mount_copy_path(opt, value, mo->cache_dir, sizeof(mo->cache_dir), errbuf,
-				       errlen);
-	if (strcmp(opt, "block_size") == 0 || strcmp(opt, "cache_mem") == 0 ||
-	    strcmp(opt, "cache_size") == 0 || strcmp(opt, "prefetch_window") == 0) {
-		uint64_t size;
+}
 
-		err = mount_parse_size(opt, value, 64 << 10, strcmp(opt, "block_size") == 0 ?
-				       64ull << 20 : 1ull << 50, &size, errbuf, errlen);
-		if (err)
-			return err;
-		if (strcmp(opt, "block_size") == 0) {
-			if (size & (size - 1)) {
-				snprintf(errbuf, errlen, "option block_size: %s is not a power of two",
-					 value);
-				return -EINVAL;
-			}
-			mo->block_size = (size_t)size;
-		} else if (strcmp(opt, "cache_mem") == 0) {
-			mo->cache_mem = (size_t)size;
-		} else if (strcmp(opt, "cache_size") == 0) {
-			mo->cache_size = size;
-		} else {
-			mo->prefetch_window = (size_t)size;
-		}
-		return 0;
-	}
-	if (strcmp(opt, "conflict") == 0) {
-		if (strcmp(value, "fail") != 0 && strcmp(value, "overwrite") != 0) {
-			snprintf(errbuf, errlen,
-				 "option conflict: '%s' is not one of fail, overwrite", value);
-			return -EINVAL;
-		}
-		mo->conflict_overwrite = strcmp(value, "overwrite") == 0;
-		return 0;
-	}
-	if (strcmp(opt, "ca_file") == 0)
-		return mount_copy_path(opt, value, mo->ca_file, sizeof(mo->ca_file), errbuf,
-				       errlen);
-	if (strcmp(opt, "log_level") == 0) {
-		enum log_level level;
+/* fuse_opt_parse's callback: one option of a -o list. */
+static int mount_parse_one(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct mount_parse *p = data;
+	const char *value = strchr(arg, '=');
+	char name[64];
+	enum log_level level;
 
-		if (log_parse_level(value, &level) != 0) {
-			snprintf(errbuf, errlen,
-				 "option log_level: '%s' is not one of error, warn, info, debug",
-				 value);
-			return -EINVAL;
-		}
-		mo->log_level = (int)level;
+	(void)outargs;
+	util_errf(name, sizeof(name), "%.*s", (int)(value ? value - arg : (long)strlen(arg)), arg);
+	value = value ? value + 1 : "";
+	if (key >= 0 && key < MOUNT_KEY_VALUES) {
+		if (mount_parse_value(p, &mount_values[key], name, value) != 0)
+			return -1;
+		if (key == MOUNT_KEY_BLOCK_SIZE && (p->mo->block_size & (p->mo->block_size - 1)))
+			return mount_parse_fail(p, name, value, "a power of two");
 		return 0;
 	}
-	if (strcmp(opt, "uid") == 0 || strcmp(opt, "gid") == 0 || strcmp(opt, "umask") == 0 ||
-	    strcmp(opt, "workers") == 0 || strcmp(opt, "timeout") == 0) {
-		bool is_umask = strcmp(opt, "umask") == 0;
-		bool is_count = strcmp(opt, "workers") == 0 || strcmp(opt, "timeout") == 0;
-
-		err = mount_parse_long(opt, value, is_umask ? 8 : 10, is_count ? 1 : 0,
-				       is_umask ? 0777 : (is_count ? 3600 : INT_MAX), &number,
-				       errbuf, errlen);
-		if (err)
-			return err;
-		if (strcmp(opt, "uid") == 0)
-			mo->uid = (uid_t)number;
-		else if (strcmp(opt, "gid") == 0)
-			mo->gid = (gid_t)number;
-		else if (is_umask)
-			mo->umask = (mode_t)number;
-		else if (strcmp(opt, "workers") == 0)
-			mo->workers = (int)number;
-		else
-			mo->timeout_s = (int)number;
+	switch (key) {
+	case MOUNT_KEY_RO:
+	case MOUNT_KEY_RW:
+		p->mo->read_only = key == MOUNT_KEY_RO;
+		return 0;
+	case MOUNT_KEY_ALLOW_HTTP:
+		p->mo->allow_http = true;
+		return 0;
+	case MOUNT_KEY_ALLOW_OTHER:
+		p->mo->allow_other = true;
+		return 0;
+	case MOUNT_KEY_DEBUG:
+		p->mo->log_level = LOG_LVL_DEBUG;
+		return 0;
+	case MOUNT_KEY_CONFLICT:
+		if (strcmp(value, "fail") != 0 && strcmp(value, "overwrite") != 0)
+			return mount_parse_fail(p, name, value, "one of fail, overwrite");
+		p->mo->conflict_overwrite = strcmp(value, "overwrite") == 0;
+		return 0;
+	case MOUNT_KEY_LOG_LEVEL:
+		if (log_parse_level(value, &level) != 0)
+			return mount_parse_fail(p, name, value, "one of error, warn, info, debug");
+		p->mo->log_level = (int)level;
 		return 0;
 	}
-out_unknown:
-	snprintf(errbuf, errlen, "unknown mount option '%s' (see docs/configuration.md)", opt);
-	return -EINVAL;
+	/* x-systemd.*, x-gvfs-* and such belong to other programs */
+	if (!*arg || strncmp(arg, "x-", 2) == 0)
+		return 0;
+	util_errf(p->errbuf, p->errlen, "unknown mount option '%s' (see docs/configuration.md)",
+		  arg);
+	p->err = -EINVAL;
+	return -1;
 }
 
 int mount_parse_options(struct mount_options *mo, const char *list, char *errbuf,
 			size_t errlen)
 {
-	char *copy = strdup(list), *save = NULL, *opt;
-	int err = 0;
+	char *argv[] = { "ferry", "-o", (char *)list, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	struct mount_parse p = { .mo = mo, .errbuf = errbuf, .errlen = errlen };
+	int rc;
 
-	if (!copy)
-		return -ENOMEM;
-	for (opt = strtok_r(copy, ",", &save); opt && !err; opt = strtok_r(NULL, ",", &save))
-		err = mount_apply_option(mo, opt, errbuf, errlen);
-	free(copy);
-	return err;
+	rc = fuse_opt_parse(&args, &p, mount_opts, mount_parse_one);
+	fuse_opt_free_args(&args);
+	if (rc == 0)
+		return 0;
+	if (!p.err)
+		util_errf(errbuf, errlen, "cannot parse the options '%s'", list);
+	return p.err ? p.err : -ENOMEM;
 }
 
 int mount_is_mounted(const char *path)
 {
-	char real[PATH_MAX], line[8192];
-	FILE *f;
-	int found = 0;
+	char real[PATH_MAX];
+	struct mntent entry, *m;
+	char strings[3 * PATH_MAX];
+	FILE *table;
+	int found = 0, err;
 
 	if (!realpath(path, real)) {
 		/* A dead FUSE mount cannot be resolved; its path is still in the table. */
 		if (errno != ENOTCONN)
 			return -errno;
-		if (strlen(path) >= sizeof(real))
-			return -ENAMETOOLONG;
-		memcpy(real, path, strlen(path) + 1);
+		err = mount_absolute(path, real, sizeof(real));
+		if (err)
+			return err;
 	}
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
+	table = setmntent("/proc/self/mounts", "re");
+	if (!table)
 		return -errno;
-	while (!found && fgets(line, sizeof(line), f)) {
-		/* Field 5 is the mount point, with spaces and such as octal escapes. */
-		char *field = line, unescaped[PATH_MAX];
-		size_t n = 0;
-
-		for (int i = 0; i < 4 && field; i++) {
-			field = strchr(field, ' ');
-			if (field)
-				field++;
-		}
-		if (!field)
-			continue;
-		while (*field && *field != ' ' && n + 1 < sizeof(unescaped)) {
-			if (field[0] == '\\' && field[1] && field[2] && field[3]) {
-				unescaped[n++] = (char)(((field[1] - '0') << 6) |
-							((field[2] - '0') << 3) | (field[3] - '0'));
-				field += 4;
-			} else {
-				unescaped[n++] = *field++;
-			}
-		}
-		unescaped[n] = '\0';
-		found = strcmp(unescaped, real) == 0;
-	}
-	fclose(f);
+	while (!found && (m = getmntent_r(table, &entry, strings, sizeof(strings))))
+		found = strcmp(m->mnt_dir, real) == 0;
+	endmntent(table);
 	return found;
 }
 
@@ -314,23 +371,23 @@ static int mount_check_mountpoint(const char *mountpoint, char *errbuf, size_t e
 		int err = -errno;
 
 		if (err == -ENOTCONN)
-			snprintf(errbuf, errlen,
+			util_errf(errbuf, errlen,
 				 "mountpoint %s is busy: a dead mount is still there; run "
 				 "'ferry unmount %s' first",
 				 mountpoint, mountpoint);
 		else if (err == -ENOENT)
-			snprintf(errbuf, errlen, "mountpoint %s does not exist; create it first",
+			util_errf(errbuf, errlen, "mountpoint %s does not exist; create it first",
 				 mountpoint);
 		else
-			snprintf(errbuf, errlen, "mountpoint %s: %s", mountpoint, strerror(-err));
+			util_errf(errbuf, errlen, "mountpoint %s: %s", mountpoint, strerror(-err));
 		return err;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(errbuf, errlen, "mountpoint %s is not a directory", mountpoint);
+		util_errf(errbuf, errlen, "mountpoint %s is not a directory", mountpoint);
 		return -ENOTDIR;
 	}
 	if (mount_is_mounted(mountpoint) == 1) {
-		snprintf(errbuf, errlen,
+		util_errf(errbuf, errlen,
 			 "mountpoint %s is busy: something is already mounted there; unmount it "
 			 "first",
 			 mountpoint);
@@ -439,31 +496,11 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 	return store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
 }
 
-/* The part that runs in the daemon (or in the foreground): network, FUSE. Hands
- * *report_fd (-1 in the foreground) to the thread that reports readiness, setting it to
- * -1, and then serves. On an error before that, *report_fd is still the caller's. */
-static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
-		       int *report_fd, char *errbuf, size_t errlen)
+/* The block cache and the filesystem over ms->store. */
+static int mount_build_fs(const struct mount_options *mo, struct mount_state *ms, char *errbuf,
+			  size_t errlen)
 {
-	struct cache_config ccfg;
-	struct fs_config fcfg;
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
-	struct cache_stats stats;
-	struct mount_ready *ready;
-	pthread_t ready_thread;
-	char fuse_opts[1024];
-	int err;
-
-	/* libfuse allocates a buffer per read (up to 1 MiB): served from the heap, not fresh
-	 * mmaps, they cost no page faults; the heap kept is bounded by arenas x trim. */
-	mallopt(M_MMAP_THRESHOLD, MOUNT_MALLOC_MMAP_MIN);
-	mallopt(M_TRIM_THRESHOLD, MOUNT_MALLOC_TRIM);
-	mallopt(M_ARENA_MAX, MOUNT_MALLOC_ARENAS);
-	err = store_spec_open(ms->spec, &ms->store, errbuf, errlen);
-	if (err)
-		return err;
-	ccfg = (struct cache_config){
+	struct cache_config ccfg = {
 		.store = ms->store,
 		.namespace = mo->url,
 		.block_size = mo->block_size,
@@ -475,12 +512,14 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 		.max_window = mo->prefetch_window < mo->cache_mem / 2 ? mo->prefetch_window
 								      : mo->cache_mem / 2,
 	};
+	struct fs_config fcfg;
+	int err;
+
 	if (ccfg.max_window < ccfg.block_size)
 		ccfg.max_window = ccfg.block_size;
 	err = cache_new(&ccfg, &ms->cache, errbuf, errlen);
 	if (err)
 		return err;
-
 	fcfg = (struct fs_config){
 		.store = ms->store,
 		.cache = ms->cache,
@@ -498,13 +537,20 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 		.conflict_overwrite = mo->conflict_overwrite,
 	};
 	err = fs_new(&fcfg, &ms->fs);
-	if (err) {
-		snprintf(errbuf, errlen, "cannot set up the filesystem: %s", strerror(-err));
-		return err;
-	}
-	snprintf(fuse_opts, sizeof(fuse_opts),
-		 "fsname=ferry,subtype=ferry,default_permissions%s%s",
-		 mo->read_only ? ",ro" : "", mo->allow_other ? ",allow_other" : "");
+	if (err)
+		util_errf(errbuf, errlen, "cannot set up the filesystem: %s", strerror(-err));
+	return err;
+}
+
+/* The FUSE session of ms->fs, mounted at mo->mountpoint, with its signal handlers. */
+static int mount_fuse(const struct mount_options *mo, struct mount_state *ms, char *errbuf,
+		      size_t errlen)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char fuse_opts[1024];
+
+	util_errf(fuse_opts, sizeof(fuse_opts), "fsname=ferry,subtype=ferry,default_permissions%s%s",
+		  mo->read_only ? ",ro" : "", mo->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "ferry") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, fuse_opts)) {
 		fuse_opt_free_args(&args);
@@ -513,38 +559,55 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 	ms->fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), ms->fs);
 	fuse_opt_free_args(&args);
 	if (!ms->fuse) {
-		snprintf(errbuf, errlen, "cannot create the FUSE session");
+		util_errf(errbuf, errlen, "cannot create the FUSE session");
 		return -EIO;
 	}
 	if (fuse_mount(ms->fuse, mo->mountpoint) != 0) {
-		snprintf(errbuf, errlen,
-			 "cannot mount at %s: is /dev/fuse there, and may this user mount?",
-			 mo->mountpoint);
+		util_errf(errbuf, errlen,
+			  "cannot mount at %s: is /dev/fuse there, and may this user mount?",
+			  mo->mountpoint);
 		return -EIO;
 	}
 	ms->mounted = true;
 	if (fuse_set_signal_handlers(fuse_get_session(ms->fuse)) != 0) {
-		snprintf(errbuf, errlen, "cannot install signal handlers");
+		util_errf(errbuf, errlen, "cannot install signal handlers");
 		return -EIO;
 	}
-	ready = calloc(1, sizeof(*ready));
-	if (!ready || !realpath(mo->mountpoint, ready->mountpoint)) {
-		free(ready);
-		snprintf(errbuf, errlen, "cannot resolve %s", mo->mountpoint);
+	return 0;
+}
+
+/* Starts the thread that tells the caller (report_fd, -1 in the foreground) once the
+ * mount answers; on success the thread owns report_fd. */
+static int mount_report_when_ready(const char *mountpoint, int report_fd, char *errbuf,
+				   size_t errlen)
+{
+	struct mount_ready *ready = calloc(1, sizeof(*ready));
+	pthread_t ready_thread;
+	int err;
+
+	if (!ready)
 		return -ENOMEM;
+	if (util_path_join(ready->mountpoint, sizeof(ready->mountpoint), "", mountpoint) != 0) {
+		free(ready);
+		util_errf(errbuf, errlen, "the mountpoint %s is too long", mountpoint);
+		return -ENAMETOOLONG;
 	}
-	ready->report_fd = *report_fd;
+	ready->report_fd = report_fd;
 	err = -pthread_create(&ready_thread, NULL, mount_ready_thread, ready);
 	if (err) {
 		free(ready);
-		snprintf(errbuf, errlen, "cannot start a thread: %s", strerror(-err));
+		util_errf(errbuf, errlen, "cannot start a thread: %s", strerror(-err));
 		return err;
 	}
-	*report_fd = -1; /* the thread reports, and closes it */
 	pthread_detach(ready_thread);
-	err = fuse_loop_mt(ms->fuse, &loop);
-	fuse_remove_signal_handlers(fuse_get_session(ms->fuse));
-	cache_get_stats(ms->cache, &stats);
+	return 0;
+}
+
+static void mount_log_stats(const struct mount_options *mo, struct cache *cache)
+{
+	struct cache_stats stats;
+
+	cache_get_stats(cache, &stats);
 	log_info("unmounted %s; blocks: %llu from memory, %llu from disk, %llu downloaded, "
 		 "%llu damaged on disk; %llu direct reads; %llu MiB downloaded; peak block "
 		 "memory %zu MiB",
@@ -552,6 +615,36 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 		 (unsigned long long)stats.disk_hits, (unsigned long long)stats.block_fetches,
 		 (unsigned long long)stats.disk_corrupt, (unsigned long long)stats.direct_reads,
 		 (unsigned long long)(stats.fetched_bytes >> 20), stats.mem_peak >> 20);
+}
+
+/* The part that runs in the daemon (or in the foreground): network, FUSE. Hands
+ * *report_fd (-1 in the foreground) to the thread that reports readiness, setting it to
+ * -1, and then serves. On an error before that, *report_fd is still the caller's. */
+static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
+		       int *report_fd, char *errbuf, size_t errlen)
+{
+	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
+	int err;
+
+	/* libfuse allocates a buffer per read (up to 1 MiB): served from the heap, not fresh
+	 * mmaps, they cost no page faults; the heap kept is bounded by arenas x trim. */
+	mallopt(M_MMAP_THRESHOLD, MOUNT_MALLOC_MMAP_MIN);
+	mallopt(M_TRIM_THRESHOLD, MOUNT_MALLOC_TRIM);
+	mallopt(M_ARENA_MAX, MOUNT_MALLOC_ARENAS);
+	err = store_spec_open(ms->spec, &ms->store, errbuf, errlen);
+	if (err)
+		return err;
+	err = mount_build_fs(mo, ms, errbuf, errlen);
+	if (!err)
+		err = mount_fuse(mo, ms, errbuf, errlen);
+	if (!err)
+		err = mount_report_when_ready(mo->mountpoint, *report_fd, errbuf, errlen);
+	if (err)
+		return err;
+	*report_fd = -1; /* the thread reports, and closes it */
+	err = fuse_loop_mt(ms->fuse, &loop);
+	fuse_remove_signal_handlers(fuse_get_session(ms->fuse));
+	mount_log_stats(mo, ms->cache);
 	return err < 0 ? err : 0;
 }
 
@@ -599,142 +692,222 @@ static int64_t mount_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Waits for child, through EINTR: its wait status, or -1. */
+static int mount_reap(pid_t child)
+{
+	int status;
+
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return status;
+}
+
+/* Waits until fd is readable (or at its end) or the deadline passes: 1, 0 at the
+ * deadline, or -errno. */
+static int mount_poll_until(int fd, int64_t deadline_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (;;) {
+		int64_t left = deadline_ms - mount_now_ms();
+		int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+
+		if (ready >= 0)
+			return ready;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Reads from report_fd until deadline_ms: > 0 bytes, 0 at EOF, -ETIMEDOUT, -errno. */
+static ssize_t mount_read_report(int report_fd, char *buf, size_t len, int64_t deadline_ms)
+{
+	for (;;) {
+		int ready = mount_poll_until(report_fd, deadline_ms);
+		ssize_t n;
+
+		if (ready < 0)
+			return ready;
+		if (ready == 0)
+			return -ETIMEDOUT;
+		n = read(report_fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* A daemon that did not report in time: SIGTERM (it unmounts what it mounted), SIGKILL
+ * if it has not exited after the grace time, then reaped; a mount it left is detached. */
+static void mount_stop_daemon(pid_t child, const char *mountpoint)
+{
+	int pidfd = pidfd_open(child, 0); /* readable once the child has exited */
+
+	kill(child, SIGTERM);
+	if (pidfd < 0 || mount_poll_until(pidfd, mount_now_ms() + MOUNT_STOP_GRACE_MS) != 1)
+		kill(child, SIGKILL);
+	if (pidfd >= 0)
+		close(pidfd);
+	mount_reap(child);
+	if (mount_is_mounted(mountpoint) == 1)
+		mount_unmount(mountpoint, true, NULL, 0);
+}
+
 /* The caller's side of a background mount: the daemon writes one NUL byte when the
- * mount is ready, or its error line and exits. Waits no longer than the ready timeout. */
-static int mount_wait_ready(pid_t child, int report_fd, char *errbuf, size_t errlen)
+ * mount is ready, or its error line and exits. Waits no longer than the ready timeout;
+ * a daemon that failed or timed out is reaped. */
+static int mount_wait_ready(pid_t child, int report_fd, const char *mountpoint, char *errbuf,
+			    size_t errlen)
 {
 	int64_t deadline = mount_now_ms() + MOUNT_READY_TIMEOUT_MS;
-	struct pollfd pfd = { .fd = report_fd, .events = POLLIN };
 	char msg[1024];
 	size_t len = 0;
 	ssize_t n;
 
-	for (;;) {
-		int64_t left = deadline - mount_now_ms();
-		int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
-
-		if (ready < 0 && errno == EINTR)
-			continue;
-		if (ready <= 0) {
-			kill(child, SIGTERM);
-			snprintf(errbuf, errlen,
-				 "the mount was not ready within %d s; see the system log",
-				 MOUNT_READY_TIMEOUT_MS / 1000);
+	while (len < sizeof(msg) - 1) {
+		n = mount_read_report(report_fd, msg + len, sizeof(msg) - 1 - len, deadline);
+		if (n == -ETIMEDOUT) {
+			mount_stop_daemon(child, mountpoint);
+			util_errf(errbuf, errlen,
+				  "the mount was not ready within %d s; see the system log",
+				  MOUNT_READY_TIMEOUT_MS / 1000);
 			return -ETIMEDOUT;
 		}
-		n = read(report_fd, msg + len, sizeof(msg) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n > 0 && len == 0 && msg[0] == '\0')
 			return 0;
 		if (n <= 0)
 			break;
 		len += (size_t)n;
-		if (len == sizeof(msg) - 1)
-			break;
 	}
 	msg[len] = '\0';
-	waitpid(child, NULL, 0);
-	snprintf(errbuf, errlen, "%s",
-		 len ? msg : "the mount daemon exited before the mount was ready");
+	mount_reap(child);
+	util_errf(errbuf, errlen, "%s",
+		  len ? msg : "the mount daemon exited before the mount was ready");
 	return -EIO;
 }
 
-int mount_run(const struct mount_options *mo, char *errbuf, size_t errlen)
+/* In the forked daemon: serves, or reports why not; never returns. */
+static void mount_daemon(const struct mount_options *mo, struct mount_state *ms, int report_fd)
 {
+	char child_err[1024] = "";
+	int err;
+
+	mount_detach();
+	log_to_syslog("ferry");
+	err = mount_serve(mo, ms, &report_fd, child_err, sizeof(child_err));
+	if (err && child_err[0])
+		log_error("%s", child_err);
+	if (err && report_fd >= 0 && util_write_full(report_fd, child_err, strlen(child_err)) < 0)
+		log_error("could not report the failure to the caller");
+	mount_state_free(ms);
+	_exit(err ? 1 : 0);
+}
+
+int mount_run(const struct mount_options *given, char *errbuf, size_t errlen)
+{
+	struct mount_options mo = *given;
 	struct mount_state ms;
+	char mountpoint[PATH_MAX];
 	int pipefd[2], err;
 	pid_t child;
 
 	memset(&ms, 0, sizeof(ms));
-	log_set_level((enum log_level)mo->log_level);
+	log_set_level((enum log_level)mo.log_level);
 	fuse_set_log_func(mount_fuse_log);
-	err = mount_check_mountpoint(mo->mountpoint, errbuf, errlen);
+	/* the daemon works from "/": the caller's relative path is made absolute now */
+	err = mount_absolute(given->mountpoint, mountpoint, sizeof(mountpoint));
+	if (err) {
+		util_errf(errbuf, errlen, "mountpoint %s: %s", given->mountpoint, strerror(-err));
+		return err;
+	}
+	mo.mountpoint = mountpoint;
+	err = mount_check_mountpoint(mo.mountpoint, errbuf, errlen);
 	if (!err)
-		err = mount_prepare(mo, &ms, errbuf, errlen);
-	if (err || mo->foreground) {
+		err = mount_prepare(&mo, &ms, errbuf, errlen);
+	if (err || mo.foreground) {
 		int no_report = -1;
 
 		if (!err)
-			err = mount_serve(mo, &ms, &no_report, errbuf, errlen);
+			err = mount_serve(&mo, &ms, &no_report, errbuf, errlen);
 		mount_state_free(&ms);
 		return err;
 	}
 
 	if (pipe2(pipefd, O_CLOEXEC) != 0) {
 		err = -errno;
-		snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+		util_errf(errbuf, errlen, "pipe: %s", strerror(errno));
 		goto out_free;
 	}
 	child = fork();
 	if (child < 0) {
 		err = -errno;
-		snprintf(errbuf, errlen, "fork: %s", strerror(errno));
+		util_errf(errbuf, errlen, "fork: %s", strerror(errno));
 		close(pipefd[0]);
 		close(pipefd[1]);
 		goto out_free;
 	}
 	if (child == 0) {
-		char child_err[1024] = "";
-		int report_fd = pipefd[1];
-
 		close(pipefd[0]);
-		mount_detach();
-		log_to_syslog("ferry");
-		err = mount_serve(mo, &ms, &report_fd, child_err, sizeof(child_err));
-		if (err && child_err[0])
-			log_error("%s", child_err);
-		if (err && report_fd >= 0 && write(report_fd, child_err, strlen(child_err)) < 0)
-			log_error("could not report the failure to the caller");
-		mount_state_free(&ms);
-		_exit(err ? 1 : 0);
+		mount_daemon(&mo, &ms, pipefd[1]);
 	}
 	close(pipefd[1]);
-	err = mount_wait_ready(child, pipefd[0], errbuf, errlen);
+	err = mount_wait_ready(child, pipefd[0], mo.mountpoint, errbuf, errlen);
 	close(pipefd[0]);
 out_free:
 	mount_state_free(&ms);
 	return err;
 }
 
-int mount_unmount(const char *mountpoint, bool lazy, char *errbuf, size_t errlen)
+/* fusermount3 -u [-z] mountpoint, the setuid helper that unmounts what this user
+ * mounted: 0 when it did. */
+static int mount_fusermount(const char *mountpoint, bool lazy)
 {
-	int mounted = mount_is_mounted(mountpoint);
+	const char *argv[] = { "fusermount3", "-u", lazy ? "-z" : mountpoint,
+			       lazy ? mountpoint : NULL, NULL };
+	pid_t pid = fork();
+	int status;
 
-	if (mounted == 0) {
-		snprintf(errbuf, errlen, "%s is not mounted", mountpoint);
+	if (pid == 0) {
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -errno;
+	status = mount_reap(pid);
+	return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
+}
+
+int mount_unmount(const char *given, bool lazy, char *errbuf, size_t errlen)
+{
+	char mountpoint[PATH_MAX];
+	int err = mount_absolute(given, mountpoint, sizeof(mountpoint));
+
+	if (err) {
+		util_errf(errbuf, errlen, "%s: %s", given, strerror(-err));
+		return err;
+	}
+	if (mount_is_mounted(mountpoint) == 0) {
+		util_errf(errbuf, errlen, "%s is not mounted", given);
 		return -EINVAL;
 	}
 	if (umount2(mountpoint, lazy ? MNT_DETACH : 0) == 0)
 		return 0;
 	if (errno == EBUSY && !lazy) {
-		snprintf(errbuf, errlen,
-			 "%s is busy: files are open or a process works in it; close them, or "
-			 "use 'ferry unmount -z' to detach it now",
-			 mountpoint);
+		util_errf(errbuf, errlen,
+			  "%s is busy: files are open or a process works in it; close them, or "
+			  "use 'ferry unmount -z' to detach it now",
+			  given);
 		return -EBUSY;
 	}
 	if (errno == EPERM || errno == EACCES) {
-		/* Not root: the setuid helper unmounts what this user mounted. */
-		const char *argv[] = { "fusermount3", "-u", mountpoint, NULL, NULL };
-		pid_t pid;
-		int status;
-
-		if (lazy) {
-			argv[2] = "-z";
-			argv[3] = mountpoint;
-		}
-		pid = fork();
-		if (pid == 0) {
-			execvp(argv[0], (char *const *)argv);
-			_exit(127);
-		}
-		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
+		if (mount_fusermount(mountpoint, lazy) == 0)
 			return 0;
-		snprintf(errbuf, errlen, "fusermount3 could not unmount %s", mountpoint);
+		util_errf(errbuf, errlen, "fusermount3 could not unmount %s", given);
 		return -EPERM;
 	}
-	snprintf(errbuf, errlen, "cannot unmount %s: %s", mountpoint, strerror(errno));
-	return -errno;
+	err = -errno;
+	util_errf(errbuf, errlen, "cannot unmount %s: %s", given, strerror(-err));
+	return err;
 }

@@ -4,6 +4,9 @@
  * foreground) forks a daemon that probes the datastore, mounts and serves; the caller
  * returns only when the mount is ready or has failed, with one line for a person.
  * The same code serves `ferry mount`, mount.ferry (fstab) and the run-launcher.
+ *
+ * Paths (the mountpoint, cache_dir= and the *_file= options) may be relative: they are
+ * taken against the caller's working directory when given, never the daemon's ("/").
  */
 #ifndef FERRY_MOUNT_H
 #define FERRY_MOUNT_H
@@ -52,20 +55,24 @@ struct mount_options {
  * (10 GiB once cache_dir= is given). */
 void mount_options_default(struct mount_options *mo);
 
-/* Applies one comma-separated -o list. Generic mount(8) options (defaults, _netdev,
- * nofail, auto, noauto, user, nouser, exec, noexec, suid, nosuid, dev, nodev) are
- * accepted and ignored so fstab lines work; rw and ro choose the mode. -EINVAL with a
- * message naming the option for an unknown option or a bad value. */
+/* Applies one comma-separated -o list (libfuse's fuse_opt syntax: "\," is a comma in a
+ * value). Path options are stored absolute. Generic mount(8) options (defaults, _netdev,
+ * nofail, auto, noauto, user, user=, nouser, users, exec, noexec, suid, nosuid, dev,
+ * nodev, atime, noatime, relatime, async, comment=, x-*) are dropped so fstab lines
+ * work; rw and ro choose the mode. -EINVAL with a message naming the option for an
+ * unknown option or a bad value. */
 int mount_parse_options(struct mount_options *mo, const char *list, char *errbuf,
 			size_t errlen);
 
 /* Mounts and, in the foreground, serves until unmounted. Returns 0 on success (in the
  * background: once the daemon reports the mount ready) or -errno with errbuf holding
  * the reason: the mountpoint is missing or busy, the URL or credential is bad, the
- * datastore refused or could not be reached. */
+ * datastore refused or could not be reached. A daemon that failed or was not ready in
+ * time (15 s; it is stopped) has been reaped when this returns; a serving daemon is a
+ * child of the caller until it exits after its unmount. */
 int mount_run(const struct mount_options *mo, char *errbuf, size_t errlen);
 
-/* Unmounts mountpoint, also a dead mount ("Transport endpoint is not connected").
+/* Unmounts mountpoint (relative to the working directory), also a dead mount ("Transport endpoint is not connected").
  * lazy detaches even while files are open. */
 int mount_unmount(const char *mountpoint, bool lazy, char *errbuf, size_t errlen);
 

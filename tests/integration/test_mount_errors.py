@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """ferry mount failures: each fails fast (< 15 s), with a non-zero exit and one line on
 stderr naming the cause, leaves nothing mounted and no daemon running, and never prints
-the account key. Also: `ferry unmount` really unmounts.
+the account key. A daemon that does not report in time is stopped and waited for. Also:
+`ferry unmount` really unmounts.
 
 Run: python3 tests/integration/test_mount_errors.py [test_name ...]
 """
 import os
+import signal
+import socket
+import subprocess
 import sys
 import time
 
@@ -142,6 +146,49 @@ def test_missing_mountpoint():
         check_failed_mount(cp, mnt, "does not exist")
         check(not os.path.lexists(mnt), "ferry created the missing mount point")
     finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+
+
+def test_daemon_not_ready_in_time_is_stopped_and_reaped():
+    """The daemon is frozen (SIGSTOP) while its probe waits on a server that takes the
+    connection and never answers, so it never reports: ferry mount gives up after its
+    15 s, kills the daemon (SIGTERM cannot reach a stopped process; SIGKILL after the
+    grace time does) and waits for it. When ferry mount exits, the daemon is gone."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    url = "http://127.0.0.1:%d/%s/%s" % (srv.getsockname()[1], ft.ACCOUNT, CONTAINER)
+    mnt = ft.make_tmpdir("mnt")
+    logdir = ft.make_tmpdir("mountlog")
+    ft._register_mount(ft._canon(mnt))
+    daemon = None
+    try:
+        with open(os.path.join(logdir, "stderr"), "wb") as fe:
+            p = subprocess.Popen([ft.ferry_bin(), "mount", url, mnt], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=fe, env=ft.ferry_env(),
+                                 cwd=ft.tmp_root())
+        t0 = time.monotonic()
+        while daemon is None and p.poll() is None and time.monotonic() - t0 < 10:
+            others = [pid for pid in ft.ferry_pids(mnt) if pid != p.pid]
+            daemon = others[0] if others else None
+            time.sleep(0.01 if daemon is None else 0)
+        check(daemon is not None, "no daemon of ferry mount appeared")
+        os.kill(daemon, signal.SIGSTOP)
+        rc = p.wait(60)
+        elapsed = time.monotonic() - t0
+        err = ft._read(os.path.join(logdir, "stderr"))
+        ft.log("exit %s after %.1f s, stderr: %s" % (rc, elapsed, err.strip()[:200]))
+        check_eq(rc, 1, "exit status of ferry mount (stderr %r)" % err)
+        check_in("not ready within 15 s", err, "stderr of ferry mount")
+        check(not os.path.exists("/proc/%d" % daemon),
+              "the daemon %d is still there (or unreaped) after ferry mount exited" % daemon)
+        daemon = None
+        check(not ft.is_mounted(mnt), "%s is mounted after the timed-out mount" % mnt)
+    finally:
+        srv.close()
+        if daemon is not None and os.path.exists("/proc/%d" % daemon):
+            os.kill(daemon, signal.SIGKILL)
         if ft.is_mounted(mnt):
             ft.unmount(mnt)
 

@@ -30,7 +30,8 @@ BLOBS = {
 # docs/configuration.md: "Generic mount(8) options ... are accepted and ignored"
 GENERIC = ("defaults", "_netdev", "nofail", "auto", "noauto", "user", "nouser", "users",
            "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime",
-           "relatime", "async")
+           "relatime", "async", "user=nobody", "comment=systemd.automount",
+           "x-systemd.automount", "x-systemd.idle-timeout=60", "x-systemd.requires=network-online.target")
 
 az = None
 URL = None

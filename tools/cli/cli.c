@@ -1,6 +1,7 @@
 #include "tools/cli/cli.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +9,12 @@ void cli_getopt_reset(void)
 {
 	optind = 0; /* 0, not 1: glibc also forgets its state between parses */
 	opterr = 0;
+}
+
+int cli_help(const char *usage, const char *help)
+{
+	printf("%s%s", usage, help);
+	return 0;
 }
 
 /* Levenshtein distance of a and b, capped: anything over 3 is 3. */
@@ -58,34 +65,50 @@ const char *cli_suggest(const char *name, const struct option *longopts)
 	return best ? best : (prefixes == 1 ? prefixed : NULL);
 }
 
+/* "ferry CMD: ", or "ferry: " for ferry's own flags (cmd ""). */
+static void cli_prefix(const char *cmd)
+{
+	fprintf(stderr, "ferry%s%s: ", *cmd ? " " : "", cmd);
+}
+
 int cli_bad_option(const char *cmd, int rc, char **argv, const struct option *longopts,
 		   const char *usage)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = strncmp(arg, "--", 2) == 0;
 
-	if (rc == ':') {
-		if (optopt)
-			fprintf(stderr, "ferry %s: flag '-%c' needs a value\n", cmd, optopt);
-		else
-			fprintf(stderr, "ferry %s: flag '%s' needs a value\n", cmd, arg);
-	} else if (optopt && strncmp(arg, "--", 2) != 0) {
-		fprintf(stderr, "ferry %s: unknown flag '-%c'\n", cmd, optopt);
-	} else {
+	if (rc != ':' && is_long) {
 		char name[64];
-		const char *suggestion;
 		size_t len = strcspn(arg + 2, "=");
 
 		if (len >= sizeof(name))
 			len = sizeof(name) - 1;
 		memcpy(name, arg + 2, len);
 		name[len] = '\0';
-		suggestion = cli_suggest(name, longopts);
-		if (suggestion)
-			fprintf(stderr, "ferry %s: unknown flag '--%s' (did you mean '--%s'?)\n", cmd,
-				name, suggestion);
-		else
-			fprintf(stderr, "ferry %s: unknown flag '--%s'\n", cmd, name);
+		return cli_unknown(cmd, "flag", "--", name, longopts, usage);
 	}
+	cli_prefix(cmd);
+	if (rc != ':')
+		fprintf(stderr, "unknown flag '-%c'\n", optopt);
+	else if (is_long) /* optopt of a long flag is its value, not a character */
+		fprintf(stderr, "flag '%s' needs a value\n", arg);
+	else
+		fprintf(stderr, "flag '-%c' needs a value\n", optopt);
+	fputs(usage, stderr);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_unknown(const char *cmd, const char *what, const char *prefix, const char *name,
+		const struct option *known, const char *usage)
+{
+	const char *suggestion = cli_suggest(name, known);
+
+	cli_prefix(cmd);
+	if (suggestion)
+		fprintf(stderr, "unknown %s '%s%s' (did you mean '%s%s'?)\n", what, prefix, name,
+			prefix, suggestion);
+	else
+		fprintf(stderr, "unknown %s '%s%s'\n", what, prefix, name);
 	fputs(usage, stderr);
 	return CLI_EXIT_USAGE;
 }
@@ -94,7 +117,7 @@ int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "ferry %s: ", cmd);
+	cli_prefix(cmd);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

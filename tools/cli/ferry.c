@@ -1,149 +1,223 @@
 /* ferry: the command line. Each subcommand parses its arguments and calls the library. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/base/util.h"
 #include "fs/mount.h"
+#include "tools/cli/cli.h"
 #include "tools/cli/cmd_data.h"
 #include "tools/launcher/run.h"
 
-#define FERRY_EXIT_USAGE 2
+static const char ferry_mount_usage[] =
+	"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n";
+static const char ferry_unmount_usage[] = "usage: ferry unmount [-z|--lazy] MOUNTPOINT\n";
+static const char ferry_run_usage[] = "usage: ferry run JOBFILE\n";
+
+static const char ferry_mount_help[] =
+	"URL is a container, optionally with a prefix:\n"
+	"  https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]\n"
+	"  http(s)://HOST[:PORT]/ACCOUNT/CONTAINER[/PREFIX]   (emulators, private endpoints)\n"
+	"Credentials come from -o account_key_file=, sas_file=, bearer_token_file= or the\n"
+	"environment: AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT +\n"
+	"AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_BEARER_TOKEN.\n"
+	"Relative paths (MOUNTPOINT, cache_dir=, ..._file=) are taken from the current\n"
+	"folder. Options are described in docs/configuration.md.\n";
 
 static void ferry_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n"
+		"%s"
 		"       ferry unmount [-z] MOUNTPOINT\n"
 		"       ferry run JOBFILE               (docs/launcher.md)\n"
 		"       ferry job list [--experiment NAME] | show RUN | logs RUN [--follow]\n"
 		"       ferry job download RUN [--all | --output NAME] [-o DIR]\n"
-		"%s"
+		"       %s"
+		"       %s"
+		"       %s"
 		"       ferry --version\n"
-		"\n"
-		"URL is a container, optionally with a prefix:\n"
-		"  https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]\n"
-		"  http(s)://HOST[:PORT]/ACCOUNT/CONTAINER[/PREFIX]   (emulators, private endpoints)\n"
-		"Credentials come from -o account_key_file=, sas_file=, bearer_token_file= or the\n"
-		"environment: AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT +\n"
-		"AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_BEARER_TOKEN.\n"
-		"Options are described in docs/configuration.md; datastores, URIs, cp and ls in\n"
-		"docs/datastores.md.\n",
-		cmd_data_usage);
+		"Each command's --help tells more.\n"
+		"\n%s"
+		"Datastores, URIs, cp and ls: docs/datastores.md.\n",
+		ferry_mount_usage, cmd_datastore_lines, cmd_cp_lines, cmd_ls_lines,
+		ferry_mount_help);
 }
 
 static int ferry_mount(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "options", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct mount_options mo;
 	char errbuf[1024] = "";
-	const char *positional[2];
-	int npositional = 0, err;
+	int opt, err;
 
 	mount_options_default(&mo);
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i];
-
-		if (strcmp(arg, "-f") == 0 || strcmp(arg, "--foreground") == 0) {
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, ":fo:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
 			mo.foreground = true;
-		} else if (strncmp(arg, "-o", 2) == 0) {
-			const char *list = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
-
-			if (!list) {
-				fprintf(stderr, "ferry mount: -o needs a list of options\n");
-				return FERRY_EXIT_USAGE;
-			}
-			err = mount_parse_options(&mo, list, errbuf, sizeof(errbuf));
-			if (err) {
+			break;
+		case 'o':
+			if (mount_parse_options(&mo, optarg, errbuf, sizeof(errbuf)) != 0) {
+				/* one line, as mount(8) shows it for an fstab line */
 				fprintf(stderr, "ferry mount: %s\n", errbuf);
-				return FERRY_EXIT_USAGE;
+				return CLI_EXIT_USAGE;
 			}
-		} else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-			ferry_usage(stdout);
+			break;
+		case 'h':
+			printf("%s%s", ferry_mount_usage, ferry_mount_help);
 			return 0;
-		} else if (arg[0] == '-' && arg[1]) {
-			fprintf(stderr, "ferry mount: unknown flag '%s'\n", arg);
-			return FERRY_EXIT_USAGE;
-		} else if (npositional < 2) {
-			positional[npositional++] = arg;
-		} else {
-			fprintf(stderr, "ferry mount: too many arguments\n");
-			return FERRY_EXIT_USAGE;
+		default:
+			return cli_bad_option("mount", opt, argv, longopts, ferry_mount_usage);
 		}
 	}
-	if (npositional != 2) {
-		ferry_usage(stderr);
-		return FERRY_EXIT_USAGE;
-	}
-	mo.url = positional[0];
-	mo.mountpoint = positional[1];
+	if (argc - optind != 2)
+		return cli_usage_error("mount", ferry_mount_usage, "give a URL and a MOUNTPOINT");
+	mo.url = argv[optind];
+	mo.mountpoint = argv[optind + 1];
 	err = mount_run(&mo, errbuf, sizeof(errbuf));
 	if (err) {
 		fprintf(stderr, "ferry mount: %s\n", errbuf[0] ? errbuf : strerror(-err));
-		return 1;
+		return CLI_EXIT_FAILED;
 	}
 	return 0;
 }
 
 static int ferry_unmount(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "lazy", no_argument, NULL, 'z' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	char errbuf[1024] = "";
-	const char *mountpoint = NULL;
 	bool lazy = false;
+	int opt;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "-z") == 0 || strcmp(argv[i], "--lazy") == 0)
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, ":zh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'z':
 			lazy = true;
-		else if (!mountpoint && argv[i][0] != '-')
-			mountpoint = argv[i];
-		else
-			return ferry_unmount(0, NULL); /* prints the usage */
+			break;
+		case 'h':
+			printf("%s-z detaches a busy mount now; it goes once nothing uses it.\n",
+			       ferry_unmount_usage);
+			return 0;
+		default:
+			return cli_bad_option("unmount", opt, argv, longopts, ferry_unmount_usage);
+		}
 	}
-	if (!mountpoint) {
-		fprintf(stderr, "usage: ferry unmount [-z] MOUNTPOINT\n");
-		return FERRY_EXIT_USAGE;
-	}
-	if (mount_unmount(mountpoint, lazy, errbuf, sizeof(errbuf)) != 0) {
+	if (argc - optind != 1)
+		return cli_usage_error("unmount", ferry_unmount_usage, "give one MOUNTPOINT");
+	if (mount_unmount(argv[optind], lazy, errbuf, sizeof(errbuf)) != 0) {
 		fprintf(stderr, "ferry unmount: %s\n", errbuf);
-		return 1;
+		return CLI_EXIT_FAILED;
 	}
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int ferry_run(int argc, char **argv)
 {
-	if (argc < 2) {
-		ferry_usage(stderr);
-		return FERRY_EXIT_USAGE;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char job_path[PATH_MAX];
+	int opt;
+
+	cli_getopt_reset();
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (opt != 'h')
+			return cli_bad_option("run", opt, argv, longopts, ferry_run_usage);
+		printf("%sRuns an Azure ML command job or a Batch AI job file on this machine\n"
+		       "(docs/launcher.md).\n", ferry_run_usage);
+		return 0;
 	}
-	if (strcmp(argv[1], "mount") == 0)
-		return ferry_mount(argc - 2, argv + 2);
-	if (strcmp(argv[1], "unmount") == 0 || strcmp(argv[1], "umount") == 0)
-		return ferry_unmount(argc - 2, argv + 2);
-	if (strcmp(argv[1], "run") == 0) {
-		if (argc != 3 || argv[2][0] == '-') {
-			fprintf(stderr, "usage: ferry run JOBFILE\n");
-			return FERRY_EXIT_USAGE;
-		}
-		return run_job(&(struct run_opts){ .job_path = argv[2] });
-	}
-	if (strcmp(argv[1], "job") == 0)
-		return run_job_command(argc - 2, argv + 2);
-	if (strcmp(argv[1], "datastore") == 0)
-		return cmd_datastore(argc - 2, argv + 2);
-	if (strcmp(argv[1], "cp") == 0)
-		return cmd_cp(argc - 2, argv + 2);
-	if (strcmp(argv[1], "ls") == 0)
-		return cmd_ls(argc - 2, argv + 2);
-	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+	if (argc - optind != 1)
+		return cli_usage_error("run", ferry_run_usage, "give one JOBFILE");
+	/* The job's relative paths are the file's folder's: the launcher gets it absolute.
+	 * A file that cannot be resolved is the launcher's to report. */
+	if (!realpath(argv[optind], job_path) &&
+	    util_path_join(job_path, sizeof(job_path), "", argv[optind]) != 0)
+		return cli_usage_error("run", ferry_run_usage, "the JOBFILE path is too long");
+	return run_job(&(struct run_opts){ .job_path = job_path });
+}
+
+/* The commands, for suggestions. */
+static const struct option ferry_commands[] = {
+	{ "mount", 0, NULL, 0 }, { "unmount", 0, NULL, 0 }, { "run", 0, NULL, 0 },
+	{ "job", 0, NULL, 0 },   { "datastore", 0, NULL, 0 }, { "cp", 0, NULL, 0 },
+	{ "ls", 0, NULL, 0 },    { "version", 0, NULL, 0 },   { "help", 0, NULL, 0 },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int ferry_command(int argc, char **argv)
+{
+	const char *cmd = argv[0];
+
+	if (strcmp(cmd, "mount") == 0)
+		return ferry_mount(argc, argv);
+	if (strcmp(cmd, "unmount") == 0 || strcmp(cmd, "umount") == 0)
+		return ferry_unmount(argc, argv);
+	if (strcmp(cmd, "run") == 0)
+		return ferry_run(argc, argv);
+	if (strcmp(cmd, "job") == 0)
+		return run_job_command(argc - 1, argv + 1);
+	if (strcmp(cmd, "datastore") == 0)
+		return cmd_datastore(argc, argv);
+	if (strcmp(cmd, "cp") == 0)
+		return cmd_cp(argc, argv);
+	if (strcmp(cmd, "ls") == 0)
+		return cmd_ls(argc, argv);
+	if (strcmp(cmd, "version") == 0) {
 		printf("ferry %s\n", FERRY_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	if (strcmp(cmd, "help") == 0) {
 		ferry_usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "ferry: unknown command '%s'\n", argv[1]);
+	cli_unknown("", "command", "", cmd, ferry_commands, "");
 	ferry_usage(stderr);
-	return FERRY_EXIT_USAGE;
+	return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	cli_getopt_reset();
+	/* '+': the options of ferry itself end at the command */
+	while ((opt = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			ferry_usage(stdout);
+			return 0;
+		case 'V':
+			printf("ferry %s\n", FERRY_VERSION);
+			return 0;
+		default:
+			cli_bad_option("", opt, argv, longopts, "");
+			ferry_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		ferry_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	return ferry_command(argc - optind, argv + optind);
 }
