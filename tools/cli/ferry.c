@@ -6,6 +6,7 @@
 
 #include "fs/mount.h"
 #include "tools/cli/cmd_data.h"
+#include "tools/cli/cmd_job.h"
 #include "tools/launcher/run.h"
 
 #define FERRY_EXIT_USAGE 2
@@ -127,7 +128,7 @@ int main(int argc, char **argv)
 		return run_job(&(struct run_opts){ .job_path = argv[2] });
 	}
 	if (strcmp(argv[1], "job") == 0)
-		return run_job_command(argc - 2, argv + 2);
+		return cmd_job(argc - 2, argv + 2);
 	if (strcmp(argv[1], "datastore") == 0)
 		return cmd_datastore(argc - 2, argv + 2);
 	if (strcmp(argv[1], "cp") == 0)
