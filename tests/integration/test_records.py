@@ -271,11 +271,17 @@ def test_list_shows_newest_first_with_exit_code_and_duration():
     for rid, q, status, code, dur in runs:
         put_run(rid, record(rid, status=status, exit_code=code, queued=q, duration=dur,
                             experiment="listing"))
-    # Records other tests damaged are named on stderr, and make the exit status 1.
+    # A folder whose name is no run id is left out without echoing the name (it could
+    # hold anything); records other tests damaged are named on stderr. Either
+    # makes the exit status 1.
+    blobs.put_blob("runs/bad 'name'/run.json", json.dumps(record("x")).encode())
     r = ferry("job", "list", "--experiment", "listing")
+    check_in("not a run id", r.stderr, "stderr of ferry job list")
+    check("bad 'name'" not in r.stderr + r.stdout, "the folder's name was printed")
     for line in r.stderr.splitlines():
-        check_in("is damaged", line, "a line on stderr of ferry job list")
-    check_eq(r.returncode, 1 if r.stderr else 0, "exit status of ferry job list")
+        check("is damaged" in line or "not a run id" in line,
+              "unexpected line on stderr of ferry job list: %r" % line)
+    check_eq(r.returncode, 1, "exit status of ferry job list")
     lines = r.stdout.splitlines()
     header = lines[0].split()
     for col in ("RUN", "STATUS", "EXIT", "DURATION"):

@@ -87,7 +87,7 @@ static int jobs_read(struct jobs *jobs, const char *path, uint64_t offset, size_
 static int jobs_read_record(struct jobs *jobs, const char *id, bool check_outputs,
 			    struct run_record *rec, char *errbuf, size_t errlen)
 {
-	struct record_home home = { .store = &jobs->home.url, .id = id };
+	struct record_home home = { .store = check_outputs ? &jobs->home.url : NULL, .id = id };
 	char path[RECORD_ID_MAX + 32], why[1024], *text = NULL;
 	size_t len = 0;
 	uint64_t size = 0;
@@ -99,27 +99,26 @@ static int jobs_read_record(struct jobs *jobs, const char *id, bool check_output
 	}
 	snprintf(path, sizeof(path), "runs/%s/run.json", id);
 	err = jobs_read(jobs, path, 0, RECORD_TEXT_MAX, &text, &len, &size);
-	if (!err && size > RECORD_TEXT_MAX)
-		err = -EFBIG;
-	if (err == -ENOENT) {
+	if (err == -ENOENT)
 		util_errf(errbuf, errlen, "run %s: no record %s in datastore %s (ferry job list "
 			  "shows the runs there)", id, path, DATASTORE_DEFAULT_NAME);
-		return err;
-	}
-	if (err == -EFBIG)
-		util_errf(why, sizeof(why), "larger than %d bytes", RECORD_TEXT_MAX);
 	else if (err)
 		util_errf(errbuf, errlen, "run %s: cannot read %s: %s", id, path,
 			  transfer_store_error(err));
+	else if (size > RECORD_TEXT_MAX)
+		util_errf(why, sizeof(why), "larger than %d bytes", RECORD_TEXT_MAX);
 	else
-		err = record_from_json(text, len, check_outputs ? &home : &(struct record_home){
-					       .id = id }, rec, why, sizeof(why));
+		err = record_from_json(text, len, &home, rec, why, sizeof(why));
 	free(text);
-	if (err == -EFBIG || err == -EINVAL)
+	if (err == -ENOMEM)
+		util_errf(errbuf, errlen, "out of memory");
+	if (err == -EINVAL || (!err && size > RECORD_TEXT_MAX)) {
 		util_errf(errbuf, errlen, "run %s: its record %s is damaged (%s); ferry run did "
 			  "not write it so: check who can write to datastore %s", id, path, why,
 			  DATASTORE_DEFAULT_NAME);
-	return err == -EFBIG ? -EINVAL : err;
+		return -EINVAL;
+	}
+	return err;
 }
 
 int jobs_show(struct jobs *jobs, const char *id, FILE *out, char *errbuf, size_t errlen)
@@ -250,7 +249,13 @@ static int jobs_read_all(struct jobs *jobs, const struct datastore_entry *entrie
 
 		if (!entries[i].attr.is_dir)
 			continue;
-		if (jobs_read_record(jobs, entries[i].name, false, rec, errbuf, sizeof(errbuf))) {
+		if (!record_id_valid(entries[i].name)) {
+			/* not named: the name may hold anything, escapes included */
+			fprintf(warn, "ferry job list: left out a folder under runs/ whose name is "
+				"not a run id (letters, digits, '_', '-' and '.')\n");
+			failed = -EINVAL;
+		} else if (jobs_read_record(jobs, entries[i].name, false, rec, errbuf,
+					    sizeof(errbuf))) {
 			fprintf(warn, "ferry job list: %s\n", errbuf);
 			failed = -EINVAL;
 		} else if (experiment && strcmp(experiment, rec->experiment_name) != 0) {
