@@ -74,6 +74,16 @@ static void read_fails(json_t *root, const struct record_home *home, const char 
 	json_decref(root);
 }
 
+/* The good record with key set to value (consumed) must fail with want. */
+static void field_fails(const char *key, json_t *value, const struct record_home *home,
+			const char *want)
+{
+	json_t *root = good_json();
+
+	json_object_set_new(root, key, value);
+	read_fails(root, home, want);
+}
+
 static void read_text_fails(const char *text, size_t len, const char *want)
 {
 	struct run_record rec;
@@ -126,31 +136,20 @@ static void test_writer_keeps_bytes_that_are_not_utf8_out(void)
 
 static void test_wrong_types_and_missing_fields_are_named(void)
 {
-	json_t *root = good_json();
+	json_t *root;
 
-	json_object_set_new(root, "status", json_integer(5));
-	read_fails(root, NULL, "field 'status' is not a string");
+	field_fails("status", json_integer(5), NULL, "field 'status' is not a string");
 	root = good_json();
 	json_object_del(root, "node");
 	read_fails(root, NULL, "field 'node' is missing");
-	root = good_json();
-	json_object_set_new(root, "exit_code", json_string("0"));
-	read_fails(root, NULL, "field 'exit_code'");
-	root = good_json();
-	json_object_set_new(root, "exit_code", json_integer(256));
-	read_fails(root, NULL, "field 'exit_code'");
-	root = good_json();
-	json_object_set_new(root, "outputs", json_object());
-	read_fails(root, NULL, "field 'outputs' is not a list");
+	field_fails("exit_code", json_string("0"), NULL, "field 'exit_code'");
+	field_fails("exit_code", json_integer(256), NULL, "field 'exit_code'");
+	field_fails("outputs", json_object(), NULL, "field 'outputs' is not a list");
 	root = good_json();
 	json_array_append_new(json_object_get(root, "outputs"), json_integer(1));
 	read_fails(root, NULL, "field 'outputs[2].' is not an object");
-	root = good_json();
-	json_object_set_new(root, "kind", json_string("pipeline"));
-	read_fails(root, NULL, "field 'kind'");
-	root = good_json();
-	json_object_set_new(root, "status", json_string("Done"));
-	read_fails(root, NULL, "field 'status' is not one of");
+	field_fails("kind", json_string("pipeline"), NULL, "field 'kind'");
+	field_fails("status", json_string("Done"), NULL, "field 'status' is not one of");
 }
 
 static void test_hostile_strings_are_refused(void)
@@ -158,32 +157,20 @@ static void test_hostile_strings_are_refused(void)
 	static const char *const bad[] = {
 		"a\x1b[2Jb", "tab\there", "rtl \xe2\x80\xae override", "c1 \xc2\x9b x", "del\x7f",
 	};
-	json_t *root;
+	char *huge = malloc(8192);
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		root = good_json();
-		json_object_set_new(root, "display_name", json_string(bad[i]));
-		read_fails(root, NULL, "field 'display_name' holds control characters");
-	}
-	root = good_json();
-	json_object_set_new(root, "id", json_string("run\"1"));
-	read_fails(root, NULL, "field 'id' is not a run id");
-	root = good_json();
-	json_object_set_new(root, "id", json_string("run_2"));
-	read_fails(root, &(struct record_home){ .id = "run_1" }, "field 'id' names run 'run_2'");
-	root = good_json();
-	json_object_set_new(root, "node", json_stringn("n\0x", 3));
-	read_fails(root, NULL, "not JSON");
-	root = good_json();
-	{
-		char *huge = malloc(8192);
-
-		memset(huge, 'x', 8191);
-		huge[8191] = '\0';
-		json_object_set_new(root, "experiment_name", json_string(huge));
-		free(huge);
-	}
-	read_fails(root, NULL, "field 'experiment_name' is longer than");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		field_fails("display_name", json_string(bad[i]), NULL,
+			    "field 'display_name' holds control characters");
+	field_fails("id", json_string("run\"1"), NULL, "field 'id' is not a run id");
+	field_fails("id", json_string("run_2"), &(struct record_home){ .id = "run_1" },
+		    "field 'id' names run 'run_2'");
+	field_fails("node", json_stringn("n\0x", 3), NULL, "not JSON");
+	memset(huge, 'x', 8191);
+	huge[8191] = '\0';
+	field_fails("experiment_name", json_string(huge), NULL,
+		    "field 'experiment_name' is longer than");
+	free(huge);
 }
 
 static void test_output_names_follow_the_job_file_rule(void)
