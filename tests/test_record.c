@@ -187,31 +187,27 @@ static void test_output_names_follow_the_job_file_rule(void)
 	}
 }
 
+/* The good record with times.status set to value (consumed) must fail with want. */
+static void time_fails(const char *status, json_t *value, const char *want)
+{
+	json_t *root = good_json();
+
+	json_object_set_new(json_object_get(root, "times"), status, value);
+	read_fails(root, NULL, want);
+}
+
 static void test_times_must_be_sane(void)
 {
-	json_t *root = good_json(), *times;
-
-	json_object_set_new(json_object_get(root, "times"), "Queued", json_string("yesterday"));
-	read_fails(root, NULL, "field 'times.Queued' is not a time");
-	root = good_json();
-	json_object_set_new(json_object_get(root, "times"), "Queued",
-			    json_string("2026-05-28T12:00:00Z junk"));
-	read_fails(root, NULL, "field 'times.Queued' is not a time");
-	root = good_json();
-	json_object_set_new(json_object_get(root, "times"), "Running",
-			    json_string("2999-01-01T00:00:00Z"));
-	read_fails(root, NULL, "field 'times.Running' is not a time a run can have");
-	root = good_json();
-	json_object_set_new(json_object_get(root, "times"), "Running",
-			    json_string("2026-05-01T00:00:00Z"));
-	read_fails(root, NULL, "field 'times.Running' is out of order");
-	root = good_json();
-	json_object_set_new(json_object_get(root, "times"), "Failed", json_null());
-	read_fails(root, NULL, "field 'times.Failed' is null");
-	root = good_json();
-	times = json_object_get(root, "times");
-	json_object_set_new(times, "Completed", json_string("2026-05-28T21:00:00Z"));
-	read_fails(root, NULL, "out of order");
+	time_fails("Queued", json_string("yesterday"), "field 'times.Queued' is not a time");
+	time_fails("Queued", json_string("2026-05-28T12:00:00Z junk"),
+		   "field 'times.Queued' is not a time");
+	time_fails("Running", json_string("2999-01-01T00:00:00Z"),
+		   "field 'times.Running' is not a time a run can have");
+	time_fails("Running", json_string("2026-05-01T00:00:00Z"),
+		   "field 'times.Running' is out of order");
+	time_fails("Failed", json_null(), "field 'times.Failed' is null");
+	time_fails("Completed", json_string("2026-05-28T21:00:00Z"),
+		   "field 'times.Failed' is out of order");
 }
 
 static void test_outputs_must_lie_in_the_runs_datastore(void)
