@@ -724,6 +724,27 @@ def ferry_env(account=ACCOUNT, key=KEY, extra=None):
     return env
 
 
+def ferry_cli(*args, env=None, cwd=None, timeout=120):
+    """Runs `$FERRY_BIN args` with stdin closed; its output decoded (bad bytes replaced)
+    and logged in one '#' line. Returns the CompletedProcess."""
+    argv = [ferry_bin()] + list(args)
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                       env=env if env is not None else ferry_env(), cwd=cwd)
+    out = subprocess.CompletedProcess(argv, r.returncode, r.stdout.decode("utf-8", "replace"),
+                                      r.stderr.decode("utf-8", "replace"))
+    log("ferry %s -> %d | %s" % (" ".join(args)[:120], out.returncode,
+                                 " | ".join(out.stderr.strip().splitlines())[-400:]))
+    return out
+
+
+def ferry_ok(*args, **kw):
+    """ferry_cli() that must exit 0."""
+    r = ferry_cli(*args, **kw)
+    check(r.returncode == 0, "ferry %s: exit %d, stderr: %s" % (
+        " ".join(args), r.returncode, r.stderr.strip()[-500:]))
+    return r
+
+
 def _secrets_in(args):
     return [s for s in (KEY, WRONG_KEY) if any(s in a for a in args)]
 

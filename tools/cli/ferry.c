@@ -9,6 +9,7 @@
 #include "fs/mount.h"
 #include "tools/cli/cli.h"
 #include "tools/cli/cmd_data.h"
+#include "tools/cli/cmd_job.h"
 #include "tools/launcher/run.h"
 
 static const char ferry_mount_usage[] =
@@ -170,7 +171,7 @@ static int ferry_command(int argc, char **argv)
 	if (strcmp(cmd, "run") == 0)
 		return ferry_run(argc, argv);
 	if (strcmp(cmd, "job") == 0)
-		return run_job_command(argc - 1, argv + 1);
+		return cmd_job(argc - 1, argv + 1);
 	if (strcmp(cmd, "datastore") == 0)
 		return cmd_datastore(argc, argv);
 	if (strcmp(cmd, "cp") == 0)

@@ -22,6 +22,7 @@
 #include "cache/store/url.h"
 #include "cache/store/datastore.h"
 #include "tools/launcher/job/jobfile.h"
+#include "tools/launcher/record.h"
 #include "tools/lib/transfer.h"
 
 #define RUN_URI_MAX 4096
@@ -114,99 +115,46 @@ static int run_fail(struct run *r, const char *fmt, ...)
 
 /* Record ---------------------------------------------------------------------------- */
 
-static void json_string(FILE *f, const char *s)
+_Static_assert((int)RUN_NSTATUS == (int)RECORD_NSTATUS, "run and record statuses agree");
+
+static void run_record_data(struct record_data *out, const struct run_data *d, size_t n)
 {
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
-static void json_time(FILE *f, time_t t)
-{
-	char buf[32];
-	struct tm tm;
-
-	if (!t) {
-		fputs("null", f);
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_string(f, buf);
-}
-
-static void json_data(FILE *f, const struct run_data *d, size_t n)
-{
-	fputc('[', f);
-	for (size_t i = 0; i < n; i++) {
-		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		json_string(f, d[i].name);
-		fputs(", \"mode\": ", f);
-		json_string(f, d[i].mode);
-		fputs(", \"path\": ", f);
-		json_string(f, d[i].uri);
-		fputc('}', f);
-	}
-	fputc(']', f);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct record_data){ .name = d[i].name, .mode = d[i].mode,
+					       .path = d[i].uri };
 }
 
 /* The record as JSON; *out is malloc'ed. */
 static int run_record_json(const struct run *r, char **out, size_t *len)
 {
 	const struct job *job = r->job;
-	FILE *f = open_memstream(out, len);
+	struct record_data *ins = calloc(job->ninputs + 1, sizeof(*ins));
+	struct record_data *outs = calloc(job->noutputs + 1, sizeof(*outs));
+	struct run_record rec = {
+		.id = r->id,
+		.status = (enum record_status)r->status,
+		.experiment_name = job->experiment_name ? job->experiment_name : "Default",
+		.display_name = job->display_name ? job->display_name : r->id,
+		.kind = job->kind == JOB_BATCHAI ? "batchai" : "command",
+		.job_file = job->source,
+		.command = job->command,
+		.node = r->node,
+		.exit_code = r->exit_code,
+		.error = r->error[0] ? r->error : NULL,
+		.inputs = ins, .ninputs = job->ninputs,
+		.outputs = outs, .noutputs = job->noutputs,
+	};
+	int err = -ENOMEM;
 
-	if (!f)
-		return -ENOMEM;
-	fputs("{\n  \"id\": ", f);
-	json_string(f, r->id);
-	fputs(",\n  \"status\": ", f);
-	json_string(f, run_status_names[r->status]);
-	fputs(",\n  \"experiment_name\": ", f);
-	json_string(f, job->experiment_name ? job->experiment_name : "Default");
-	fputs(",\n  \"display_name\": ", f);
-	json_string(f, job->display_name ? job->display_name : r->id);
-	fputs(",\n  \"kind\": ", f);
-	json_string(f, job->kind == JOB_BATCHAI ? "batchai" : "command");
-	fputs(",\n  \"job_file\": ", f);
-	json_string(f, job->source);
-	fputs(",\n  \"command\": ", f);
-	json_string(f, job->command);
-	fputs(",\n  \"node\": ", f);
-	json_string(f, r->node);
-	fputs(",\n  \"exit_code\": ", f);
-	if (r->exit_code >= 0)
-		fprintf(f, "%d", r->exit_code);
-	else
-		fputs("null", f);
-	fputs(",\n  \"error\": ", f);
-	json_string(f, r->error[0] ? r->error : NULL);
-	fputs(",\n  \"times\": {", f);
-	for (int s = 0; s < RUN_NSTATUS; s++) {
-		fputs(s ? ", " : "", f);
-		json_string(f, run_status_names[s]);
-		fputs(": ", f);
-		json_time(f, r->times[s]);
+	if (ins && outs) {
+		memcpy(rec.times, r->times, sizeof(rec.times));
+		run_record_data(ins, r->inputs, job->ninputs);
+		run_record_data(outs, r->outputs, job->noutputs);
+		err = record_to_json(&rec, out, len);
 	}
-	fputs("},\n  \"inputs\": ", f);
-	json_data(f, r->inputs, job->ninputs);
-	fputs(",\n  \"outputs\": ", f);
-	json_data(f, r->outputs, job->noutputs);
-	fputs("\n}\n", f);
-	return fclose(f) == 0 ? 0 : -ENOMEM;
+	free(ins);
+	free(outs);
+	return err;
 }
 
 /* Writes bytes as the object at uri (a file path inside a datastore). */
@@ -1137,283 +1085,4 @@ out_free:
 	auth_cred_free(r.dev_cred);
 	job_free(job);
 	return exit_status;
-}
-
-/* ferry job ---------------------------------------------------------------------------- */
-
-/* Reads the whole object at uri (at most limit bytes) into *out (NUL-terminated). */
-static int run_read_all(const char *uri, size_t limit, char **out, size_t *len,
-			char *errbuf, size_t errlen)
-{
-	struct datastore_handle *h;
-	const struct store_attr *attr;
-	char *buf;
-	ssize_t n;
-	int err = datastore_open(uri, NULL, &h, errbuf, errlen);
-
-	if (err)
-		return err;
-	attr = datastore_attr(h);
-	if (datastore_kind(h) != DATASTORE_FILE) {
-		run_fmt(errbuf, errlen, "%s: not found", uri);
-		datastore_close(h);
-		return -ENOENT;
-	}
-	if (attr->size > limit) {
-		run_fmt(errbuf, errlen, "%s: larger than %zu bytes", uri, limit);
-		datastore_close(h);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)attr->size + 1);
-	n = buf ? store_read(datastore_store(h), datastore_path(h), NULL, 0, (size_t)attr->size,
-			     buf)
-		: -ENOMEM;
-	datastore_close(h);
-	if (n < 0) {
-		free(buf);
-		run_fmt(errbuf, errlen, "%s: %s", uri, transfer_store_error((int)n));
-		return (int)n;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = (size_t)n;
-	return 0;
-}
-
-/* The string after the first occurrence of pattern, up to its closing quote. */
-static void run_record_string(const char *json, const char *pattern, char *out,
-			      size_t outlen)
-{
-	const char *p = strstr(json, pattern), *end;
-
-	out[0] = '\0';
-	if (!p)
-		return;
-	p += strlen(pattern);
-	end = strchr(p, '"');
-	if (end && (size_t)(end - p) < outlen) {
-		memcpy(out, p, (size_t)(end - p));
-		out[end - p] = '\0';
-	}
-}
-
-/* The string value of "key": "..." at the top of a run record (the records are
- * written by run_record_json, one key a line). */
-static void run_record_field(const char *json, const char *key, char *out, size_t outlen)
-{
-	char pattern[64];
-
-	run_fmt(pattern, sizeof(pattern), "\n  \"%s\": \"", key);
-	run_record_string(json, pattern, out, outlen);
-}
-
-/* When the run was queued: the "Queued" entry of the record's "times". */
-static void run_record_queued(const char *json, char *out, size_t outlen)
-{
-	run_record_string(json, "\"Queued\": \"", out, outlen);
-}
-
-static void run_prefix_of(const char *id, char *out, size_t outlen)
-{
-	run_fmt(out, outlen, "azureml://datastores/%s/paths/runs/%s/", DATASTORE_DEFAULT_NAME, id);
-}
-
-static int run_cmd_list(const char *experiment)
-{
-	struct datastore_handle *h;
-	struct datastore_entry *entries = NULL;
-	char errbuf[1024], uri[RUN_URI_MAX];
-	size_t count = 0;
-	int err;
-
-	run_fmt(uri, sizeof(uri), "azureml://datastores/%s/paths/runs/", DATASTORE_DEFAULT_NAME);
-	err = datastore_open(uri, NULL, &h, errbuf, sizeof(errbuf));
-	if (err) {
-		fprintf(stderr, "ferry job list: %s\n", errbuf);
-		return 1;
-	}
-	err = datastore_list(datastore_store(h), datastore_path(h), &entries, &count);
-	datastore_close(h);
-	if (err && err != -ENOENT) {
-		fprintf(stderr, "ferry job list: %s\n", transfer_store_error(err));
-		return 1;
-	}
-	printf("%-36s %-20s %-11s %-20s %s\n", "RUN", "EXPERIMENT", "STATUS", "CREATED",
-	       "DISPLAY NAME");
-	for (size_t i = 0; i < count; i++) {
-		char *json = NULL, exp[256], status[32], created[32], display[256];
-		size_t len;
-
-		if (!entries[i].attr.is_dir)
-			continue;
-		run_fmt(uri, sizeof(uri), "azureml://datastores/%s/paths/runs/%s/run.json",
-			 DATASTORE_DEFAULT_NAME, entries[i].name);
-		if (run_read_all(uri, 1 << 20, &json, &len, errbuf, sizeof(errbuf)) != 0)
-			continue;
-		run_record_field(json, "experiment_name", exp, sizeof(exp));
-		run_record_field(json, "status", status, sizeof(status));
-		run_record_field(json, "display_name", display, sizeof(display));
-		run_record_queued(json, created, sizeof(created));
-		if (!experiment || strcmp(experiment, exp) == 0)
-			printf("%-36s %-20s %-11s %-20s %s\n", entries[i].name, exp, status, created,
-			       display);
-		free(json);
-	}
-	datastore_entries_free(entries, count);
-	return 0;
-}
-
-static int run_cmd_show(const char *id)
-{
-	char uri[RUN_URI_MAX], errbuf[1024], *json;
-	size_t len;
-
-	run_fmt(uri, sizeof(uri), "azureml://datastores/%s/paths/runs/%s/run.json",
-		 DATASTORE_DEFAULT_NAME, id);
-	if (run_read_all(uri, 1 << 20, &json, &len, errbuf, sizeof(errbuf)) != 0) {
-		fprintf(stderr, "ferry job show: no run '%s': %s\n", id, errbuf);
-		return 1;
-	}
-	fwrite(json, 1, len, stdout);
-	free(json);
-	return 0;
-}
-
-static bool run_status_final(const char *status)
-{
-	return !strcmp(status, "Completed") || !strcmp(status, "Failed") ||
-	       !strcmp(status, "Canceled");
-}
-
-static int run_cmd_logs(const char *id, bool follow)
-{
-	char prefix[RUN_URI_MAX], uri[RUN_URI_MAX], errbuf[1024], status[32] = "";
-	size_t printed = 0;
-
-	run_prefix_of(id, prefix, sizeof(prefix));
-	for (;;) {
-		char *text = NULL, *json = NULL;
-		size_t len = 0, jlen;
-
-		/* The status first: a log read after a final status is complete. */
-		run_fmt(uri, sizeof(uri), "%srun.json", prefix);
-		if (run_read_all(uri, 1 << 20, &json, &jlen, errbuf, sizeof(errbuf)) != 0) {
-			fprintf(stderr, "ferry job logs: no run '%s': %s\n", id, errbuf);
-			return 1;
-		}
-		run_record_field(json, "status", status, sizeof(status));
-		free(json);
-		run_fmt(uri, sizeof(uri), "%suser_logs/std_log.txt", prefix);
-		if (run_read_all(uri, (size_t)1 << 30, &text, &len, errbuf, sizeof(errbuf)) == 0) {
-			if (len > printed)
-				fwrite(text + printed, 1, len - printed, stdout);
-			fflush(stdout);
-			printed = len > printed ? len : printed;
-			free(text);
-		}
-		if (!follow || run_status_final(status))
-			return 0;
-		sleep(2);
-	}
-}
-
-static int run_cmd_download(const char *id, bool all, const char *output, const char *dir)
-{
-	char prefix[RUN_URI_MAX], uri[RUN_URI_MAX], local[PATH_MAX], errbuf[1024], *json;
-	size_t len;
-	int failed = 0;
-
-	run_prefix_of(id, prefix, sizeof(prefix));
-	run_fmt(uri, sizeof(uri), "%srun.json", prefix);
-	if (run_read_all(uri, 1 << 20, &json, &len, errbuf, sizeof(errbuf)) != 0) {
-		fprintf(stderr, "ferry job download: no run '%s': %s\n", id, errbuf);
-		return 1;
-	}
-	if (!output || all) {
-		/* artifacts/ and user_logs/, as az ml job download lays them out. */
-		static const char *const parts[] = { "artifacts", "user_logs" };
-
-		for (size_t i = 0; i < 2; i++) {
-			run_fmt(uri, sizeof(uri), "%s%s/", prefix, parts[i]);
-			run_fmt(local, sizeof(local), "%s/%s", dir, parts[i]);
-			if (run_mkdirs(local) != 0 ||
-			    (run_download(uri, false, local, errbuf, sizeof(errbuf)) != 0 &&
-			     strstr(errbuf, "nothing there") == NULL)) {
-				fprintf(stderr, "ferry job download: %s\n", errbuf);
-				failed = 1;
-			}
-		}
-	}
-	if (output || all) {
-		/* Each named output: its path is in the record's outputs list. */
-		const char *p = strstr(json, "\"outputs\": [");
-
-		while (p && (p = strstr(p, "{\"name\": \"")) != NULL) {
-			char name[JOB_NAME_MAX + 1] = "", path[RUN_URI_MAX] = "";
-			const char *q = p + 10, *e = strchr(q, '"');
-
-			if (!e || (size_t)(e - q) > JOB_NAME_MAX)
-				break;
-			memcpy(name, q, (size_t)(e - q));
-			name[e - q] = '\0';
-			q = strstr(e, "\"path\": \"");
-			if (q && (e = strchr(q + 9, '"')) != NULL && (size_t)(e - q - 9) < sizeof(path)) {
-				memcpy(path, q + 9, (size_t)(e - q - 9));
-				path[e - q - 9] = '\0';
-			}
-			p = e ? e : q;
-			if (!path[0] || (output && !all && strcmp(output, name) != 0))
-				continue;
-			run_fmt(local, sizeof(local), "%s/named-outputs/%s", dir, name);
-			if (run_mkdirs(local) != 0 ||
-			    run_download(path, false, local, errbuf, sizeof(errbuf)) != 0) {
-				fprintf(stderr, "ferry job download: output '%s': %s\n", name, errbuf);
-				failed = 1;
-			}
-		}
-	}
-	free(json);
-	return failed;
-}
-
-int run_job_command(int argc, char **argv)
-{
-	const char *usage =
-		"usage: ferry job list [--experiment NAME]\n"
-		"       ferry job show RUN\n"
-		"       ferry job logs RUN [--follow]\n"
-		"       ferry job download RUN [--all | --output NAME] [-o DIR]\n";
-	const char *verb = argc > 0 ? argv[0] : "", *id = NULL, *experiment = NULL;
-	const char *output = NULL, *dir = ".";
-	bool follow = false, all = false;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--experiment") && i + 1 < argc)
-			experiment = argv[++i];
-		else if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f"))
-			follow = true;
-		else if (!strcmp(argv[i], "--all"))
-			all = true;
-		else if (!strcmp(argv[i], "--output") && i + 1 < argc)
-			output = argv[++i];
-		else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--download-path")) &&
-			 i + 1 < argc)
-			dir = argv[++i];
-		else if (argv[i][0] != '-' && !id)
-			id = argv[i];
-		else {
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (!strcmp(verb, "list") && !id)
-		return run_cmd_list(experiment);
-	if (id && !strcmp(verb, "show"))
-		return run_cmd_show(id);
-	if (id && !strcmp(verb, "logs"))
-		return run_cmd_logs(id, follow);
-	if (id && !strcmp(verb, "download"))
-		return run_cmd_download(id, all, output, dir);
-	fputs(usage, stderr);
-	return 2;
 }

@@ -34,8 +34,4 @@ struct run_opts {
  * when it was killed), or RUN_EXIT_SETUP with the reason on stderr. */
 int run_job(const struct run_opts *opts);
 
-/* `ferry job list|show|logs|download ...`: argc/argv after "job". Returns the exit
- * status. */
-int run_job_command(int argc, char **argv);
-
 #endif

@@ -554,21 +554,23 @@ static int take_timeout(struct parse *p, const yaml_node_t *n, int64_t *out)
 	return 0;
 }
 
-/* Input and output names: [A-Za-z_][A-Za-z0-9_]* (they appear in ${{...}}). */
-static bool valid_name(const yaml_node_t *key, bool leading_digit)
+bool job_name_valid(const char *s, size_t len, bool leading_digit)
 {
-	const char *s = scalar(key);
-	size_t len = key->data.scalar.length, i;
-
 	if (len == 0 || len > JOB_NAME_MAX || (!leading_digit && is_digit(s[0])))
 		return false;
-	for (i = 0; i < len; i++) {
+	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 
 		if (!(is_digit(c) || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
 			return false;
 	}
 	return true;
+}
+
+/* Input and output names: [A-Za-z_][A-Za-z0-9_]* (they appear in ${{...}}). */
+static bool valid_name(const yaml_node_t *key, bool leading_digit)
+{
+	return job_name_valid(scalar(key), key->data.scalar.length, leading_digit);
 }
 
 /* ---- placeholders: ${{inputs.NAME}}, ${{outputs.NAME}} ---- */

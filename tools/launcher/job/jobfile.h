@@ -20,6 +20,7 @@
 #ifndef FERRY_JOBFILE_H
 #define FERRY_JOBFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -182,6 +183,10 @@ struct job_values {
  * closed; -E2BIG past JOB_SUBST_MAX; -ENOMEM. values may be NULL. */
 int job_substitute(const struct job *job, const struct job_values *values, const char *tmpl,
 		   char **out, char *errbuf, size_t errlen);
+
+/* True when the len bytes at s are a name of the job-file rule: 1 to JOB_NAME_MAX of
+ * [A-Za-z0-9_], not starting with a digit unless leading_digit (Batch AI ids). */
+bool job_name_valid(const char *s, size_t len, bool leading_digit);
 
 /* The input or output named name, or NULL. */
 const struct job_input *job_find_input(const struct job *job, const char *name);
