@@ -258,13 +258,28 @@ def test_background_child_holding_the_output_does_not_hold_the_run():
     check_eq(processes_in(runtmp), [], "processes left")
 
 
+def wait_until(cond, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        check(time.monotonic() < deadline, "%s: not within %d s" % (what, seconds))
+        time.sleep(0.02)
+
+
 def test_ctrl_c_wins_over_redirected_output():
-    flag = os.path.join(tmp, "ctrlc-started")
+    """SIGINT once the command has sent its output away and ignores SIGINT itself (and
+    after the first log upload, so that nothing but the command is left to wait for)."""
+    go, flag = os.path.join(tmp, "ctrlc-go"), os.path.join(tmp, "ctrlc-redirected")
     job = job_file("ctrlc.yml", "type: command\ncommand: %s\n" % json.dumps(
-        "echo started; exec >/dev/null 2>&1; trap '' INT; sleep 1000"))
+        "echo started; while [ ! -e %s ]; do sleep 0.02; done; exec >/dev/null 2>&1; "
+        "trap '' INT; touch %s; sleep 1000" % (go, flag)))
     run = Running(job)
     try:
         run.wait_for("started", 60)
+        rid = run_id_of(run.stderr())
+        log = "runs/%s/user_logs/std_log.txt" % rid
+        wait_until(lambda: px.count("PUT", blob=log), 30, "an upload of %s" % log)
+        open(go, "w").close()
+        wait_until(lambda: os.path.exists(flag), 30, "the command's redirection")
         t0 = time.monotonic()
         os.killpg(run.p.pid, signal.SIGINT)
         status, _ = run.finish(60)
@@ -274,11 +289,9 @@ def test_ctrl_c_wins_over_redirected_output():
     ft.log("stopped %.1f s after SIGINT, exit %s" % (elapsed, status))
     check(elapsed < 15, "ferry run took %.1f s to stop after SIGINT" % elapsed)
     check(status not in (0, SETUP_EXIT), "exit status %s" % status)
-    rid = run_id_of(run.stderr())
     check_in("%s: Canceled" % rid, run.stderr().strip().splitlines()[-1], "last line")
     check_eq(record(rid)["status"], "Canceled", "status")
     check_eq(processes_in(runtmp), [], "processes left")
-    check(not os.path.exists(flag), "flag")
 
 
 def test_rw_mount_output_whose_commit_fails_fails_the_run():

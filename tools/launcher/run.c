@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "auth/base/log.h"
 #include "auth/base/util.h"
 #include "fs/mount.h"
 #include "cache/store/url.h"
@@ -610,7 +609,8 @@ static int run_batchai_path(const struct run *r, const char *in, char *out, size
 			continue;
 		if (util_path_join(mounts, sizeof(mounts), r->workdir, "mounts") != 0)
 			return -ENAMETOOLONG;
-		return util_path_join(out, outlen, mounts, in[len] ? in + len + 1 : "");
+		return in[len] ? util_path_join(out, outlen, mounts, in + len + 1)
+			       : run_copy(out, outlen, mounts);
 	}
 	return run_copy(out, outlen, in);
 }
