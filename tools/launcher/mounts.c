@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +24,7 @@ struct mounts_entry {
 	char what[128];
 	bool rw;
 	pid_t pid;  /* the daemon; 0 once reaped */
-	int pidfd;
+	int life;   /* read end of a pipe only the daemon writes to: end of file at its end */
 	int status; /* wait status once reaped */
 };
 
@@ -63,21 +62,28 @@ static int64_t mounts_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* In the child: serve the mount in the foreground, logging errors to log. */
-static void mounts_child(const struct mount_options *mo_in, const char *log)
+/* In the child: serve the mount in the foreground, logging errors to log; life is
+ * kept open (and closed by no exec) until the end. */
+static void mounts_child(const struct mount_options *mo_in, const char *log, int life)
 {
+	static const int reset[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE };
 	struct mount_options mo = *mo_in;
 	int null_fd = open("/dev/null", O_RDWR);
 	int log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 	char errbuf[1024];
 	int err;
 
-	if (null_fd < 0 || log_fd < 0 || setsid() < 0)
+	/* the launcher's handlers write to its descriptors, closed here */
+	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+		signal(reset[i], SIG_DFL);
+	life = fcntl(life, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	if (null_fd < 0 || log_fd < 0 || life < 0 || setsid() < 0)
 		_exit(1);
 	dup2(null_fd, STDIN_FILENO);
 	dup2(null_fd, STDOUT_FILENO);
 	dup2(log_fd, STDERR_FILENO);
-	close_range(STDERR_FILENO + 1, ~0U, 0);
+	close_range(STDERR_FILENO + 1, (unsigned)life - 1, 0);
+	close_range((unsigned)life + 1, ~0U, 0);
 	mo.foreground = true;
 	mo.log_level = LOG_LVL_ERROR;
 	err = mount_run(&mo, errbuf, sizeof(errbuf));
@@ -111,10 +117,11 @@ static void mounts_last_line(const struct mounts_entry *e, char *out, size_t out
 /* Waits at most timeout_ms for the daemon of e to exit and reaps it: 0 or -ETIMEDOUT. */
 static int mounts_reap(struct mounts_entry *e, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = e->pidfd, .events = POLLIN };
+	struct pollfd pfd = { .fd = e->life, .events = POLLIN };
 	int64_t deadline = mounts_now_ms() + timeout_ms;
+	char byte;
 
-	while (e->pid) {
+	while (e->life >= 0) {
 		int64_t left = deadline - mounts_now_ms();
 		int n = poll(&pfd, 1, left > 0 ? (int)left : 0);
 
@@ -122,11 +129,14 @@ static int mounts_reap(struct mounts_entry *e, int timeout_ms)
 			continue;
 		if (n == 0)
 			return -ETIMEDOUT;
-		if (waitpid(e->pid, &e->status, 0) == e->pid || errno == ECHILD)
-			e->pid = 0;
+		if (n > 0 && read(e->life, &byte, 1) > 0)
+			continue; /* nothing is written; end of file is the daemon's end */
+		close(e->life);
+		e->life = -1;
 	}
-	close(e->pidfd);
-	e->pidfd = -1;
+	while (e->pid && waitpid(e->pid, &e->status, 0) < 0 && errno == EINTR)
+		;
+	e->pid = 0;
 	return 0;
 }
 
@@ -142,7 +152,7 @@ static int mounts_wait_ready(struct mounts_entry *e, char *errbuf, size_t errlen
 		return -errno;
 	for (;;) {
 		struct pollfd fds[2] = { { .fd = table, .events = POLLPRI },
-					 { .fd = e->pidfd, .events = POLLIN } };
+					 { .fd = e->life, .events = POLLIN } };
 		int64_t left = deadline - mounts_now_ms();
 
 		if (mount_is_mounted(e->path) == 1) {
@@ -173,7 +183,7 @@ int mounts_add(struct mounts *m, const struct mount_options *mo, const char *wha
 {
 	struct mounts_entry *e;
 	char name[32];
-	int err;
+	int life[2], err;
 
 	if (m->count == MOUNTS_MAX) {
 		util_errf(errbuf, errlen, "more than %d mounts", MOUNTS_MAX);
@@ -189,20 +199,22 @@ int mounts_add(struct mounts *m, const struct mount_options *mo, const char *wha
 		util_errf(errbuf, errlen, "cannot use %s as a mountpoint", mo->mountpoint);
 		return -ENAMETOOLONG;
 	}
-	fflush(NULL); /* nothing buffered is written twice */
-	e->pid = fork();
-	if (e->pid < 0) {
-		util_errf(errbuf, errlen, "fork: %s", strerror(errno));
+	if (pipe2(life, O_CLOEXEC) != 0) {
+		util_errf(errbuf, errlen, "pipe: %s", strerror(errno));
 		return -errno;
 	}
-	if (e->pid == 0)
-		mounts_child(mo, e->log);
-	e->pidfd = pidfd_open(e->pid, 0);
-	if (e->pidfd < 0) {
-		err = -errno;
-		kill(e->pid, SIGKILL);
-		waitpid(e->pid, NULL, 0);
-		util_errf(errbuf, errlen, "pidfd_open: %s", strerror(-err));
+	fflush(NULL); /* nothing buffered is written twice */
+	e->pid = fork();
+	if (e->pid == 0) {
+		close(life[0]);
+		mounts_child(mo, e->log, life[1]);
+	}
+	err = -errno;
+	close(life[1]);
+	e->life = life[0];
+	if (e->pid < 0) {
+		close(life[0]);
+		util_errf(errbuf, errlen, "fork: %s", strerror(-err));
 		return err;
 	}
 	err = mounts_wait_ready(e, errbuf, errlen);

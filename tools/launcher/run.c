@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -84,12 +83,14 @@ struct run {
 static volatile sig_atomic_t run_interrupted;
 static int run_wake[2] = { -1, -1 }; /* a signal writes a byte; the exec loop polls */
 
+/* SIGCHLD, SIGINT, SIGTERM, SIGHUP: the exec loop wakes up. */
 static void run_on_signal(int sig)
 {
 	int saved = errno;
 	ssize_t n;
 
-	run_interrupted = sig;
+	if (sig != SIGCHLD)
+		run_interrupted = sig;
 	n = write(run_wake[1], "", 1); /* full: a wake-up is pending anyway */
 	(void)n;
 	errno = saved;
@@ -831,7 +832,6 @@ static int64_t run_now_ms(void)
 /* A command running: its shell heads a process group of its own. */
 struct run_proc {
 	pid_t pid;
-	int pidfd;
 	int out, err;         /* read ends of its stdout and stderr; -1 at end of stream */
 	int wake;             /* read end of run_wake_fd's pipe */
 	int status;           /* the shell's wait status, once reaped */
@@ -879,11 +879,7 @@ static int run_spawn(struct run *r, const char *cmd, struct run_proc *p)
 	p->err = err_pipe[0];
 	if (p->pid > 0) {
 		setpgid(p->pid, p->pid);
-		p->pidfd = pidfd_open(p->pid, 0);
-		if (p->pidfd >= 0)
-			return 0;
-		kill(-p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
+		return 0;
 	}
 	close(p->out);
 	close(p->err);
@@ -935,16 +931,20 @@ static int run_poll_ms(const struct run_proc *p, int64_t now)
 	return next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);
 }
 
-/* Waits for an event of p (output, the shell's end, a signal) and handles it. */
+/* Waits for an event of p (output, a signal: SIGCHLD at the shell's end) and handles
+ * it. */
 static void run_wait_event(struct run_proc *p, struct run_logs *logs, int64_t now)
 {
-	struct pollfd fds[4] = { { .fd = p->out, .events = POLLIN },
+	struct pollfd fds[3] = { { .fd = p->out, .events = POLLIN },
 				 { .fd = p->err, .events = POLLIN },
-				 { .fd = p->reaped ? -1 : p->pidfd, .events = POLLIN },
 				 { .fd = p->wake, .events = POLLIN } };
 	char drain[64];
 
-	if (poll(fds, 4, run_poll_ms(p, now)) <= 0)
+	if (!p->reaped && waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+		p->reaped = true;
+		return;
+	}
+	if (poll(fds, 3, run_poll_ms(p, now)) <= 0)
 		return;
 	if (fds[0].revents && !run_pump(p->out, STDOUT_FILENO, logs->merged, logs->out)) {
 		close(p->out);
@@ -954,10 +954,8 @@ static void run_wait_event(struct run_proc *p, struct run_logs *logs, int64_t no
 		close(p->err);
 		p->err = -1;
 	}
-	if (fds[2].revents && waitpid(p->pid, &p->status, WNOHANG) == p->pid)
-		p->reaped = true;
-	if (fds[3].revents && read(p->wake, drain, sizeof(drain)) < 0) {
-		/* nothing to drain: the flag is what counts */
+	if (fds[2].revents && read(p->wake, drain, sizeof(drain)) < 0) {
+		/* nothing to drain: the flags and waitpid() say what happened */
 	}
 }
 
@@ -984,7 +982,6 @@ static int run_exec(struct run *r, const char *cmd, struct run_logs *logs)
 		close(p.out);
 	if (p.err >= 0)
 		close(p.err);
-	close(p.pidfd);
 	if (WIFSIGNALED(p.status))
 		return 128 + WTERMSIG(p.status);
 	return WEXITSTATUS(p.status);
@@ -1289,6 +1286,8 @@ static int run_end(struct run *r)
 static int run_init(struct run *r, const struct run_opts *opts, struct job **job)
 {
 	struct sigaction sa = { .sa_handler = run_on_signal };
+	struct sigaction sa_child = { .sa_handler = run_on_signal,
+				      .sa_flags = SA_RESTART | SA_NOCLDSTOP };
 	char errbuf[1024], logs[RUN_ID_MAX + 16];
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	int err = job_parse_file(opts->job_path, job, errbuf, sizeof(errbuf));
@@ -1320,6 +1319,7 @@ static int run_init(struct run *r, const struct run_opts *opts, struct job **job
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa_child, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a closed terminal does not stop the run */
 	return 0;
 }

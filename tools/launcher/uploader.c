@@ -51,7 +51,6 @@ int uploader_copy(struct store *store, const char *path, const char *local, bool
 
 	util_errf(errbuf, errlen, "%s", "");
 	transfer_opts_default(&topts);
-	topts.workers = 4;
 	topts.on_error = uploader_on_error;
 	topts.error_ctx = &e;
 	err = transfer_copy(&from, is_dir, &to, &topts, NULL, why, sizeof(why));
