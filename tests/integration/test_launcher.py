@@ -294,6 +294,32 @@ def test_ctrl_c_wins_over_redirected_output():
     check_eq(processes_in(runtmp), [], "processes left")
 
 
+def test_run_whose_record_and_logs_are_refused_does_not_exit_0():
+    """The run store refuses every write of the run once its command started: the
+    command succeeds, but ferry run must not exit 0, and says so once, not at every
+    status."""
+    go = os.path.join(tmp, "refused-go")
+    job = job_file("refused.yml", "type: command\ncommand: %s\n" % json.dumps(
+        "echo started; while [ ! -e %s ]; do sleep 0.02; done; echo done" % go))
+    run = Running(job)
+    try:
+        run.wait_for("started", 60)
+        rid = run_id_of(run.stderr())
+        rule = px.fail_put("runs/%s/" % rid, status=403)
+        open(go, "w").close()
+        status, _ = run.finish(120)
+    finally:
+        run.kill()
+        px.clear_faults()
+    err = run.stderr()
+    ft.log("exit %s | %s" % (status, " | ".join(err.splitlines())[-800:]))
+    check(rule.hits >= 1, "no write was refused: the test tested nothing")
+    check_in("done", run.out.decode(), "the command's output")
+    check(status != 0, "ferry run exited 0 though its record and logs were not saved")
+    check_eq(err.count("could not record the run's status"), 1,
+             "times ferry said it could not record the status")
+
+
 def test_rw_mount_output_whose_commit_fails_fails_the_run():
     """The command ignores close()'s error (as many programs do): the run must not say
     Completed, and must name the file that was not saved."""
