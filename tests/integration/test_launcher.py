@@ -352,35 +352,36 @@ outputs:
           "no stderr line names outputs.out and lost.txt: %r" % r.stderr)
 
 
+def refused_for_its_run_store(job, *needles):
+    """ferry run job exits 125 with one line naming needles, the command never run."""
+    r = ferry("run", job)
+    check_eq(r.returncode, SETUP_EXIT, "exit status (stderr %r)" % r.stderr)
+    lines = r.stderr.strip().splitlines()
+    check_eq(len(lines), 1, "lines on stderr (%r)" % r.stderr)
+    for needle in needles:
+        check_in(needle, lines[0], "the error line")
+    check("the command ran" not in r.stdout, "the command ran")
+
+
 def test_unreachable_run_store_exits_125_saying_what_it_is():
     port = ft.free_port()
     job = job_file("hello.yml", 'type: command\ncommand: "echo the command ran"\n')
     point_default_at("http://127.0.0.1:%d/devstoreaccount1" % port)
     try:
-        r = ferry("run", job)
+        refused_for_its_run_store(job, "workspaceblobstore", "127.0.0.1:%d" % port,
+                                  "ferry datastore add")
     finally:
         point_default_at(px.url(az.endpoint))
-    check_eq(r.returncode, SETUP_EXIT, "exit status (stderr %r)" % r.stderr)
-    lines = r.stderr.strip().splitlines()
-    check_eq(len(lines), 1, "lines on stderr (%r)" % r.stderr)
-    for needle in ("workspaceblobstore", "127.0.0.1:%d" % port, "ferry datastore add"):
-        check_in(needle, lines[0], "the error line")
-    check("the command ran" not in r.stdout, "the command ran")
     # the built-in default: the local Azurite at 127.0.0.1:10000
     if listening(10000):
         ft.log("something listens on 127.0.0.1:10000: the built-in case is not tried")
         return
     ferry("datastore", "remove", "workspaceblobstore")
     try:
-        r = ferry("run", job)
+        refused_for_its_run_store(job, "workspaceblobstore", "Azurite", "127.0.0.1:10000",
+                                  "tools/demo", "npx azurite-blob", "ferry datastore add")
     finally:
         point_default_at(px.url(az.endpoint))
-    check_eq(r.returncode, SETUP_EXIT, "exit status (stderr %r)" % r.stderr)
-    lines = r.stderr.strip().splitlines()
-    check_eq(len(lines), 1, "lines on stderr (%r)" % r.stderr)
-    for needle in ("workspaceblobstore", "Azurite", "127.0.0.1:10000", "tools/demo",
-                   "npx azurite-blob", "ferry datastore add"):
-        check_in(needle, lines[0], "the error line")
 
 
 def listening(port):
