@@ -286,7 +286,7 @@ static int run_copy_tree(const char *src, const char *dst)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
-/* out = a "/" b (b already percent-encoded): -ENAMETOOLONG when it does not fit. */
+/* out = out "/" segment, percent-encoded ('/' kept); nothing for an empty segment. */
 static int run_url_append(char *out, size_t outlen, const char *segment)
 {
 	char encoded[3 * DATASTORE_PATH_MAX];
@@ -322,9 +322,9 @@ static void run_mount_secret(struct run *r, const struct datastore *ds,
 	if (datastore_secret_path(ds->name, secret, sizeof(secret)) != 0)
 		return;
 	if (ds->cred == DATASTORE_CRED_ACCOUNT_KEY)
-		util_errf(mo->account_key_file, sizeof(mo->account_key_file), "%s", secret);
+		run_copy(mo->account_key_file, sizeof(mo->account_key_file), secret);
 	else if (ds->cred == DATASTORE_CRED_SAS)
-		util_errf(mo->sas_file, sizeof(mo->sas_file), "%s", secret);
+		run_copy(mo->sas_file, sizeof(mo->sas_file), secret);
 	else if (ds->cred == DATASTORE_CRED_EMULATOR && !mo->cred)
 		mo->cred = r->dev_cred;
 }
