@@ -16,7 +16,8 @@
 #include "auth/base/util.h"
 
 #define MOUNTS_READY_SECONDS 30
-#define MOUNTS_LOG_MAX (64 * 1024)
+#define MOUNTS_LOG_MAX (64 * 1024) /* of a daemon's log, read */
+#define MOUNTS_REPORT_LINES 10      /* of a daemon's log, reported */
 
 struct mounts_entry {
 	char path[PATH_MAX];
@@ -223,21 +224,27 @@ int mounts_add(struct mounts *m, const struct mount_options *mo, const char *wha
 	return err;
 }
 
-/* Reports what the daemon of e logged, and how it ended: true when that was a
- * failure of a read-write mount. */
+/* Reports what the daemon of e logged (the first MOUNTS_REPORT_LINES lines, then how
+ * many more), and how it ended: true when that was a failure of a read-write mount. */
 static bool mounts_report(const struct mounts_entry *e, mounts_report_fn report, void *ctx)
 {
 	int fd = open(e->log, O_RDONLY | O_CLOEXEC);
-	char *text = NULL, *save = NULL;
-	size_t len = 0;
-	bool any = false;
+	char *text = malloc(MOUNTS_LOG_MAX + 1), *save = NULL, more[64];
+	ssize_t len = fd >= 0 && text ? util_read_full(fd, text, MOUNTS_LOG_MAX) : -EIO;
+	size_t lines = 0;
 
-	if (fd >= 0 && util_read_fd(fd, MOUNTS_LOG_MAX, &text, &len) == 0) {
+	if (len > 0) {
+		text[len] = '\0';
 		for (char *line = strtok_r(text, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
-			report(ctx, e->what, e->rw, line);
-			any = true;
+			if (lines++ < MOUNTS_REPORT_LINES)
+				report(ctx, e->what, e->rw, line);
 		}
+	}
+	if (lines > MOUNTS_REPORT_LINES || len == MOUNTS_LOG_MAX) {
+		util_errf(more, sizeof(more), "and more errors than these %d",
+			  MOUNTS_REPORT_LINES);
+		report(ctx, e->what, e->rw, more);
 	}
 	free(text);
 	if (fd >= 0)
@@ -245,9 +252,9 @@ static bool mounts_report(const struct mounts_entry *e, mounts_report_fn report,
 	if (!WIFEXITED(e->status) || WEXITSTATUS(e->status) != 0) {
 		report(ctx, e->what, e->rw, "the mount's daemon did not end cleanly: what it "
 		       "had not saved is lost");
-		any = true;
+		lines++;
 	}
-	return e->rw && any;
+	return e->rw && lines > 0;
 }
 
 int mounts_end(struct mounts *m, mounts_report_fn report, void *ctx)
