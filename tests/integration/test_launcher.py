@@ -30,7 +30,7 @@ from test_run import processes_in  # noqa: E402
 
 DEFAULT = "azureml-blobstore"  # workspaceblobstore's container
 SETUP_EXIT = 125
-STALL = 8  # seconds a stalled request waits
+STALL = 5  # seconds a stalled request waits
 
 az = None
 px = None
