@@ -113,72 +113,84 @@ static bool holds(struct gate_store *g, const char *text)
 	return same;
 }
 
+/* A log file with its first line, and an uploader of it to g (set up beforehand). */
+struct fixture {
+	struct gate_store *g;
+	FILE *log;
+	struct uploader *up;
+	char errbuf[256];
+};
+
+static void fixture_start(struct fixture *fx, struct gate_store *g, const char *first)
+{
+	const struct uploader_file file = { .local = log_file, .path = LOG_PATH };
+
+	fx->g = g;
+	fx->errbuf[0] = '\0';
+	fx->log = fopen(log_file, "w");
+	if (!fx->log)
+		abort();
+	append(fx->log, first);
+	CHECK(uploader_start(&g->base, &file, 1, HOUR_MS, &fx->up) == 0);
+}
+
+/* Stops the uploader: what uploader_stop() returned. */
+static int fixture_stop(struct fixture *fx)
+{
+	int err = uploader_stop(fx->up, fx->errbuf, sizeof(fx->errbuf));
+
+	fclose(fx->log);
+	return err;
+}
+
 static void uploads_at_once_and_once_more_at_stop(void)
 {
-	struct uploader_file file = { .local = log_file, .path = LOG_PATH };
 	struct gate_store g;
-	struct uploader *up;
-	FILE *f = fopen(log_file, "w");
-	char errbuf[256];
+	struct fixture fx;
 
 	gate_init(&g);
-	CHECK(f != NULL);
-	append(f, "one\n");
-	CHECK(uploader_start(&g.base, &file, 1, HOUR_MS, &up) == 0);
+	fixture_start(&fx, &g, "one\n");
 	gate_wait(&g, &g.puts, 1);
 	CHECK(holds(&g, "one\n"));
-	append(f, "two\n");
-	CHECK(uploader_stop(up, errbuf, sizeof(errbuf)) == 0);
+	append(fx.log, "two\n");
+	CHECK(fixture_stop(&fx) == 0);
 	CHECK(g.puts == 2);
 	CHECK(holds(&g, "one\ntwo\n"));
-	fclose(f);
 	gate_destroy(&g);
 }
 
 static void writer_goes_on_while_an_upload_stalls(void)
 {
-	struct uploader_file file = { .local = log_file, .path = LOG_PATH };
 	struct gate_store g;
-	struct uploader *up;
-	FILE *f = fopen(log_file, "w");
-	char errbuf[256];
+	struct fixture fx;
 
 	gate_init(&g);
 	g.gated = true;
-	CHECK(f != NULL);
-	append(f, "before\n");
-	CHECK(uploader_start(&g.base, &file, 1, HOUR_MS, &up) == 0);
+	fixture_start(&fx, &g, "before\n");
 	gate_wait(&g, &g.waiting, 1); /* the first upload is held */
 	for (int i = 0; i < 100; i++)
-		append(f, "while the store stalls\n"); /* nothing here waits for it */
-	append(f, "after\n");
+		append(fx.log, "while the store stalls\n"); /* nothing here waits for it */
+	append(fx.log, "after\n");
 	CHECK(g.puts == 0);
 	gate_open(&g);
-	CHECK(uploader_stop(up, errbuf, sizeof(errbuf)) == 0);
+	CHECK(fixture_stop(&fx) == 0);
 	pthread_mutex_lock(&g.lock);
 	CHECK(g.len > 7 && memcmp(g.data + g.len - 6, "after\n", 6) == 0);
 	pthread_mutex_unlock(&g.lock);
-	fclose(f);
 	gate_destroy(&g);
 }
 
 static void stop_reports_a_last_round_that_failed(void)
 {
-	struct uploader_file file = { .local = log_file, .path = LOG_PATH };
 	struct gate_store g;
-	struct uploader *up;
-	FILE *f = fopen(log_file, "w");
-	char errbuf[256] = "";
+	struct fixture fx;
 
 	gate_init(&g);
 	g.fail = -EACCES;
-	CHECK(f != NULL);
-	append(f, "lost\n");
-	CHECK(uploader_start(&g.base, &file, 1, HOUR_MS, &up) == 0);
-	CHECK(uploader_stop(up, errbuf, sizeof(errbuf)) < 0);
-	CHECK(strstr(errbuf, LOG_PATH) != NULL);
+	fixture_start(&fx, &g, "lost\n");
+	CHECK(fixture_stop(&fx) < 0);
+	CHECK(strstr(fx.errbuf, LOG_PATH) != NULL);
 	CHECK(g.puts == 0);
-	fclose(f);
 	gate_destroy(&g);
 }
 
