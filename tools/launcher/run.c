@@ -17,18 +17,21 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "auth/base/log.h"
+#include "auth/base/util.h"
 #include "fs/mount.h"
 #include "cache/store/url.h"
 #include "cache/store/datastore.h"
 #include "tools/launcher/job/jobfile.h"
+#include "tools/launcher/mounts.h"
 #include "tools/launcher/record.h"
+#include "tools/launcher/stores.h"
+#include "tools/launcher/uploader.h"
 #include "tools/lib/transfer.h"
 
 #define RUN_URI_MAX 4096
-#define RUN_LOG_UPLOAD_SECONDS 10
-#define RUN_KILL_GRACE_SECONDS 10
-#define RUN_MAX_MOUNTS 64
+#define RUN_LOG_UPLOAD_MS 10000
+#define RUN_KILL_GRACE_MS 5000 /* SIGTERM to SIGKILL */
+#define RUN_DRAIN_MS 2000      /* output still read after the command's shell ended */
 
 enum run_status {
 	RUN_QUEUED,
@@ -65,36 +68,33 @@ struct run {
 	int exit_code;             /* -1: none */
 	char error[1024];
 	struct run_data *inputs, *outputs;
-	char mounts[RUN_MAX_MOUNTS][PATH_MAX];
-	size_t nmounts;
+	struct stores *stores;     /* every datastore the run uses, opened once */
+	struct stores_target home; /* runs/<id> in the default datastore */
+	struct mounts *mounts;
 	struct auth_cred *dev_cred; /* the emulator's well-known key, for its datastores */
 	char std_log[PATH_MAX];    /* user_logs/std_log.txt in the workdir */
 	char stdout_log[PATH_MAX]; /* Batch AI: stdout.txt and stderr.txt */
 	char stderr_log[PATH_MAX];
+	struct uploader_file logs[UPLOADER_MAX_FILES]; /* the logs, to the run store */
+	char log_paths[UPLOADER_MAX_FILES][DATASTORE_PATH_MAX];
+	size_t nlogs;
+	bool record_failed;        /* a record could not be written (said once) */
 };
 
 static volatile sig_atomic_t run_interrupted;
+static int run_wake[2] = { -1, -1 }; /* a signal writes a byte; the exec loop polls */
 
-/* snprintf without the compiler's truncation warnings: paths and URIs built here are
- * bounded by PATH_MAX and RUN_URI_MAX; one cut short fails later as a missing file,
- * and a message cut short is still a message. */
-static int run_fmt(char *out, size_t outlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int run_fmt(char *out, size_t outlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, outlen, fmt, ap);
-	va_end(ap);
-	return n;
-}
-
+/* SIGCHLD, SIGINT, SIGTERM, SIGHUP: the exec loop wakes up. */
 static void run_on_signal(int sig)
 {
-	run_interrupted = sig;
+	int saved = errno;
+	ssize_t n;
+
+	if (sig != SIGCHLD)
+		run_interrupted = sig;
+	n = write(run_wake[1], "", 1); /* full: a wake-up is pending anyway */
+	(void)n;
+	errno = saved;
 }
 
 static int run_fail(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -102,14 +102,15 @@ static int run_fail(struct run *r, const char *fmt, ...) __attribute__((format(p
 /* Records why the run failed (the first reason stands) and says it on stderr. */
 static int run_fail(struct run *r, const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
 
-	if (!r->error[0]) {
-		va_start(ap, fmt);
-		vsnprintf(r->error, sizeof(r->error), fmt, ap);
-		va_end(ap);
-	}
-	fprintf(stderr, "ferry run: %s\n", r->error);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (!r->error[0])
+		memcpy(r->error, line, sizeof(line));
+	fprintf(stderr, "ferry run: %s\n", line);
 	return -EINVAL;
 }
 
@@ -157,86 +158,62 @@ static int run_record_json(const struct run *r, char **out, size_t *len)
 	return err;
 }
 
-/* Writes bytes as the object at uri (a file path inside a datastore). */
-static int run_put(const char *uri, const void *data, size_t len, char *errbuf, size_t errlen)
-{
-	struct datastore_handle *h;
-	int err = datastore_open(uri, NULL, &h, errbuf, errlen);
 
+/* Writes data as name under the run's folder in the default datastore. */
+static int run_put(struct run *r, const char *name, const void *data, size_t len,
+		   char *errbuf, size_t errlen)
+{
+	char path[DATASTORE_PATH_MAX];
+	int err = util_path_join(path, sizeof(path), r->home.path, name);
+
+	if (!err)
+		err = store_put(r->home.store, path, data, len, NULL, NULL, NULL);
 	if (err)
-		return err;
-	err = store_put(datastore_store(h), datastore_path(h), data, len, NULL, NULL, NULL);
-	if (err)
-		run_fmt(errbuf, errlen, "cannot write %s: %s", uri, transfer_store_error(err));
-	datastore_close(h);
+		util_errf(errbuf, errlen, "cannot write %s%s: %s", r->prefix, name,
+			  transfer_store_error(err));
 	return err;
 }
 
-/* Copies the local folder or file src into uri. */
-static int run_upload(const char *src, bool is_dir, const char *uri, char *errbuf,
-		      size_t errlen)
+/* Sets and records the status: 0, or -errno when the record could not be written
+ * (said once on stderr). */
+static int run_set_status(struct run *r, enum run_status status)
 {
-	struct transfer_side from = { .path = src };
-	struct transfer_side to = { .display = uri };
-	struct transfer_opts topts;
-	struct datastore_handle *h;
-	int err = datastore_open(uri, NULL, &h, errbuf, errlen);
-
-	if (err)
-		return err;
-	transfer_opts_default(&topts);
-	to.store = datastore_store(h);
-	to.path = datastore_path(h);
-	err = transfer_copy(&from, is_dir, &to, &topts, NULL, errbuf, errlen);
-	datastore_close(h);
-	return err;
-}
-
-static void run_set_status(struct run *r, enum run_status status)
-{
-	char uri[RUN_URI_MAX], errbuf[512];
+	char errbuf[1024];
 	size_t len = 0;
 	char *json = NULL;
+	int err;
 
 	r->status = status;
 	r->times[status] = time(NULL);
 	fprintf(stderr, "ferry run: %s: %s\n", r->id, run_status_names[status]);
-	if (run_record_json(r, &json, &len) != 0)
-		return;
-	run_fmt(uri, sizeof(uri), "%srun.json", r->prefix);
-	if (run_put(uri, json, len, errbuf, sizeof(errbuf)) != 0)
-		fprintf(stderr, "ferry run: could not record the run's status: %s\n", errbuf);
+	err = run_record_json(r, &json, &len);
+	if (err)
+		util_errf(errbuf, sizeof(errbuf), "out of memory");
+	else
+		err = run_put(r, "run.json", json, len, errbuf, sizeof(errbuf));
 	free(json);
+	if (err && !r->record_failed)
+		fprintf(stderr, "ferry run: could not record the run's status: %s\n", errbuf);
+	r->record_failed |= err != 0;
+	return err;
 }
 
 /* Paths ----------------------------------------------------------------------------- */
 
-static int run_mkdirs(const char *path)
+/* out = s, whole: -ENAMETOOLONG when it does not fit. */
+static int run_copy(char *out, size_t outlen, const char *s)
 {
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return util_path_join(out, outlen, "", s);
 }
 
-static int run_path(char *out, const char *dir, const char *name)
+/* path = path "/" name. */
+static int run_append(char *path, size_t pathlen, const char *name)
 {
-	if (run_fmt(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+	char dir[RUN_URI_MAX];
+
+	if (run_copy(dir, sizeof(dir), path) != 0)
 		return -ENAMETOOLONG;
-	return 0;
+	return util_path_join(path, pathlen, dir, name);
 }
 
 /* Copies the local tree src into dst (the job's code). */
@@ -249,97 +226,105 @@ static int run_copy_tree(const char *src, const char *dst)
 		execlp("cp", "cp", "-a", "--", src, dst, (char *)NULL);
 		_exit(127);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (pid < 0)
 		return -EIO;
-	return 0;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -EIO;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* out = out "/" segment, percent-encoded ('/' kept); nothing for an empty segment. */
+static int run_url_append(char *out, size_t outlen, const char *segment)
+{
+	char encoded[3 * DATASTORE_PATH_MAX];
+
+	if (!*segment)
+		return 0;
+	if (url_encode(segment, true, encoded, sizeof(encoded)) < 0)
+		return -ENAMETOOLONG;
+	return run_append(out, outlen, encoded);
 }
 
 /* The container URL (with path) ferry mount takes for a datastore target. */
 static int run_target_url(const struct datastore_target *t, char *out, size_t outlen)
 {
-	char endpoint[512], encoded[3 * DATASTORE_PATH_MAX + 3 * 1024];
+	char endpoint[512];
 	int err = url_endpoint(&t->url, endpoint, sizeof(endpoint));
-	size_t used;
 
-	if (err)
-		return err;
-	used = (size_t)run_fmt(out, outlen, "%s/%s", endpoint, t->url.container);
-	if (used >= outlen)
-		return -ENAMETOOLONG;
-	for (int part = 0; part < 2; part++) {
-		const char *p = part ? t->path : t->url.prefix;
-
-		if (!*p)
-			continue;
-		if (url_encode(p, true, encoded, sizeof(encoded)) < 0)
-			return -ENAMETOOLONG;
-		used += (size_t)run_fmt(out + used, outlen - used, "/%s", encoded);
-		if (used >= outlen)
-			return -ENAMETOOLONG;
-	}
-	return 0;
+	if (!err)
+		err = util_path_join(out, outlen, endpoint, t->url.container);
+	if (!err)
+		err = run_url_append(out, outlen, t->url.prefix);
+	if (!err)
+		err = run_url_append(out, outlen, t->path);
+	return err;
 }
 
-/* Mounts uri at mountpoint with ferry's mount code (a daemon of this binary). */
-static int run_mount(struct run *r, const char *uri, const char *mountpoint, bool read_only,
-		     const struct auth_cred *cred)
+/* The credential files of a datastore that keeps its secret, into mo. */
+static void run_mount_secret(struct run *r, const struct datastore *ds,
+			     struct mount_options *mo)
 {
-	struct datastore_target t;
+	char secret[PATH_MAX];
+
+	if (datastore_secret_path(ds->name, secret, sizeof(secret)) != 0)
+		return;
+	if (ds->cred == DATASTORE_CRED_ACCOUNT_KEY)
+		run_copy(mo->account_key_file, sizeof(mo->account_key_file), secret);
+	else if (ds->cred == DATASTORE_CRED_SAS)
+		run_copy(mo->sas_file, sizeof(mo->sas_file), secret);
+	else if (ds->cred == DATASTORE_CRED_EMULATOR && !mo->cred)
+		mo->cred = r->dev_cred;
+}
+
+/* Mounts uri at mountpoint with ferry's mount code; what names it in messages. */
+static int run_mount(struct run *r, const char *what, const char *uri, const char *mountpoint,
+		     bool read_only, const struct auth_cred *cred)
+{
+	struct datastore_target *t = malloc(sizeof(*t));
 	struct mount_options mo;
 	char url[RUN_URI_MAX], errbuf[1024];
 	int err;
 
-	if (r->nmounts == RUN_MAX_MOUNTS)
-		return run_fail(r, "more than %d mounts", RUN_MAX_MOUNTS);
-	err = datastore_resolve(uri, &t, errbuf, sizeof(errbuf));
-	if (!err)
-		err = run_target_url(&t, url, sizeof(url));
-	if (err)
-		return run_fail(r, "%s: %s", uri, errbuf);
-	mount_options_default(&mo);
-	mo.url = url;
-	mo.mountpoint = mountpoint;
-	mo.read_only = read_only;
-	mo.cred = cred;
-	if (t.from_datastore) {
-		char secret[PATH_MAX];
-
-		if (datastore_secret_path(t.ds.name, secret, sizeof(secret)) != 0)
-			return run_fail(r, "%s: no secret path", uri);
-		if (t.ds.cred == DATASTORE_CRED_ACCOUNT_KEY)
-			run_fmt(mo.account_key_file, sizeof(mo.account_key_file), "%s", secret);
-		else if (t.ds.cred == DATASTORE_CRED_SAS)
-			run_fmt(mo.sas_file, sizeof(mo.sas_file), "%s", secret);
-		else if (t.ds.cred == DATASTORE_CRED_EMULATOR && !cred)
-			mo.cred = r->dev_cred;
+	if (!t)
+		return run_fail(r, "%s: out of memory", what);
+	err = datastore_resolve(uri, t, errbuf, sizeof(errbuf));
+	if (!err && run_target_url(t, url, sizeof(url)) != 0) {
+		util_errf(errbuf, sizeof(errbuf), "the URI is too long");
+		err = -ENAMETOOLONG;
 	}
-	err = run_mkdirs(mountpoint);
+	if (!err) {
+		mount_options_default(&mo);
+		mo.url = url;
+		mo.mountpoint = mountpoint;
+		mo.read_only = read_only;
+		mo.cred = cred;
+		if (t->from_datastore)
+			run_mount_secret(r, &t->ds, &mo);
+	}
+	free(t);
 	if (err)
-		return run_fail(r, "cannot create %s: %s", mountpoint, strerror(-err));
-	err = mount_run(&mo, errbuf, sizeof(errbuf));
+		return run_fail(r, "%s: %s: %s", what, uri, errbuf);
+	err = util_mkdir_p(mountpoint, 0755);
 	if (err)
-		return run_fail(r, "cannot mount %s: %s", uri, errbuf);
-	memcpy(r->mounts[r->nmounts++], mountpoint, strlen(mountpoint) + 1);
+		return run_fail(r, "%s: cannot create %s: %s", what, mountpoint, strerror(-err));
+	err = mounts_add(r->mounts, &mo, what, !read_only, errbuf, sizeof(errbuf));
+	if (err)
+		return run_fail(r, "%s: cannot mount %s: %s", what, uri, errbuf);
 	return 0;
 }
 
-/* Unmounts every mount of the run; false if one stays. */
-static bool run_unmount_all(struct run *r)
+/* What a mount's daemon logged: lost writes of a read-write mount fail the run. */
+static void run_mount_report(void *ctx, const char *what, bool rw, const char *line)
 {
-	char errbuf[512];
-	bool all = true;
+	struct run *r = ctx;
 
-	while (r->nmounts > 0) {
-		const char *mnt = r->mounts[--r->nmounts];
-
-		if (mount_unmount(mnt, false, errbuf, sizeof(errbuf)) != 0 &&
-		    mount_unmount(mnt, true, errbuf, sizeof(errbuf)) != 0) {
-			fprintf(stderr, "ferry run: %s\n", errbuf);
-			all = false;
-		}
-	}
-	return all;
+	if (strncmp(line, "ferry: ", 7) == 0)
+		line += 7;
+	if (rw)
+		run_fail(r, "%s: %s", what, line);
+	else
+		fprintf(stderr, "ferry run: %s: %s\n", what, line);
 }
 
 static int run_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -364,19 +349,20 @@ static void run_remove_workdir(const struct run *r)
 static int run_job_path(const struct run *r, const char *path, char out[PATH_MAX])
 {
 	const char *slash = strrchr(r->job->source, '/');
-	char joined[PATH_MAX];
+	char dir[PATH_MAX], joined[PATH_MAX];
+	size_t len = slash ? (size_t)(slash - r->job->source) : 0;
 
-	if (path[0] == '/' || !slash)
-		run_fmt(joined, sizeof(joined), "%s", path);
-	else
-		run_fmt(joined, sizeof(joined), "%.*s/%s", (int)(slash - r->job->source),
-			r->job->source, path);
+	if (path[0] == '/' || !slash || len >= sizeof(dir)) {
+		if (strlen(path) >= sizeof(joined))
+			return -ENAMETOOLONG;
+		memcpy(joined, path, strlen(path) + 1);
+	} else {
+		memcpy(dir, r->job->source, len);
+		dir[len] = '\0';
+		if (util_path_join(joined, sizeof(joined), dir, path) != 0)
+			return -ENAMETOOLONG;
+	}
 	return realpath(joined, out) ? 0 : -errno;
-}
-
-static bool run_is_uri(const char *path)
-{
-	return datastore_is_uri(path) == 1;
 }
 
 static const char *run_basename(const char *path)
@@ -390,62 +376,104 @@ static const char *run_basename(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-/* Downloads uri (a folder, or a file when is_file) to the local path dst. */
-static int run_download(const char *uri, bool is_file, const char *dst, char *errbuf,
-			size_t errlen)
+/* The store of uri, which must name something (a file when is_file). */
+static int run_existing(struct run *r, const char *what, const char *uri, bool is_file,
+			struct stores_target *t, enum datastore_kind *kind)
 {
-	struct transfer_side from = { .display = uri };
-	struct transfer_side to = { .path = dst };
-	struct transfer_opts topts;
-	struct datastore_handle *h;
-	int err = datastore_open(uri, NULL, &h, errbuf, errlen);
-
-	if (err)
-		return err;
-	if (datastore_kind(h) == DATASTORE_MISSING) {
-		run_fmt(errbuf, errlen, "%s: nothing there", uri);
-		datastore_close(h);
-		return -ENOENT;
-	}
-	transfer_opts_default(&topts);
-	from.store = datastore_store(h);
-	from.path = datastore_path(h);
-	err = transfer_copy(&from, !is_file && datastore_kind(h) == DATASTORE_DIR, &to, &topts,
-			    NULL, errbuf, errlen);
-	datastore_close(h);
-	return err;
-}
-
-/* Checks that uri answers and (for datastores that want it) has its container. */
-static int run_check_uri(struct run *r, const char *what, const char *uri)
-{
-	struct datastore_handle *h;
 	char errbuf[1024];
-	int err = datastore_open(uri, NULL, &h, errbuf, sizeof(errbuf));
+	int err = stores_get(r->stores, uri, t, errbuf, sizeof(errbuf));
 
 	if (err)
 		return run_fail(r, "%s: %s", what, errbuf);
-	datastore_close(h);
+	err = stores_kind(t, kind);
+	if (err)
+		return run_fail(r, "%s: cannot look up %s: %s", what, uri,
+				transfer_store_error(err));
+	if (*kind == DATASTORE_MISSING || (is_file && *kind != DATASTORE_FILE))
+		return run_fail(r, "%s: %s: %s", what, uri,
+				*kind == DATASTORE_MISSING ? "nothing there; check the path "
+							     "and the datastore"
+							   : "a folder, not a file");
 	return 0;
+}
+
+/* download: a folder's contents into dir, a file into dir by its name. */
+static int run_input_download(struct run *r, const char *what, size_t i, const char *dir)
+{
+	const struct job_input *in = &r->job->inputs[i];
+	struct run_data *d = &r->inputs[i];
+	struct transfer_side from = { .display = in->path };
+	struct transfer_side to = { .path = d->local };
+	bool is_file = in->type == JOB_URI_FILE;
+	struct transfer_opts topts;
+	struct stores_target t;
+	enum datastore_kind kind;
+	char errbuf[1024];
+	int err = run_existing(r, what, in->path, is_file, &t, &kind);
+
+	if (err)
+		return err;
+	err = util_mkdir_p(dir, 0755);
+	if (!err)
+		err = is_file ? util_path_join(d->local, sizeof(d->local), dir,
+					       run_basename(in->path))
+			      : run_copy(d->local, sizeof(d->local), dir);
+	if (err)
+		return run_fail(r, "%s: %s", what, strerror(-err));
+	transfer_opts_default(&topts);
+	from.store = t.store;
+	from.path = t.path;
+	err = transfer_copy(&from, kind == DATASTORE_DIR, &to, &topts, NULL, errbuf,
+			    sizeof(errbuf));
+	if (err)
+		return run_fail(r, "%s: download of %s failed: %s", what, in->path, errbuf);
+	return 0;
+}
+
+/* ro_mount: a folder is mounted where the command looks; a file by its folder. */
+static int run_input_mount(struct run *r, const char *what, size_t i, const char *dir)
+{
+	const struct job_input *in = &r->job->inputs[i];
+	struct run_data *d = &r->inputs[i];
+	bool is_file = in->type == JOB_URI_FILE;
+	const char *base = run_basename(in->path);
+	size_t plen = (size_t)(base - in->path);
+	char parent[RUN_URI_MAX];
+	struct stores_target t;
+	enum datastore_kind kind;
+	int err = run_existing(r, what, in->path, is_file, &t, &kind);
+
+	if (err)
+		return err;
+	if (!is_file) {
+		if (run_copy(d->local, sizeof(d->local), dir) != 0)
+			return run_fail(r, "%s: path too long", what);
+		return run_mount(r, what, in->path, dir, true, NULL);
+	}
+	if (plen >= sizeof(parent) || util_path_join(d->local, sizeof(d->local), dir, base))
+		return run_fail(r, "%s: path too long", what);
+	memcpy(parent, in->path, plen);
+	parent[plen] = '\0';
+	return run_mount(r, what, parent, dir, true, NULL);
 }
 
 static int run_prepare_input(struct run *r, size_t i)
 {
 	const struct job_input *in = &r->job->inputs[i];
 	struct run_data *d = &r->inputs[i];
-	char dir[PATH_MAX], what[JOB_NAME_MAX + 64], errbuf[1024];
-	bool is_file = in->type == JOB_URI_FILE;
+	char dir[PATH_MAX], inputs[PATH_MAX], what[JOB_NAME_MAX + 64];
+	struct stores_target t;
 	int err;
 
 	d->name = in->name;
 	d->mode = in->type == JOB_LITERAL ? "literal" : job_input_mode_name(in->mode);
 	d->uri = in->path;
-	run_fmt(what, sizeof(what), "%s:%u: inputs.%s", r->job->source, in->line, in->name);
-	if (in->type == JOB_LITERAL) {
-		run_fmt(d->local, sizeof(d->local), "%s", in->value);
-		return 0;
-	}
-	if (!run_is_uri(in->path)) {
+	util_errf(what, sizeof(what), "%s:%u: inputs.%s", r->job->source, in->line, in->name);
+	if (in->type == JOB_LITERAL)
+		return run_copy(d->local, sizeof(d->local), in->value) == 0
+			       ? 0
+			       : run_fail(r, "%s: the value is too long", what);
+	if (datastore_is_uri(in->path) != 1) {
 		/* A local path is used where it is. */
 		err = run_job_path(r, in->path, d->local);
 		if (err)
@@ -453,81 +481,62 @@ static int run_prepare_input(struct run *r, size_t i)
 		return 0;
 	}
 	if (in->mode == JOB_DIRECT) {
-		run_fmt(d->local, sizeof(d->local), "%s", in->path);
-		return run_check_uri(r, what, in->path);
-	}
-	if (run_fmt(dir, sizeof(dir), "%s/inputs/%s", r->workdir, in->name) >= (int)sizeof(dir))
-		return run_fail(r, "%s: path too long", what);
-	if (in->mode == JOB_DOWNLOAD) {
-		err = run_mkdirs(dir);
-		if (!err && is_file && run_fmt(d->local, sizeof(d->local), "%s/%s", dir,
-						run_basename(in->path)) >= (int)sizeof(d->local))
-			err = -ENAMETOOLONG;
-		else if (!err && !is_file)
-			run_fmt(d->local, sizeof(d->local), "%s", dir);
-		if (err)
-			return run_fail(r, "%s: %s", what, strerror(-err));
-		err = run_download(in->path, is_file, d->local, errbuf, sizeof(errbuf));
-		if (err)
-			return run_fail(r, "%s: download of %s failed: %s", what, in->path, errbuf);
-		return 0;
-	}
-	/* ro_mount: a folder is mounted where the command looks; a file by its folder. */
-	err = run_check_uri(r, what, in->path);
-	if (err)
-		return err;
-	if (is_file) {
-		char parent[RUN_URI_MAX];
-		const char *base = run_basename(in->path);
-		size_t plen = (size_t)(base - in->path);
+		char errbuf[1024];
 
-		if (plen >= sizeof(parent))
-			return run_fail(r, "%s: path too long", what);
-		memcpy(parent, in->path, plen);
-		parent[plen] = '\0';
-		err = run_mount(r, parent, dir, true, NULL);
-		if (!err)
-			run_path(d->local, dir, base);
-		return err;
+		if (run_copy(d->local, sizeof(d->local), in->path) != 0)
+			return run_fail(r, "%s: the URI is too long", what);
+		err = stores_get(r->stores, in->path, &t, errbuf, sizeof(errbuf));
+		return err ? run_fail(r, "%s: %s", what, errbuf) : 0;
 	}
-	run_fmt(d->local, sizeof(d->local), "%s", dir);
-	return run_mount(r, in->path, dir, true, NULL);
+	if (util_path_join(inputs, sizeof(inputs), r->workdir, "inputs") != 0 ||
+	    util_path_join(dir, sizeof(dir), inputs, in->name) != 0)
+		return run_fail(r, "%s: path too long", what);
+	if (in->mode == JOB_DOWNLOAD)
+		return run_input_download(r, what, i, dir);
+	return run_input_mount(r, what, i, dir);
+}
+
+/* The URI of an output: its path, or runs/<id>/outputs/<name>/ in the run store. */
+static char *run_output_uri(const struct run *r, const struct job_output *out)
+{
+	size_t len;
+	char *uri;
+
+	if (out->path)
+		return strdup(out->path);
+	len = strlen(r->prefix) + strlen(out->name) + sizeof("outputs//");
+	uri = malloc(len);
+	if (uri && snprintf(uri, len, "%soutputs/%s/", r->prefix, out->name) < 0)
+		uri[0] = '\0';
+	return uri;
 }
 
 static int run_prepare_output(struct run *r, size_t i)
 {
 	const struct job_output *out = &r->job->outputs[i];
 	struct run_data *d = &r->outputs[i];
-	char what[JOB_NAME_MAX + 64], *uri;
+	char what[JOB_NAME_MAX + 64], errbuf[1024], named[PATH_MAX];
+	struct stores_target t;
 	int err;
 
 	d->name = out->name;
 	d->mode = job_output_mode_name(out->mode);
-	run_fmt(what, sizeof(what), "%s:%u: outputs.%s", r->job->source, out->line, out->name);
-	if (out->path) {
-		uri = strdup(out->path);
-	} else {
-		size_t len = strlen(r->prefix) + strlen(out->name) + 16;
-
-		uri = malloc(len);
-		if (uri)
-			run_fmt(uri, len, "%soutputs/%s/", r->prefix, out->name);
-	}
-	if (!uri)
+	util_errf(what, sizeof(what), "%s:%u: outputs.%s", r->job->source, out->line, out->name);
+	d->uri = d->owned = run_output_uri(r, out);
+	if (!d->uri)
 		return run_fail(r, "%s: out of memory", what);
-	d->uri = d->owned = uri;
-	if (!run_is_uri(uri))
+	if (datastore_is_uri(d->uri) != 1)
 		return run_fail(r, "%s: path '%s' is not a datastore URI (azureml://... or a "
-				   "container URL)", what, uri);
-	if (run_fmt(d->local, sizeof(d->local), "%s/named-outputs/%s", r->workdir,
-		     out->name) >= (int)sizeof(d->local))
-		return run_fail(r, "%s: path too long", what);
-	err = run_check_uri(r, what, uri);
+				   "container URL)", what, d->uri);
+	err = stores_get(r->stores, d->uri, &t, errbuf, sizeof(errbuf));
 	if (err)
-		return err;
+		return run_fail(r, "%s: %s", what, errbuf);
+	if (util_path_join(named, sizeof(named), r->workdir, "named-outputs") != 0 ||
+	    util_path_join(d->local, sizeof(d->local), named, out->name) != 0)
+		return run_fail(r, "%s: path too long", what);
 	if (out->mode == JOB_RW_MOUNT)
-		return run_mount(r, uri, d->local, false, NULL);
-	err = run_mkdirs(d->local);
+		return run_mount(r, what, d->uri, d->local, false, NULL);
+	err = util_mkdir_p(d->local, 0755);
 	if (err)
 		return run_fail(r, "%s: cannot create %s: %s", what, d->local, strerror(-err));
 	return 0;
@@ -540,17 +549,19 @@ static int run_batchai_path(const struct run *r, const char *in, char *out, size
 	static const char *const roots[] = { "$AZ_BATCHAI_JOB_MOUNT_ROOT",
 					     "${AZ_BATCHAI_JOB_MOUNT_ROOT}",
 					     "$AZ_BATCHAI_MOUNT_ROOT", "${AZ_BATCHAI_MOUNT_ROOT}" };
+	char mounts[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
 		size_t len = strlen(roots[i]);
 
-		if (strncmp(in, roots[i], len) == 0 && (in[len] == '/' || !in[len]))
-			return run_fmt(out, outlen, "%s/mounts%s", r->workdir, in + len) >=
-					       (int)outlen
-				       ? -ENAMETOOLONG
-				       : 0;
+		if (strncmp(in, roots[i], len) != 0 || (in[len] != '/' && in[len]))
+			continue;
+		if (util_path_join(mounts, sizeof(mounts), r->workdir, "mounts") != 0)
+			return -ENAMETOOLONG;
+		return in[len] ? util_path_join(out, outlen, mounts, in + len + 1)
+			       : run_copy(out, outlen, mounts);
 	}
-	return run_fmt(out, outlen, "%s", in) >= (int)outlen ? -ENAMETOOLONG : 0;
+	return run_copy(out, outlen, in);
 }
 
 /* AZ_BATCHAI_OUTPUT_<ID>: <pathPrefix>/<run id>/outputs[/<pathSuffix>], as Batch AI
@@ -561,12 +572,13 @@ static int run_batchai_output(const struct run *r, const struct job_batchai_outp
 	char prefix[PATH_MAX];
 	int err = run_batchai_path(r, o->path_prefix, prefix, sizeof(prefix));
 
-	if (err)
-		return err;
-	if (run_fmt(out, PATH_MAX, "%s/%s/outputs%s%s", prefix, r->id,
-		     o->path_suffix ? "/" : "", o->path_suffix ? o->path_suffix : "") >= PATH_MAX)
-		return -ENAMETOOLONG;
-	return 0;
+	if (!err)
+		err = util_path_join(out, PATH_MAX, prefix, r->id);
+	if (!err)
+		err = run_append(out, PATH_MAX, "outputs");
+	if (!err && o->path_suffix)
+		err = run_append(out, PATH_MAX, o->path_suffix);
+	return err;
 }
 
 /* Endpoint of a Batch AI mount's account: a datastore's of that account, if one is
@@ -588,40 +600,70 @@ static int run_account_each(void *ctx, const struct datastore *ds)
 	return 0;
 }
 
-static int run_prepare_batchai(struct run *r)
+/* One mountVolumes.azureBlobFileSystems entry, mounted read-write. */
+static int run_batchai_mount(struct run *r, const struct job_mount *m)
+{
+	struct run_account_find find = { .account = m->account_name };
+	struct auth_cred *cred = NULL;
+	char uri[RUN_URI_MAX], path[PATH_MAX], what[512], errbuf[512];
+	int n, err;
+
+	if (m->kind != JOB_MOUNT_BLOB)
+		return run_fail(r, "%s:%u: mountVolumes.azureFileShares: Azure Files mounts "
+				   "are not supported yet", r->job->source, m->line);
+	util_errf(what, sizeof(what), "%s:%u: mountVolumes.%s", r->job->source, m->line,
+		  m->relative_mount_path);
+	datastore_foreach(run_account_each, &find, errbuf, sizeof(errbuf));
+	if (find.have)
+		n = snprintf(uri, sizeof(uri), "%s/%s", find.found.endpoint, m->container_name);
+	else
+		n = snprintf(uri, sizeof(uri), "https://%s.blob.core.windows.net/%s",
+			     m->account_name, m->container_name);
+	if (n < 0 || (size_t)n >= sizeof(uri) ||
+	    run_batchai_path(r, "$AZ_BATCHAI_JOB_MOUNT_ROOT", path, sizeof(path)) != 0 ||
+	    run_append(path, sizeof(path), m->relative_mount_path) != 0)
+		return run_fail(r, "%s: path too long", what);
+	if (m->account_key && auth_cred_shared_key(m->account_name, m->account_key, &cred) != 0)
+		return run_fail(r, "%s: the account key of '%s' is not base64", what,
+				m->account_name);
+	/* The daemon keeps its own copy of the credential (fork). */
+	err = run_mount(r, what, uri, path, false, cred);
+	auth_cred_free(cred);
+	return err;
+}
+
+/* Batch AI's stdout.txt and stderr.txt: under stdOutErrPathPrefix, else in user_logs. */
+static int run_batchai_logs(struct run *r, const char *user_logs)
 {
 	const struct job_batchai *b = &r->job->batchai;
-	char path[PATH_MAX], errbuf[512];
+	char dir[PATH_MAX];
+	int err = 0;
+
+	if (!b->std_out_err_path_prefix)
+		err = run_copy(dir, sizeof(dir), user_logs);
+	else if (!(err = run_batchai_path(r, b->std_out_err_path_prefix, dir, sizeof(dir))))
+		err = run_append(dir, sizeof(dir), r->id);
+	if (!err && b->std_out_err_path_prefix)
+		err = run_append(dir, sizeof(dir), "stdouterr");
+	if (!err)
+		err = util_mkdir_p(dir, 0755);
+	if (!err)
+		err = util_path_join(r->stdout_log, sizeof(r->stdout_log), dir, "stdout.txt");
+	if (!err)
+		err = util_path_join(r->stderr_log, sizeof(r->stderr_log), dir, "stderr.txt");
+	if (err)
+		return run_fail(r, "stdOutErrPathPrefix: %s", strerror(-err));
+	return 0;
+}
+
+static int run_prepare_batchai(struct run *r, const char *user_logs)
+{
+	const struct job_batchai *b = &r->job->batchai;
+	char path[PATH_MAX];
 	int err;
 
 	for (size_t i = 0; i < b->nmounts; i++) {
-		const struct job_mount *m = &b->mounts[i];
-		struct run_account_find find = { .account = m->account_name };
-		struct auth_cred *cred = NULL;
-		char uri[RUN_URI_MAX];
-
-		if (m->kind != JOB_MOUNT_BLOB)
-			return run_fail(r, "%s:%u: mountVolumes.azureFileShares: Azure Files "
-					   "mounts are not supported yet", r->job->source, m->line);
-		datastore_foreach(run_account_each, &find, errbuf, sizeof(errbuf));
-		if (find.have)
-			run_fmt(uri, sizeof(uri), "%s/%s", find.found.endpoint, m->container_name);
-		else
-			run_fmt(uri, sizeof(uri), "https://%s.blob.core.windows.net/%s",
-				 m->account_name, m->container_name);
-		if (m->account_key &&
-		    auth_cred_shared_key(m->account_name, m->account_key, &cred) != 0)
-			return run_fail(r, "%s:%u: mountVolumes: the account key of '%s' is not "
-					   "base64", r->job->source, m->line, m->account_name);
-		if (run_path(path, r->workdir, "mounts") != 0 ||
-		    run_fmt(path + strlen(path), sizeof(path) - strlen(path), "/%s",
-			     m->relative_mount_path) >= (int)(sizeof(path) - strlen(path))) {
-			auth_cred_free(cred);
-			return run_fail(r, "mount path too long");
-		}
-		/* The daemon keeps its own copy of the credential (fork). */
-		err = run_mount(r, uri, path, false, cred);
-		auth_cred_free(cred);
+		err = run_batchai_mount(r, &b->mounts[i]);
 		if (err)
 			return err;
 	}
@@ -630,26 +672,12 @@ static int run_prepare_batchai(struct run *r)
 
 		err = run_batchai_output(r, o, path);
 		if (!err)
-			err = run_mkdirs(path);
+			err = util_mkdir_p(path, 0755);
 		if (err)
 			return run_fail(r, "%s:%u: outputDirectories.%s: %s", r->job->source,
 					o->line, o->id, strerror(-err));
 	}
-	if (b->std_out_err_path_prefix) {
-		char dir[PATH_MAX];
-
-		err = run_batchai_path(r, b->std_out_err_path_prefix, path, sizeof(path));
-		if (!err && run_fmt(dir, sizeof(dir), "%s/%s/stdouterr", path, r->id) >=
-				    (int)sizeof(dir))
-			err = -ENAMETOOLONG;
-		if (!err)
-			err = run_mkdirs(dir);
-		if (err)
-			return run_fail(r, "stdOutErrPathPrefix: %s", strerror(-err));
-		run_path(r->stdout_log, dir, "stdout.txt");
-		run_path(r->stderr_log, dir, "stderr.txt");
-	}
-	return 0;
+	return run_batchai_logs(r, user_logs);
 }
 
 /* Running --------------------------------------------------------------------------- */
@@ -669,65 +697,54 @@ static long run_rank(void)
 	return 0;
 }
 
+/* In the child: Batch AI's AZ_BATCHAI_* variables. */
+static void run_child_batchai_env(const struct run *r)
+{
+	const struct job *job = r->job;
+	char name[JOB_NAME_MAX + 32], value[PATH_MAX], rank[32];
+
+	if (run_batchai_path(r, "$AZ_BATCHAI_JOB_MOUNT_ROOT", value, sizeof(value)) == 0) {
+		setenv("AZ_BATCHAI_JOB_MOUNT_ROOT", value, 1);
+		setenv("AZ_BATCHAI_MOUNT_ROOT", value, 1);
+	}
+	if (util_path_join(value, sizeof(value), r->workdir, "temp") == 0)
+		setenv("AZ_BATCHAI_JOB_TEMP", value, 1);
+	snprintf(rank, sizeof(rank), "%ld", run_rank());
+	setenv("AZ_BATCHAI_TASK_INDEX", rank, 1);
+	setenv("AZ_BATCHAI_JOB_NAME", job->name ? job->name : r->id, 1);
+	if (r->stdout_log[0] && run_copy(value, sizeof(value), r->stdout_log) == 0) {
+		*strrchr(value, '/') = '\0';
+		setenv("AZ_BATCHAI_STDOUTERR_DIR", value, 1);
+	}
+	for (size_t i = 0; i < job->batchai.ninputs; i++) {
+		util_errf(name, sizeof(name), "AZ_BATCHAI_INPUT_%s", job->batchai.inputs[i].id);
+		if (run_batchai_path(r, job->batchai.inputs[i].path, value, sizeof(value)) == 0)
+			setenv(name, value, 1);
+	}
+	for (size_t i = 0; i < job->batchai.noutputs; i++) {
+		util_errf(name, sizeof(name), "AZ_BATCHAI_OUTPUT_%s", job->batchai.outputs[i].id);
+		if (run_batchai_output(r, &job->batchai.outputs[i], value) == 0)
+			setenv(name, value, 1);
+	}
+}
+
 /* In the child, before exec: the job's environment. */
 static void run_child_env(const struct run *r)
 {
 	const struct job *job = r->job;
-	char name[JOB_NAME_MAX + 32], value[PATH_MAX], rank[32];
 
 	setenv("AZUREML_RUN_ID", r->id, 1);
 	setenv("AZUREML_EXPERIMENT_NAME", job->experiment_name ? job->experiment_name : "Default",
 	       1);
 	for (size_t i = 0; i < job->nenv; i++)
 		setenv(job->env[i].name, job->env[i].value, 1);
-	if (job->kind != JOB_BATCHAI)
-		return;
-	run_fmt(value, sizeof(value), "%s/mounts", r->workdir);
-	setenv("AZ_BATCHAI_JOB_MOUNT_ROOT", value, 1);
-	setenv("AZ_BATCHAI_MOUNT_ROOT", value, 1);
-	run_fmt(value, sizeof(value), "%s/temp", r->workdir);
-	setenv("AZ_BATCHAI_JOB_TEMP", value, 1);
-	run_fmt(rank, sizeof(rank), "%ld", run_rank());
-	setenv("AZ_BATCHAI_TASK_INDEX", rank, 1);
-	setenv("AZ_BATCHAI_JOB_NAME", job->name ? job->name : r->id, 1);
-	if (r->stdout_log[0]) {
-		run_fmt(value, sizeof(value), "%.*s", (int)(strrchr(r->stdout_log, '/') - r->stdout_log),
-			 r->stdout_log);
-		setenv("AZ_BATCHAI_STDOUTERR_DIR", value, 1);
-	}
-	for (size_t i = 0; i < job->batchai.ninputs; i++) {
-		run_fmt(name, sizeof(name), "AZ_BATCHAI_INPUT_%s", job->batchai.inputs[i].id);
-		if (run_batchai_path(r, job->batchai.inputs[i].path, value, sizeof(value)) == 0)
-			setenv(name, value, 1);
-	}
-	for (size_t i = 0; i < job->batchai.noutputs; i++) {
-		run_fmt(name, sizeof(name), "AZ_BATCHAI_OUTPUT_%s", job->batchai.outputs[i].id);
-		if (run_batchai_output(r, &job->batchai.outputs[i], value) == 0)
-			setenv(name, value, 1);
-	}
+	if (job->kind == JOB_BATCHAI)
+		run_child_batchai_env(r);
 }
 
 struct run_logs {
 	FILE *merged, *out, *err; /* out and err: Batch AI's stdout.txt / stderr.txt */
-	int64_t last_upload; /* run_now_ms() */
 };
-
-static void run_upload_logs(struct run *r)
-{
-	char uri[RUN_URI_MAX], errbuf[512];
-
-	run_fmt(uri, sizeof(uri), "%suser_logs/std_log.txt", r->prefix);
-	if (run_upload(r->std_log, false, uri, errbuf, sizeof(errbuf)) != 0)
-		fprintf(stderr, "ferry run: could not upload the log: %s\n", errbuf);
-	if (!r->stdout_log[0])
-		return;
-	run_fmt(uri, sizeof(uri), "%suser_logs/stdout.txt", r->prefix);
-	if (run_upload(r->stdout_log, false, uri, errbuf, sizeof(errbuf)) != 0)
-		fprintf(stderr, "ferry run: could not upload stdout.txt: %s\n", errbuf);
-	run_fmt(uri, sizeof(uri), "%suser_logs/stderr.txt", r->prefix);
-	if (run_upload(r->stderr_log, false, uri, errbuf, sizeof(errbuf)) != 0)
-		fprintf(stderr, "ferry run: could not upload stderr.txt: %s\n", errbuf);
-}
 
 /* Passes what the command wrote on one of its streams to the terminal and the logs.
  * Returns false at end of stream. */
@@ -736,16 +753,12 @@ static bool run_pump(int fd, int terminal, FILE *merged, FILE *own)
 	char buf[65536];
 	ssize_t n = read(fd, buf, sizeof(buf));
 
-	if (n < 0 && errno == EINTR)
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return true;
 	if (n <= 0)
 		return false;
-	for (ssize_t done = 0; done < n;) {
-		ssize_t w = write(terminal, buf + done, (size_t)(n - done));
-
-		if (w <= 0)
-			break; /* a closed terminal does not stop the run */
-		done += w;
+	if (util_write_full(terminal, buf, (size_t)n) != 0) {
+		/* a closed terminal does not stop the run */
 	}
 	fwrite(buf, 1, (size_t)n, merged);
 	fflush(merged);
@@ -756,9 +769,6 @@ static bool run_pump(int fd, int terminal, FILE *merged, FILE *own)
 	return true;
 }
 
-/* Runs cmd with sh -c in the workdir, streaming and capturing its output, within the
- * job's time limit. Returns its exit status (128 + signal when killed); sets the run's
- * error for a timeout or an interrupt. */
 static int64_t run_now_ms(void)
 {
 	struct timespec ts;
@@ -767,30 +777,42 @@ static int64_t run_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int run_exec(struct run *r, const char *cmd, struct run_logs *logs, bool upload_logs)
-{
-	int out_pipe[2], err_pipe[2], status = 0;
-	int64_t start = run_now_ms(), kill_at = 0;
-	bool out_open = true, err_open = true, killed = false;
-	char code_dir[PATH_MAX];
+/* A command running: its shell heads a process group of its own. */
+struct run_proc {
 	pid_t pid;
+	int out, err;         /* read ends of its stdout and stderr; -1 at end of stream */
+	int wake;             /* read end of run_wake_fd's pipe */
+	int status;           /* the shell's wait status, once reaped */
+	bool reaped;
+	bool stopping;        /* SIGTERM sent for a timeout or an interrupt */
+	int64_t deadline;     /* limits.timeout; 0: none */
+	int64_t kill_at;      /* when the group gets SIGKILL; 0: not planned */
+	int64_t drain_until;  /* after the shell ended: the last moment output is read */
+};
 
-	if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-		run_fail(r, "pipe: %s", strerror(errno));
-		return 127;
-	}
+/* Starts cmd under sh -c in the code folder, its output into two pipes. */
+static int run_spawn(struct run *r, const char *cmd, struct run_proc *p)
+{
+	int out_pipe[2], err_pipe[2];
+	char code_dir[PATH_MAX];
+
+	if (util_path_join(code_dir, sizeof(code_dir), r->workdir, "code") != 0)
+		return run_fail(r, "%s: path too long", r->workdir);
+	if (pipe2(out_pipe, O_CLOEXEC) != 0)
+		return run_fail(r, "pipe: %s", strerror(errno));
 	if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-		run_fail(r, "pipe: %s", strerror(errno));
 		close(out_pipe[0]);
 		close(out_pipe[1]);
-		return 127;
+		return run_fail(r, "pipe: %s", strerror(errno));
 	}
-	run_path(code_dir, r->workdir, "code");
-	pid = fork();
-	if (pid == 0) {
+	fflush(NULL);
+	p->pid = fork();
+	if (p->pid == 0) {
 		setpgid(0, 0);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
 		if (chdir(code_dir) != 0 && chdir(r->workdir) != 0)
 			_exit(127);
 		run_child_env(r);
@@ -801,87 +823,190 @@ static int run_exec(struct run *r, const char *cmd, struct run_logs *logs, bool 
 	}
 	close(out_pipe[1]);
 	close(err_pipe[1]);
-	if (pid < 0) {
-		run_fail(r, "fork: %s", strerror(errno));
-		close(out_pipe[0]);
-		close(err_pipe[0]);
-		return 127;
+	p->out = out_pipe[0];
+	p->err = err_pipe[0];
+	if (p->pid > 0) {
+		setpgid(p->pid, p->pid);
+		return 0;
 	}
-	setpgid(pid, pid);
-	while (out_open || err_open) {
-		struct pollfd fds[2] = { { .fd = out_open ? out_pipe[0] : -1, .events = POLLIN },
-					 { .fd = err_open ? err_pipe[0] : -1, .events = POLLIN } };
-		int64_t now;
+	close(p->out);
+	close(p->err);
+	return run_fail(r, "cannot start the command: %s", strerror(errno));
+}
 
-		if (poll(fds, 2, 200) > 0) {
-			if (fds[0].revents && !run_pump(out_pipe[0], STDOUT_FILENO, logs->merged,
-							  logs->out))
-				out_open = false;
-			if (fds[1].revents && !run_pump(err_pipe[0], STDERR_FILENO, logs->merged,
-							  logs->err))
-				err_open = false;
-		}
-		now = run_now_ms();
-		if (!killed && run_interrupted) {
-			run_fail(r, "interrupted (signal %d): the command was stopped",
-				 (int)run_interrupted);
-			killed = true;
-		} else if (!killed && r->job->timeout > 0 && now - start >= r->job->timeout * 1000) {
-			run_fail(r, "the command ran past limits.timeout (%lld s) and was stopped",
-				 (long long)r->job->timeout);
-			killed = true;
-		}
-		if (killed && !kill_at) {
-			kill(-pid, SIGTERM);
-			kill_at = now + RUN_KILL_GRACE_SECONDS * 1000;
-		} else if (kill_at && now >= kill_at) {
-			kill(-pid, SIGKILL);
-		}
-		if (upload_logs && now - logs->last_upload >= RUN_LOG_UPLOAD_SECONDS * 1000) {
-			logs->last_upload = now;
-			run_upload_logs(r);
-		}
+/* The time-driven steps: a timeout or an interrupt stops the group, SIGKILL follows
+ * SIGTERM, and once the shell has ended the rest of its group is stopped. Returns
+ * false when the wait is over. */
+static bool run_step(struct run *r, struct run_proc *p, int64_t now)
+{
+	if (!p->stopping && !p->reaped && run_interrupted) {
+		run_fail(r, "interrupted (signal %d): the command was stopped", (int)run_interrupted);
+		p->stopping = true;
+	} else if (!p->stopping && !p->reaped && p->deadline && now >= p->deadline) {
+		run_fail(r, "the command ran past limits.timeout (%lld s) and was stopped",
+			 (long long)r->job->timeout);
+		p->stopping = true;
 	}
-	close(out_pipe[0]);
-	close(err_pipe[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (killed)
-		kill(-pid, SIGKILL); /* whatever of its group is left */
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	if (p->stopping && !p->kill_at) {
+		kill(-p->pid, SIGTERM);
+		p->kill_at = now + RUN_KILL_GRACE_MS;
+	}
+	if (p->kill_at && now >= p->kill_at) {
+		kill(-p->pid, SIGKILL);
+		p->kill_at = INT64_MAX;
+	}
+	if (p->reaped && !p->drain_until) {
+		/* what the command left behind, holding its output or not */
+		kill(-p->pid, SIGTERM);
+		p->drain_until = now + RUN_DRAIN_MS;
+	}
+	return !p->reaped || (now < p->drain_until && (p->out >= 0 || p->err >= 0));
+}
+
+/* How long poll may sleep before the next time-driven step: -1 for no limit. */
+static int run_poll_ms(const struct run_proc *p, int64_t now)
+{
+	int64_t next = INT64_MAX;
+
+	if (p->deadline && !p->stopping)
+		next = p->deadline;
+	if (p->kill_at && p->kill_at < next)
+		next = p->kill_at;
+	if (p->drain_until && p->drain_until < next)
+		next = p->drain_until;
+	if (next == INT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);
+}
+
+/* Waits for an event of p (output, a signal: SIGCHLD at the shell's end) and handles
+ * it. */
+static void run_wait_event(struct run_proc *p, struct run_logs *logs, int64_t now)
+{
+	struct pollfd fds[3] = { { .fd = p->out, .events = POLLIN },
+				 { .fd = p->err, .events = POLLIN },
+				 { .fd = p->wake, .events = POLLIN } };
+	char drain[64];
+
+	if (!p->reaped && waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+		p->reaped = true;
+		return;
+	}
+	if (poll(fds, 3, run_poll_ms(p, now)) <= 0)
+		return;
+	if (fds[0].revents && !run_pump(p->out, STDOUT_FILENO, logs->merged, logs->out)) {
+		close(p->out);
+		p->out = -1;
+	}
+	if (fds[1].revents && !run_pump(p->err, STDERR_FILENO, logs->merged, logs->err)) {
+		close(p->err);
+		p->err = -1;
+	}
+	if (fds[2].revents && read(p->wake, drain, sizeof(drain)) < 0) {
+		/* nothing to drain: the flags and waitpid() say what happened */
+	}
+}
+
+/* Runs cmd with sh -c in the workdir, streaming and capturing its output, within the
+ * job's time limit: the wait ends when the shell ends (what it left running is
+ * stopped), or RUN_KILL_GRACE_MS after a timeout or an interrupt, whatever the
+ * command did with its output. Returns its exit status (128 + signal when killed; 127
+ * when it could not start), with the run's error set for a timeout or an interrupt. */
+static int run_exec(struct run *r, const char *cmd, struct run_logs *logs)
+{
+	struct run_proc p = { .wake = run_wake[0] };
+	int64_t now = run_now_ms();
+
+	if (run_spawn(r, cmd, &p) != 0)
+		return 127;
+	if (r->job->timeout > 0)
+		p.deadline = now + (int64_t)r->job->timeout * 1000;
+	while (run_step(r, &p, now)) {
+		run_wait_event(&p, logs, now);
+		now = run_now_ms();
+	}
+	kill(-p.pid, SIGKILL); /* whatever of its group is left */
+	if (p.out >= 0)
+		close(p.out);
+	if (p.err >= 0)
+		close(p.err);
+	if (WIFSIGNALED(p.status))
+		return 128 + WTERMSIG(p.status);
+	return WEXITSTATUS(p.status);
 }
 
 /* Finalizing ------------------------------------------------------------------------ */
 
-/* Uploads what the run leaves: named outputs in upload mode, ./outputs and ./logs of
- * the working directory as artifacts, and the logs. Each failure is reported and makes
- * the run Failed; the rest is still uploaded. */
+/* Uploads local (a folder) into what uri names. */
+static int run_upload(struct run *r, const char *local, const char *uri, char *errbuf,
+		      size_t errlen)
+{
+	struct stores_target t;
+	int err = stores_get(r->stores, uri, &t, errbuf, errlen);
+
+	return err ? err : uploader_copy(t.store, t.path, local, true, errbuf, errlen);
+}
+
+/* Uploads what the run leaves: named outputs in upload mode, and ./outputs and ./logs
+ * of the working directory as artifacts. Each failure is reported and makes the run
+ * Failed; the rest is still uploaded. */
 static void run_finalize(struct run *r)
 {
 	static const char *const artifact_dirs[] = { "outputs", "logs" };
-	char local[PATH_MAX], uri[RUN_URI_MAX], errbuf[1024];
+	char local[PATH_MAX], path[DATASTORE_PATH_MAX], rel[64], errbuf[1024];
 	struct stat st;
 
 	for (size_t i = 0; i < r->job->noutputs; i++) {
 		const struct run_data *d = &r->outputs[i];
 
-		if (r->job->outputs[i].mode != JOB_UPLOAD || !d->uri)
+		if (r->job->outputs[i].mode != JOB_UPLOAD || !d->uri || !d->local[0])
 			continue;
-		if (run_upload(d->local, true, d->uri, errbuf, sizeof(errbuf)) != 0)
+		if (run_upload(r, d->local, d->uri, errbuf, sizeof(errbuf)) != 0)
 			run_fail(r, "upload of output '%s' to %s failed: %s", d->name, d->uri,
 				 errbuf);
 	}
 	for (size_t i = 0; i < sizeof(artifact_dirs) / sizeof(artifact_dirs[0]); i++) {
-		run_fmt(local, sizeof(local), "%s/code/%s", r->workdir, artifact_dirs[i]);
-		if (stat(local, &st) != 0 || !S_ISDIR(st.st_mode))
+		util_errf(rel, sizeof(rel), "code/%s", artifact_dirs[i]);
+		if (util_path_join(local, sizeof(local), r->workdir, rel) != 0 ||
+		    stat(local, &st) != 0 || !S_ISDIR(st.st_mode))
 			continue;
-		run_fmt(uri, sizeof(uri), "%sartifacts/%s/", r->prefix, artifact_dirs[i]);
-		if (run_upload(local, true, uri, errbuf, sizeof(errbuf)) != 0)
+		util_errf(rel, sizeof(rel), "artifacts/%s", artifact_dirs[i]);
+		if (util_path_join(path, sizeof(path), r->home.path, rel) != 0 ||
+		    uploader_copy(r->home.store, path, local, true, errbuf, sizeof(errbuf)) != 0)
 			run_fail(r, "upload of ./%s failed: %s", artifact_dirs[i], errbuf);
 	}
-	run_upload_logs(r);
+}
+
+/* Adds local to the logs kept in the run store as user_logs/name. */
+static int run_add_log(struct run *r, const char *local, const char *name)
+{
+	char rel[64];
+
+	if (r->nlogs == UPLOADER_MAX_FILES)
+		return -EMFILE;
+	util_errf(rel, sizeof(rel), "user_logs/%s", name);
+	if (util_path_join(r->log_paths[r->nlogs], DATASTORE_PATH_MAX, r->home.path, rel) != 0)
+		return -ENAMETOOLONG;
+	r->logs[r->nlogs].local = local;
+	r->logs[r->nlogs].path = r->log_paths[r->nlogs];
+	r->nlogs++;
+	return 0;
+}
+
+/* The logs, saved once more by a thread of their own when up is NULL (a run that did
+ * not get to its command). */
+static void run_save_logs(struct run *r, struct uploader *up)
+{
+	char errbuf[1024];
+	int err = up ? 0 : uploader_start(r->home.store, r->logs, r->nlogs, RUN_LOG_UPLOAD_MS,
+					  &up);
+
+	if (!err)
+		err = uploader_stop(up, errbuf, sizeof(errbuf));
+	else
+		util_errf(errbuf, sizeof(errbuf), "%s", strerror(-err));
+	if (err)
+		run_fail(r, "the logs could not be saved: %s", errbuf);
 }
 
 static int run_new_id(char *out, size_t outlen)
@@ -900,74 +1025,88 @@ static int run_new_id(char *out, size_t outlen)
 	fclose(f);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", &tm);
-	run_fmt(out, outlen, "run_%s_%02x%02x%02x%02x", stamp, random[0], random[1], random[2],
+	snprintf(out, outlen, "run_%s_%02x%02x%02x%02x", stamp, random[0], random[1], random[2],
 		 random[3]);
+	return 0;
+}
+
+/* The job's code folder copied into the run's, or an empty one. */
+static int run_setup_code(struct run *r)
+{
+	const struct job *job = r->job;
+	char code[PATH_MAX], src[PATH_MAX], dir[PATH_MAX];
+	struct stat st;
+
+	if (util_path_join(dir, sizeof(dir), r->workdir, "code") != 0 ||
+	    util_mkdir_p(dir, 0755) != 0)
+		return run_fail(r, "cannot create %s/code", r->workdir);
+	if (!job->code)
+		return 0;
+	if (run_job_path(r, job->code, code) != 0 || stat(code, &st) != 0 ||
+	    !S_ISDIR(st.st_mode))
+		return run_fail(r, "%s: code: '%s' is not a folder", job->source, job->code);
+	/* cp -a SRC/. DST copies the folder's contents. */
+	if (util_path_join(src, sizeof(src), code, ".") != 0 || run_copy_tree(src, dir) != 0)
+		return run_fail(r, "cannot copy the code folder %s", code);
+	return 0;
+}
+
+/* user_logs/ and temp/ in the run's folder, and the log files. */
+static int run_setup_logs(struct run *r, struct run_logs *logs, char *user_logs, size_t len)
+{
+	char temp[PATH_MAX];
+
+	if (util_path_join(user_logs, len, r->workdir, "user_logs") != 0 ||
+	    util_path_join(temp, sizeof(temp), r->workdir, "temp") != 0 ||
+	    util_mkdir_p(user_logs, 0755) != 0 || util_mkdir_p(temp, 0755) != 0 ||
+	    util_path_join(r->std_log, sizeof(r->std_log), user_logs, "std_log.txt") != 0)
+		return run_fail(r, "cannot create %s/user_logs", r->workdir);
+	logs->merged = fopen(r->std_log, "we");
+	if (!logs->merged)
+		return run_fail(r, "cannot create %s: %s", r->std_log, strerror(errno));
+	return run_add_log(r, r->std_log, "std_log.txt");
+}
+
+/* Batch AI: mounts, output folders, stdout.txt and stderr.txt, jobPreparation. */
+static int run_setup_batchai(struct run *r, struct run_logs *logs, const char *user_logs)
+{
+	const struct job *job = r->job;
+	int err = run_prepare_batchai(r, user_logs);
+
+	if (err)
+		return err;
+	logs->out = fopen(r->stdout_log, "we");
+	logs->err = fopen(r->stderr_log, "we");
+	if (!logs->out || !logs->err)
+		return run_fail(r, "cannot create %s", r->stdout_log);
+	if (run_add_log(r, r->stdout_log, "stdout.txt") != 0 ||
+	    run_add_log(r, r->stderr_log, "stderr.txt") != 0)
+		return run_fail(r, "%s: path too long", r->stdout_log);
+	if (job->batchai.job_preparation) {
+		int status = run_exec(r, job->batchai.job_preparation, logs);
+
+		if (status != 0)
+			return run_fail(r, "jobPreparation.commandLine exited with status %d",
+					status);
+	}
 	return 0;
 }
 
 static int run_setup(struct run *r, struct run_logs *logs)
 {
 	const struct job *job = r->job;
-	char path[PATH_MAX], dir[PATH_MAX];
-	int err;
+	char user_logs[PATH_MAX];
+	int err = run_setup_code(r);
 
-	if (job->code) {
-		char code[PATH_MAX];
-		struct stat st;
-
-		if (run_job_path(r, job->code, code) != 0 || stat(code, &st) != 0 ||
-		    !S_ISDIR(st.st_mode))
-			return run_fail(r, "%s: code: '%s' is not a folder", job->source, job->code);
-		run_path(dir, r->workdir, "code");
-		/* cp -a SRC/. DST copies the folder's contents. */
-		run_path(path, code, ".");
-		if (run_mkdirs(dir) != 0 || run_copy_tree(path, dir) != 0)
-			return run_fail(r, "cannot copy the code folder %s", code);
-	} else {
-		run_path(dir, r->workdir, "code");
-		if (run_mkdirs(dir) != 0)
-			return run_fail(r, "cannot create %s", dir);
-	}
-	run_path(dir, r->workdir, "user_logs");
-	run_path(path, r->workdir, "temp");
-	if (run_mkdirs(dir) != 0 || run_mkdirs(path) != 0)
-		return run_fail(r, "cannot create %s", dir);
-	run_path(r->std_log, dir, "std_log.txt");
-	logs->merged = fopen(r->std_log, "we");
-	if (!logs->merged)
-		return run_fail(r, "cannot create %s: %s", r->std_log, strerror(errno));
-
-	for (size_t i = 0; i < job->ninputs; i++) {
+	if (!err)
+		err = run_setup_logs(r, logs, user_logs, sizeof(user_logs));
+	for (size_t i = 0; !err && i < job->ninputs; i++)
 		err = run_prepare_input(r, i);
-		if (err)
-			return err;
-	}
-	for (size_t i = 0; i < job->noutputs; i++) {
+	for (size_t i = 0; !err && i < job->noutputs; i++)
 		err = run_prepare_output(r, i);
-		if (err)
-			return err;
-	}
-	if (job->kind == JOB_BATCHAI) {
-		err = run_prepare_batchai(r);
-		if (err)
-			return err;
-		if (!r->stdout_log[0]) {
-			run_path(r->stdout_log, dir, "stdout.txt");
-			run_path(r->stderr_log, dir, "stderr.txt");
-		}
-		logs->out = fopen(r->stdout_log, "we");
-		logs->err = fopen(r->stderr_log, "we");
-		if (!logs->out || !logs->err)
-			return run_fail(r, "cannot create %s", r->stdout_log);
-		if (job->batchai.job_preparation) {
-			int status = run_exec(r, job->batchai.job_preparation, logs, false);
-
-			if (status != 0)
-				return run_fail(r, "jobPreparation.commandLine exited with status %d",
-						status);
-		}
-	}
-	return 0;
+	if (!err && job->kind == JOB_BATCHAI)
+		err = run_setup_batchai(r, logs, user_logs);
+	return err;
 }
 
 /* The command with ${{inputs.x}} / ${{outputs.x}} replaced. */
@@ -997,91 +1136,168 @@ static int run_command(struct run *r, char **out)
 	return 0;
 }
 
-int run_job(const struct run_opts *opts)
+/* Opens the run store (the default datastore), which checks that it answers: the
+ * reason and what to do on stderr when it does not. */
+static int run_open_home(struct run *r)
 {
-	struct run r;
-	struct run_logs logs = { 0 };
-	struct sigaction sa = { .sa_handler = run_on_signal };
-	struct job *job = NULL;
-	char errbuf[1024], *command = NULL;
-	int exit_status = RUN_EXIT_SETUP, err;
+	char errbuf[1024], conf[PATH_MAX];
+	struct datastore ds;
+	int err = stores_get(r->stores, r->prefix, &r->home, errbuf, sizeof(errbuf));
 
-	memset(&r, 0, sizeof(r));
-	r.exit_code = -1;
-	err = job_parse_file(opts->job_path, &job, errbuf, sizeof(errbuf));
+	if (!err)
+		return 0;
+	if (datastore_load(DATASTORE_DEFAULT_NAME, &ds, conf, sizeof(conf)) != 0)
+		ds.builtin = true;
+	if (ds.builtin && strstr(errbuf, "Azurite")) /* the datastore said what it is */
+		fprintf(stderr, "ferry run: cannot record the run: %s; Azurite also starts with "
+			"npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000\n", errbuf);
+	else if (ds.builtin)
+		fprintf(stderr, "ferry run: cannot record the run: %s; the run store %s is the "
+			"local Azurite at http://127.0.0.1:10000 (built in): start one (tools/demo "
+			"does, or npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000) or point "
+			"it elsewhere with ferry datastore add %s --endpoint URL ...\n",
+			errbuf, DATASTORE_DEFAULT_NAME, DATASTORE_DEFAULT_NAME);
+	else
+		fprintf(stderr, "ferry run: cannot record the run: %s; the run store %s is "
+			"container %s at %s (its file in the ferry datastores folder): check that "
+			"it answers, or replace it with ferry datastore add %s ...\n",
+			errbuf, DATASTORE_DEFAULT_NAME, ds.container, ds.endpoint,
+			DATASTORE_DEFAULT_NAME);
+	return err;
+}
+
+/* Closes the log files (Batch AI's may be in a mount, which must not stay busy). */
+static void run_close_logs(struct run_logs *logs)
+{
+	FILE **files[] = { &logs->merged, &logs->out, &logs->err };
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (*files[i])
+			fclose(*files[i]);
+		*files[i] = NULL;
+	}
+}
+
+/* Sets the run up and runs its command, the logs saved by a thread of their own
+ * while it runs. */
+static void run_main(struct run *r, struct run_logs *logs, char **command)
+{
+	struct uploader *up = NULL;
+	int err;
+
+	run_set_status(r, RUN_PREPARING);
+	err = run_setup(r, logs);
+	if (!err)
+		err = run_command(r, command);
+	if (!err && run_interrupted)
+		err = run_fail(r, "interrupted (signal %d) while preparing", (int)run_interrupted);
+	if (!err) {
+		run_set_status(r, RUN_RUNNING);
+		/* The thread starts after the mounts: their daemons are forks. */
+		err = uploader_start(r->home.store, r->logs, r->nlogs, RUN_LOG_UPLOAD_MS, &up);
+		if (err)
+			run_fail(r, "cannot start the log uploads: %s", strerror(-err));
+		r->exit_code = run_exec(r, *command, logs);
+	}
+	run_close_logs(logs);
+	if (r->nlogs)
+		run_save_logs(r, up);
+}
+
+/* Uploads the outputs, ends the mounts and records how the run ended. Returns the
+ * exit status of ferry run. */
+static int run_end(struct run *r)
+{
+	int mounts_err;
+
+	run_set_status(r, RUN_FINALIZING);
+	if (r->nlogs)
+		run_finalize(r);
+	mounts_err = mounts_end(r->mounts, run_mount_report, r);
+	if (mounts_err != -EBUSY && !getenv("FERRY_KEEP_RUN_DIR"))
+		run_remove_workdir(r);
+	if (run_interrupted)
+		run_set_status(r, RUN_CANCELED);
+	else if (r->error[0] || r->exit_code != 0)
+		run_set_status(r, RUN_FAILED);
+	else
+		run_set_status(r, RUN_COMPLETED);
+	if (r->exit_code < 0)
+		return RUN_EXIT_SETUP;
+	if (r->exit_code > 0)
+		return r->exit_code;
+	/* the command succeeded, but what it left or the record did not land */
+	return r->error[0] || r->record_failed || run_interrupted ? RUN_EXIT_FAILED : 0;
+}
+
+/* Parses the job and makes what a run needs before it touches the network. */
+static int run_init(struct run *r, const struct run_opts *opts, struct job **job)
+{
+	struct sigaction sa = { .sa_handler = run_on_signal };
+	struct sigaction sa_child = { .sa_handler = run_on_signal,
+				      .sa_flags = SA_RESTART | SA_NOCLDSTOP };
+	char errbuf[1024], logs[RUN_ID_MAX + 16];
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	int err = job_parse_file(opts->job_path, job, errbuf, sizeof(errbuf));
+
 	if (err) {
 		fprintf(stderr, "ferry run: %s\n", errbuf);
-		return RUN_EXIT_SETUP;
+		return err;
 	}
-	r.job = job;
-	r.inputs = calloc(job->ninputs + 1, sizeof(*r.inputs));
-	r.outputs = calloc(job->noutputs + 1, sizeof(*r.outputs));
-	if (!r.inputs || !r.outputs || (opts->run_id ? run_fmt(r.id, sizeof(r.id), "%s",
-								  opts->run_id) < 0
-						     : run_new_id(r.id, sizeof(r.id)) != 0) ||
-	    auth_cred_shared_key(AUTH_DEV_ACCOUNT, AUTH_DEV_KEY, &r.dev_cred) != 0) {
+	r->job = *job;
+	r->inputs = calloc((*job)->ninputs + 1, sizeof(*r->inputs));
+	r->outputs = calloc((*job)->noutputs + 1, sizeof(*r->outputs));
+	if (!r->inputs || !r->outputs || stores_new(&r->stores) != 0 ||
+	    (opts->run_id ? run_copy(r->id, sizeof(r->id), opts->run_id)
+			  : run_new_id(r->id, sizeof(r->id))) != 0 ||
+	    auth_cred_shared_key(AUTH_DEV_ACCOUNT, AUTH_DEV_KEY, &r->dev_cred) != 0 ||
+	    (run_wake[0] < 0 && pipe2(run_wake, O_CLOEXEC | O_NONBLOCK) != 0)) {
 		fprintf(stderr, "ferry run: out of memory\n");
-		goto out_free;
+		return -ENOMEM;
 	}
-	gethostname(r.node, sizeof(r.node) - 1);
-	run_fmt(r.prefix, sizeof(r.prefix), "azureml://datastores/%s/paths/runs/%s/",
-		 DATASTORE_DEFAULT_NAME, r.id);
-	run_fmt(r.workdir, sizeof(r.workdir), "%s/ferry-run-%s",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", r.id);
-	if (mkdir(r.workdir, 0700) != 0) {
-		fprintf(stderr, "ferry run: cannot create %s: %s\n", r.workdir, strerror(errno));
-		goto out_free;
+	gethostname(r->node, sizeof(r->node) - 1);
+	snprintf(r->prefix, sizeof(r->prefix), "azureml://datastores/%s/paths/runs/%s/",
+		 DATASTORE_DEFAULT_NAME, r->id);
+	snprintf(logs, sizeof(logs), "ferry-run-%s", r->id);
+	if (util_path_join(r->workdir, sizeof(r->workdir), tmp, logs) != 0 ||
+	    mkdir(r->workdir, 0700) != 0 || mounts_new(r->workdir, &r->mounts) != 0) {
+		fprintf(stderr, "ferry run: cannot create %s: %s\n", r->workdir, strerror(errno));
+		return -EIO;
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa_child, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed terminal does not stop the run */
+	return 0;
+}
 
-	run_set_status(&r, RUN_QUEUED);
-	if (r.error[0]) /* the record could not be written: nothing else will be */
-		goto out_unmount;
-	run_set_status(&r, RUN_PREPARING);
-	err = run_setup(&r, &logs);
-	if (!err)
-		err = run_command(&r, &command);
-	if (!err && run_interrupted)
-		err = run_fail(&r, "interrupted (signal %d) while preparing", (int)run_interrupted);
-	if (!err) {
-		run_set_status(&r, RUN_RUNNING);
-		r.exit_code = run_exec(&r, command, &logs, true);
-		exit_status = r.exit_code;
+int run_job(const struct run_opts *opts)
+{
+	struct run r;
+	struct run_logs logs = { 0 };
+	struct job *job = NULL;
+	char *command = NULL;
+	int exit_status = RUN_EXIT_SETUP;
+
+	memset(&r, 0, sizeof(r));
+	r.exit_code = -1;
+	if (run_init(&r, opts, &job) == 0) {
+		if (run_open_home(&r) == 0 && run_set_status(&r, RUN_QUEUED) == 0) {
+			run_main(&r, &logs, &command);
+			exit_status = run_end(&r);
+		} else if (!getenv("FERRY_KEEP_RUN_DIR")) {
+			run_remove_workdir(&r);
+		}
 	}
-	if (logs.merged)
-		fflush(logs.merged);
-	run_set_status(&r, RUN_FINALIZING);
-	if (logs.merged)
-		run_finalize(&r);
-out_unmount:
-	if (run_unmount_all(&r) && !getenv("FERRY_KEEP_RUN_DIR"))
-		run_remove_workdir(&r);
-	if (r.status == RUN_FINALIZING) {
-		if (run_interrupted)
-			run_set_status(&r, RUN_CANCELED);
-		else if (r.error[0] || r.exit_code != 0)
-			run_set_status(&r, RUN_FAILED);
-		else
-			run_set_status(&r, RUN_COMPLETED);
-	}
-	if (r.exit_code == 0 && r.error[0])
-		exit_status = RUN_EXIT_FAILED; /* the command succeeded, its outputs did not land */
-	else if (r.exit_code < 0)
-		exit_status = RUN_EXIT_SETUP;
-out_free:
-	if (logs.merged)
-		fclose(logs.merged);
-	if (logs.out)
-		fclose(logs.out);
-	if (logs.err)
-		fclose(logs.err);
+	run_close_logs(&logs);
 	for (size_t i = 0; r.outputs && i < job->noutputs; i++)
 		free(r.outputs[i].owned);
 	free(command);
 	free(r.inputs);
 	free(r.outputs);
+	mounts_free(r.mounts);
+	stores_free(r.stores);
 	auth_cred_free(r.dev_cred);
 	job_free(job);
 	return exit_status;

@@ -20,7 +20,8 @@
 /* ferry run's exit status when the run could not be set up (bad job file, missing
  * input, refused credential): distinct from any status a command's shell gives. */
 #define RUN_EXIT_SETUP 125
-/* ferry job's exit status when a command fails. */
+/* ferry run's status when something of a run was not saved; ferry job's when a
+ * command fails. */
 #define RUN_EXIT_FAILED 1
 
 #define RUN_ID_MAX 96
@@ -31,7 +32,10 @@ struct run_opts {
 };
 
 /* Runs the job and returns the exit status for ferry: the command's (128 + signal
- * when it was killed), or RUN_EXIT_SETUP with the reason on stderr. */
+ * when it was killed); RUN_EXIT_FAILED when it succeeded but the record, a log or an
+ * output was not saved; or RUN_EXIT_SETUP (the run store unreachable, a bad job file,
+ * a missing input, ...) with the reason on stderr. Installs handlers for SIGINT,
+ * SIGTERM, SIGHUP (the run is canceled) and SIGCHLD, and ignores SIGPIPE. */
 int run_job(const struct run_opts *opts);
 
 #endif
