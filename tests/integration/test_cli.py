@@ -128,6 +128,8 @@ def test_unknown_commands_and_usage_errors_exit_2():
         (["cp", "-o", "workers=0", URL + "/hello.txt", "b"], "workers"),
         (["ls"], "give one URI"),
         (["ls", "not-a-uri"], "not a datastore URI"),
+        (["cp", "--recursive=yes", "a", "b"], "flag '--recursive' takes no value"),
+        (["job", "download", "r1", "--all=x"], "flag '--all' takes no value"),
     )
     for args, needle in cases:
         rc, out, err = ferry(args)

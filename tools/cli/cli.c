@@ -85,6 +85,14 @@ int cli_bad_option(const char *cmd, int rc, char **argv, const struct option *lo
 			len = sizeof(name) - 1;
 		memcpy(name, arg + 2, len);
 		name[len] = '\0';
+		for (const struct option *o = longopts; o && o->name; o++) {
+			if (strcmp(o->name, name) == 0 && o->has_arg == no_argument) {
+				cli_prefix(cmd);
+				fprintf(stderr, "flag '--%s' takes no value\n", name);
+				fputs(usage, stderr);
+				return CLI_EXIT_USAGE;
+			}
+		}
 		return cli_unknown(cmd, "flag", "--", name, longopts, usage);
 	}
 	cli_prefix(cmd);
