@@ -759,6 +759,17 @@ static void fill_pattern(unsigned char *data, size_t size, unsigned seed)
 	}
 }
 
+/* A new buffer of size patterned bytes (fill_pattern). */
+static unsigned char *pattern_new(size_t size, unsigned seed)
+{
+	unsigned char *data = malloc(size);
+
+	if (!data)
+		abort();
+	fill_pattern(data, size, seed);
+	return data;
+}
+
 static void fixture_objects(void)
 {
 	static const char hello[] = "hello, world\n";
@@ -1188,14 +1199,11 @@ static void create_makes_the_blob_at_once_and_close_uploads_it(void)
 static void a_big_file_uploads_blocks_while_written_and_commits_at_close(void)
 {
 	size_t size = (5u << 20) + 12345, chunk = 128 << 10;
-	unsigned char *data = malloc(size);
+	unsigned char *data = pattern_new(size, 11);
 	int put_blocks = atomic_load(&fake->put_blocks), commits, fd;
 	struct fake_object object;
 	char path[256];
 
-	if (!data)
-		abort();
-	fill_pattern(data, size, 11);
 	mnt_path(path, sizeof(path), "seq.bin");
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
@@ -1633,13 +1641,10 @@ static int fake_commits(void)
 static void reads_and_header_patches_of_a_file_being_written_do_not_commit(void)
 {
 	size_t size = (3u << 20) + 100, chunk = 256 << 10;
-	unsigned char *data = malloc(size), buf[64];
+	unsigned char *data = pattern_new(size, 21), buf[64];
 	int put_blocks = atomic_load(&fake->put_blocks), commits, fd;
 	char path[256];
 
-	if (!data)
-		abort();
-	fill_pattern(data, size, 21);
 	mnt_path(path, sizeof(path), "hdf.bin");
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
@@ -1671,13 +1676,10 @@ static void reads_and_header_patches_of_a_file_being_written_do_not_commit(void)
 static void a_read_of_a_file_being_written_is_no_conflict(void)
 {
 	size_t size = (2u << 20) + 7;
-	unsigned char *data = malloc(size), buf[16];
+	unsigned char *data = pattern_new(size, 22), buf[16];
 	int put_blocks = atomic_load(&fake->put_blocks), fd;
 	char path[256];
 
-	if (!data)
-		abort();
-	fill_pattern(data, size, 22);
 	mnt_path(path, sizeof(path), "busy.bin");
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
@@ -1757,6 +1759,14 @@ static void rename_start(struct rename_call *call, struct stage *stage, const ch
 	CHECK(gate_reached(fake));
 }
 
+/* Opens the gate and waits for the rename to succeed. */
+static void rename_finish(struct rename_call *call)
+{
+	CHECK(gate_release(fake)); /* nothing since rename_start() waited for the copy */
+	pthread_join(call->thread, NULL);
+	CHECK(call->result == 0);
+}
+
 static void a_rename_waiting_on_its_copy_blocks_no_open_or_read(void)
 {
 	struct stage_node *node, *same, *other;
@@ -1778,9 +1788,7 @@ static void a_rename_waiting_on_its_copy_blocks_no_open_or_read(void)
 	CHECK(attr.size == 4);
 	other = stage_handle(f.stage, "st/other", false);
 	CHECK(stage_read(other, buf, sizeof(buf), 0) == 5 && memcmp(buf, "other", 5) == 0);
-	CHECK(gate_release(fake)); /* nothing above waited for the copy */
-	pthread_join(call.thread, NULL);
-	CHECK(call.result == 0);
+	rename_finish(&call);
 	CHECK(fake_holds(fake, "st/slowed", "Slow", 4));
 	CHECK(stage_read(same, buf, sizeof(buf), 0) == 4 && memcmp(buf, "Slow", 4) == 0);
 	stage_close(other, false);
@@ -1802,9 +1810,7 @@ static void an_open_of_a_rename_target_joins_the_moving_file(void)
 	node = stage_handle(f.stage, "st/from", true);
 	rename_start(&call, f.stage, "st/from", "st/to");
 	racing = stage_handle(f.stage, "st/to", true); /* looked up before the copy */
-	CHECK(gate_release(fake));
-	pthread_join(call.thread, NULL);
-	CHECK(call.result == 0);
+	rename_finish(&call);
 	/* One node for the path: both handles see the same bytes, and a later open too. */
 	CHECK(stage_write(node, "X", 1, 0) == 1);
 	CHECK(stage_read(racing, buf, sizeof(buf), 0) == 4 && memcmp(buf, "XROM", 4) == 0);

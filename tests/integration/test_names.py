@@ -159,6 +159,18 @@ def expect_refused(px, what, op, err, writes_only=False):
         what, got, len(seen), "writing " if writes_only else "", shown, want))
 
 
+def creating_ops(src):
+    """(what, op(path)) for every call that creates a name: a file, a directory, a node,
+    a symlink, and src renamed to it."""
+    return [
+        ("open(O_CREAT)", lambda p: os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)),
+        ("mkdir", lambda p: os.mkdir(p)),
+        ("mknod(S_IFREG)", lambda p: os.mknod(p, stat.S_IFREG | 0o644)),
+        ("symlink", lambda p: os.symlink("target", p)),
+        ("rename to it", lambda p: os.rename(src, p)),
+    ]
+
+
 # --------------------------------------------------------------------------------------
 # A blob x and blobs under x/
 
@@ -357,13 +369,7 @@ def test_long_names_refused():
         d = os.path.join(m, "d")
         src = os.path.join(m, "src")
         check_eq(read(src), SRC, "contents of src")
-        ops = [
-            ("open(O_CREAT)", lambda p: os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)),
-            ("mkdir", lambda p: os.mkdir(p)),
-            ("mknod(S_IFREG)", lambda p: os.mknod(p, stat.S_IFREG | 0o644)),
-            ("symlink", lambda p: os.symlink("target", p)),
-            ("rename to it", lambda p: os.rename(src, p)),
-        ]
+        ops = creating_ops(src)
         for n in LONG_BAD:
             p = os.path.join(d, n)
             expect_oserror(errno.ENAMETOOLONG, os.stat, p)  # a lookup says so too
@@ -445,13 +451,7 @@ def test_control_characters_refused():
     with HttpProxy(az.port) as px, ft.mounted(px.url(url)) as m:
         src = os.path.join(m, "src")
         check_eq(read(src), SRC, "contents of src")
-        ops = [
-            ("open(O_CREAT)", lambda p: os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)),
-            ("mkdir", lambda p: os.mkdir(p)),
-            ("mknod(S_IFREG)", lambda p: os.mknod(p, stat.S_IFREG | 0o644)),
-            ("symlink", lambda p: os.symlink("target", p)),
-            ("rename to it", lambda p: os.rename(src, p)),
-        ]
+        ops = creating_ops(src)
         # The kernel looks a name up before creating it, and such a lookup may ask the
         # store (blobs with control characters exist), but Azurite answers 500 to a List
         # Blobs whose prefix holds a C0 control other than TAB/LF/CR. The root's listing,
