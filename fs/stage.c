@@ -626,7 +626,7 @@ static int block_content(struct stage_node *n, size_t index, unsigned char *buf,
 	return -EIO; /* its bytes are only in the store, uncommitted */
 }
 
-/* Queues the upload of block index as it is now. Under lock. */
+/* Queues the upload of block index as it is now. Under lock, taken with lock_idle(). */
 static int submit(struct stage_node *n, size_t index)
 {
 	struct stage *st = n->st;
@@ -646,7 +646,13 @@ static int submit(struct stage_node *n, size_t index)
 	job->index = index;
 	job->len = (size_t)block_len(n, index);
 	job->gen = b->gen;
-	err = block_content(n, index, job->buf, job->len);
+	if (b->state == BLOCK_BASE) {
+		busy_begin(n); /* the base's bytes may have to be downloaded */
+		err = block_content(n, index, job->buf, job->len);
+		busy_end(n);
+	} else {
+		err = block_content(n, index, job->buf, job->len);
+	}
 	if (err)
 		goto out_put_buf;
 	block_id(n, index, ++n->upload_seq, job->id);
