@@ -6,12 +6,14 @@
  * - Staging bytes of a block that is not resident, and staging bytes at or past size,
  *   are zeros (punched), so a hole reads as zeros and a grow needs no clearing.
  * - A DIRTY block holds its whole content (resident, or a hole of zeros): it can be
- *   uploaded at any time.
+ *   uploaded at any time. A resident STAGED block holds its whole content too (the
+ *   kept copy), so it can turn DIRTY again without a commit.
  * - gen changes with a block's content; a finished upload applies only if the block
  *   still has the gen it was read at.
  * Uploads run on the stage's workers: the node's lock holder reads the block into a
  * buffer and queues it; the worker uploads it, frees the buffer and hands the job back
- * on node.done, where the next holder of node.lock applies it (reap).
+ * on node.done, where the next holder of node.lock applies it (reap). While the
+ * node is busy (stage.h), a reader holding node.lock may reap too.
  */
 #include "fs/stage.h"
 
