@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "auth/base/log.h"
+#include "auth/base/util.h"
 #include "cache/cache.h"
 #include "cache/meta.h"
 #include "cache/store/listing.h"
@@ -155,12 +156,15 @@ static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
 }
 
 /* Whether a blob may take name, the last component of a path being created: 0,
- * -EILSEQ when it is not UTF-8 (blob names are Unicode), -EINVAL when it holds a
- * control character (Azure refuses them). */
+ * -ENAMETOOLONG past FS_NAME_MAX bytes (readdir could not show it), -EILSEQ when it is
+ * not UTF-8 (blob names are Unicode), -EINVAL when it holds a control character
+ * (Azure refuses them). */
 static int name_creatable(const char *name)
 {
 	const unsigned char *p = (const unsigned char *)name;
 
+	if (strnlen(name, FS_NAME_MAX + 1) > FS_NAME_MAX)
+		return -ENAMETOOLONG;
 	while (*p) {
 		uint32_t cp;
 		size_t n = utf8_decode(p, &cp);
@@ -174,12 +178,18 @@ static int name_creatable(const char *name)
 	return 0;
 }
 
-/* name_creatable() of the last component of store path spath. */
-static int path_creatable(const char *spath)
+/* The last component of store path spath. */
+static const char *last_name(const char *spath)
 {
 	const char *slash = strrchr(spath, '/');
 
-	return name_creatable(slash ? slash + 1 : spath);
+	return slash ? slash + 1 : spath;
+}
+
+/* name_creatable() of the last component of store path spath. */
+static int path_creatable(const char *spath)
+{
+	return name_creatable(last_name(spath));
 }
 
 static int fs_list_pages(struct fs *fs, const char *dir, int max_pages,
@@ -236,6 +246,9 @@ static int fs_lookup(struct fs *fs, const char *spath, struct store_attr *attr)
 		attr->is_dir = true;
 		return 0;
 	}
+	/* A name no directory entry can show is none the mount has. */
+	if (strnlen(last_name(spath), FS_NAME_MAX + 1) > FS_NAME_MAX)
+		return -ENAMETOOLONG;
 	err = fs_lookup_cached(fs, spath, attr);
 	if (err <= 0)
 		return err;
@@ -296,14 +309,6 @@ static int fs_load_listing(struct fs *fs, const char *dir, struct meta_listing *
 	if (!err)
 		meta_put_listing(fs->meta, dir, *out); /* -ENOSPC: served, not cached */
 	return err;
-}
-
-/* "dir/name" (or "name" in the root) into out; -ENAMETOOLONG when it does not fit. */
-static int child_path(const char *dir, const char *name, char *out, size_t len)
-{
-	int n = snprintf(out, len, "%s%s%s", dir, dir[0] ? "/" : "", name);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 /* Attributes of spath as the store has them now (the cache's may be stale). */
@@ -583,7 +588,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 			meta_listing_attr(dir->listing, pos - 2, &attr);
 			/* A file being written here: its size so far, not the store's. */
 			if (open_nodes && !attr.is_dir &&
-			    child_path(dir->path, name, child, sizeof(child)) == 0)
+			    util_path_join(child, sizeof(child), dir->path, name) == 0)
 				stage_attr(fs->stage, child, &attr);
 			fill_stat(fs, &attr, &st);
 			fill_flags = FUSE_FILL_DIR_PLUS;
@@ -730,14 +735,18 @@ static int fs_remove_placeholder(struct fs *fs, const char *dir)
 	return err == -ENOENT ? 0 : err;
 }
 
-/* Moves the placeholder of directory from to directory to, if there is one. */
+/* Moves the placeholder of directory from to directory to, if there is one (asked
+ * first: a copy of a missing blob is a failure the store logs). */
 static int fs_move_placeholder(struct fs *fs, const char *from, const char *to)
 {
 	char from_path[FS_PATH_MAX], to_path[FS_PATH_MAX];
+	struct store_attr attr;
 	int err = placeholder_path(from, from_path, sizeof(from_path));
 
 	if (!err)
 		err = placeholder_path(to, to_path, sizeof(to_path));
+	if (!err)
+		err = store_stat(fs->cfg.store, from_path, &attr);
 	if (!err)
 		err = store_copy(fs->cfg.store, from_path, to_path, NULL);
 	if (!err)
@@ -869,9 +878,9 @@ static int fs_rename_dir(struct fs *fs, const char *from, const char *to)
 	for (size_t i = 0; i < meta_listing_count(listing) && !err; i++) {
 		const char *name = meta_listing_name(listing, i);
 
-		err = child_path(from, name, child_from, FS_PATH_MAX);
+		err = util_path_join(child_from, FS_PATH_MAX, from, name);
 		if (!err)
-			err = child_path(to, name, child_to, FS_PATH_MAX);
+			err = util_path_join(child_to, FS_PATH_MAX, to, name);
 		if (err)
 			break;
 		meta_listing_attr(listing, i, &attr);

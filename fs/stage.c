@@ -6,12 +6,14 @@
  * - Staging bytes of a block that is not resident, and staging bytes at or past size,
  *   are zeros (punched), so a hole reads as zeros and a grow needs no clearing.
  * - A DIRTY block holds its whole content (resident, or a hole of zeros): it can be
- *   uploaded at any time.
+ *   uploaded at any time. A resident STAGED block holds its whole content too (the
+ *   kept copy), so it can turn DIRTY again without a commit.
  * - gen changes with a block's content; a finished upload applies only if the block
  *   still has the gen it was read at.
  * Uploads run on the stage's workers: the node's lock holder reads the block into a
  * buffer and queues it; the worker uploads it, frees the buffer and hands the job back
- * on node.done, where the next holder of node.lock applies it (reap).
+ * on node.done, where the next holder of node.lock applies it (reap). While the
+ * node is busy (stage.h), a reader holding node.lock may reap too.
  */
 #include "fs/stage.h"
 
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include "auth/base/log.h"
+#include "auth/base/util.h"
 #include "cache/cache.h"
 #include "cache/meta.h"
 
@@ -40,6 +43,8 @@
 #define STAGE_BUFFERS_MAX 8u
 #define STAGE_ID_RAW 24
 #define STAGE_ZERO_CHUNK (64u << 10)
+/* Kept copies of uploaded blocks take at most this share of the staging limit. */
+#define STAGE_KEEP_SHARE 4
 
 enum block_state { BLOCK_BASE, BLOCK_DIRTY, BLOCK_STAGED };
 
@@ -47,9 +52,12 @@ struct stage_block {
 	uint64_t gen;         /* never 0; changes with the content */
 	uint64_t upload_gen;  /* gen of the upload in flight, 0 if none */
 	uint64_t dirty_since; /* DIRTY: the node's clock when it became so */
+	uint64_t used;        /* the node's clock when it was last read or written */
 	uint32_t covered;     /* DIRTY: bytes written contiguously from the block's start */
 	uint8_t state;        /* enum block_state */
-	bool resident;        /* has bytes in the staging file (counted in stage.staged) */
+	/* Has bytes in the staging file (counted in stage.staged): a DIRTY block's content,
+	 * or a STAGED block's kept copy (also counted in stage.kept). */
+	bool resident;
 	bool has_id;          /* id names this content in the store (committed or staged) */
 	char id[STAGE_ID_LEN + 1];
 };
@@ -87,7 +95,11 @@ struct stage_node {
 	struct store_attr shown; /* size, mtime, etag, is_symlink, as last published */
 
 	pthread_mutex_t lock;
+	pthread_cond_t idle; /* busy went false */
 	/* guarded by lock */
+	/* A store call that may take long runs without lock: until it clears busy, only
+	 * its caller changes the node; readers and opens go on. */
+	bool busy;
 	struct stage_base *base;
 	bool is_symlink;
 	/* Its changes stay here, never uploaded or committed again: it was unlinked or
@@ -116,15 +128,26 @@ struct stage_node {
 	struct stage_job *done;
 };
 
+/* A rename in progress: until it ends, opens of to join node (its source's node, or
+ * none), so one node stands for each path. On the stack of stage_rename(). */
+struct stage_move {
+	struct stage_move *next;
+	const char *to;
+	struct stage_node *node;
+};
+
 struct stage {
 	struct stage_config cfg; /* immutable */
 	char dir[PATH_MAX];
 	atomic_uint_fast64_t staged;    /* bytes of resident blocks, all nodes */
 	atomic_uint_fast64_t uploading; /* of those, in an upload in flight */
+	atomic_uint_fast64_t kept;      /* of those, kept copies of STAGED blocks */
+	uint64_t keep_limit;            /* kept copies past this are dropped */
 	atomic_uint listed;             /* nodes in the table */
 
 	pthread_mutex_t table_lock;
 	struct stage_node *buckets[STAGE_BUCKETS];
+	struct stage_move *moves; /* renames in progress */
 
 	pthread_mutex_t pool_lock;
 	pthread_cond_t job_cond; /* a job queued, or stopping */
@@ -158,42 +181,6 @@ static void now_realtime(int64_t *sec, uint32_t *nsec)
 	*nsec = (uint32_t)ts.tv_nsec;
 }
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t offset, size_t *got)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	*got = done;
-	return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t offset)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
-				   (off_t)(offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Errors of a commit as the caller sees them: local trouble as it is, the store's as
  * EIO (the log says which). */
 static int commit_errno(int err)
@@ -219,14 +206,48 @@ static const char *why(int err)
 	}
 }
 
+/* Long store calls --------------------------------------------------------------- */
+
+/* Takes n's lock once no long store call is in progress on it: the caller may change
+ * the node. */
+static void lock_idle(struct stage_node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	while (n->busy)
+		pthread_cond_wait(&n->idle, &n->lock);
+}
+
+/* Drops n's lock for a long store call of the holder's, which alone may change the
+ * node until busy_end(). The holder took it with lock_idle(). */
+static void busy_begin(struct stage_node *n)
+{
+	n->busy = true;
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void busy_end(struct stage_node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	n->busy = false;
+	pthread_cond_broadcast(&n->idle);
+}
+
 /* Upload buffers ---------------------------------------------------------------- */
 
-/* A block-sized buffer; waits while all are in use. NULL when memory is short. */
-static unsigned char *buf_get(struct stage *st)
+/* A block-sized buffer; waits while all are in use (with n busy, when the caller
+ * holds n's lock). NULL when memory is short. */
+static unsigned char *buf_get(struct stage *st, struct stage_node *n)
 {
 	unsigned char *buf = NULL;
+	bool waited = false;
 
 	pthread_mutex_lock(&st->pool_lock);
+	if (!st->nfree && st->nbufs == st->max_bufs && n) {
+		pthread_mutex_unlock(&st->pool_lock);
+		busy_begin(n);
+		waited = true;
+		pthread_mutex_lock(&st->pool_lock);
+	}
 	while (!st->nfree && st->nbufs == st->max_bufs)
 		pthread_cond_wait(&st->buf_cond, &st->pool_lock);
 	if (st->nfree) {
@@ -241,6 +262,8 @@ static unsigned char *buf_get(struct stage *st)
 		}
 	}
 	pthread_mutex_unlock(&st->pool_lock);
+	if (waited)
+		busy_end(n);
 	return buf;
 }
 
@@ -424,7 +447,7 @@ static int zero_range(struct stage_node *n, uint64_t offset, uint64_t len)
 		return -errno;
 	while (len) {
 		size_t chunk = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
-		int err = pwrite_full(n->fd, zeros, chunk, offset);
+		int err = util_pwrite_full(n->fd, zeros, chunk, offset);
 
 		if (err)
 			return err;
@@ -446,8 +469,42 @@ static void drop_resident(struct stage_node *n, size_t index)
 	err = zero_range(n, (uint64_t)index * bs, bs);
 	if (err)
 		log_warn("staging file of %s: cannot free a block: %s", n->path, strerror(-err));
+	if (b->state == BLOCK_STAGED)
+		atomic_fetch_sub(&n->st->kept, bs);
 	b->resident = false;
 	atomic_fetch_sub(&n->st->staged, bs);
+}
+
+/* Changes the state of a block, keeping stage.kept in step. Under lock. */
+static void set_state(struct stage_node *n, struct stage_block *b, enum block_state state)
+{
+	bool was_kept = b->resident && b->state == BLOCK_STAGED;
+	bool is_kept = b->resident && state == BLOCK_STAGED;
+
+	if (is_kept && !was_kept)
+		atomic_fetch_add(&n->st->kept, n->st->cfg.block_size);
+	else if (was_kept && !is_kept)
+		atomic_fetch_sub(&n->st->kept, n->st->cfg.block_size);
+	b->state = (uint8_t)state;
+}
+
+/* Drops the kept copy of n's least recently used STAGED block; false when it has
+ * none. Under lock. */
+static bool drop_oldest_kept(struct stage_node *n)
+{
+	size_t oldest = n->nblocks;
+
+	for (size_t i = 0; i < n->nblocks; i++) {
+		const struct stage_block *b = &n->blocks[i];
+
+		if (b->state == BLOCK_STAGED && b->resident &&
+		    (oldest == n->nblocks || b->used < n->blocks[oldest].used))
+			oldest = i;
+	}
+	if (oldest == n->nblocks)
+		return false;
+	drop_resident(n, oldest);
+	return true;
 }
 
 /* Applies the uploads the workers finished. Under lock. */
@@ -474,23 +531,43 @@ static void reap(struct stage_node *n)
 		} else if (b && b->gen == job->gen) {
 			memcpy(b->id, job->id, sizeof(b->id));
 			b->has_id = true;
-			if (b->state == BLOCK_DIRTY) {
-				b->state = BLOCK_STAGED;
-				drop_resident(n, job->index);
-			}
+			/* Its bytes stay as a kept copy: reads and small changes of it need
+			 * no commit. */
+			if (b->state == BLOCK_DIRTY)
+				set_state(n, b, BLOCK_STAGED);
 		}
 		free(job->path);
 		free(job);
 	}
+	while (atomic_load(&n->st->kept) > n->st->keep_limit && drop_oldest_kept(n))
+		;
 }
 
-/* Waits for the node's uploads in flight, then applies them. Under lock. */
-static void wait_inflight(struct stage_node *n)
+/* Waits (with n busy) until none or, with one, at least one of the node's uploads in
+ * flight has finished; whether any was in flight. Under lock, taken with lock_idle(). */
+static bool wait_uploads(struct stage_node *n, bool one)
 {
+	bool waited;
+
 	pthread_mutex_lock(&n->done_lock);
-	while (n->inflight)
+	waited = n->inflight > 0;
+	pthread_mutex_unlock(&n->done_lock);
+	if (!waited)
+		return false;
+	busy_begin(n);
+	pthread_mutex_lock(&n->done_lock);
+	while (n->inflight && !(one && n->done))
 		pthread_cond_wait(&n->done_cond, &n->done_lock);
 	pthread_mutex_unlock(&n->done_lock);
+	busy_end(n);
+	return true;
+}
+
+/* Waits for the node's uploads in flight, then applies them. Under lock, taken with
+ * lock_idle(). */
+static void wait_inflight(struct stage_node *n)
+{
+	wait_uploads(n, false);
 	reap(n);
 }
 
@@ -522,31 +599,36 @@ static int ensure_fd(struct stage_node *n)
 	return 0;
 }
 
+/* len bytes at offset of block b from the staging file: what it holds, zeros past
+ * its end or where b has nothing there. Under lock. */
+static int staging_read(struct stage_node *n, const struct stage_block *b, void *buf,
+			size_t len, uint64_t offset)
+{
+	ssize_t got = 0;
+
+	if (b->resident) {
+		got = util_pread_full(n->fd, buf, len, offset);
+		if (got < 0)
+			return (int)got;
+	}
+	memset((char *)buf + got, 0, len - (size_t)got);
+	return 0;
+}
+
 /* The current content of block index into buf (block_len bytes). Under lock. */
 static int block_content(struct stage_node *n, size_t index, unsigned char *buf, size_t len)
 {
 	struct stage_block *b = &n->blocks[index];
 	uint64_t offset = (uint64_t)index * n->st->cfg.block_size;
-	size_t got = 0;
-	int err;
 
-	switch (b->state) {
-	case BLOCK_DIRTY:
-		if (b->resident) {
-			err = pread_full(n->fd, buf, len, offset, &got);
-			if (err)
-				return err;
-		}
-		memset(buf + got, 0, len - got);
-		return 0;
-	case BLOCK_BASE:
+	if (b->state == BLOCK_BASE)
 		return base_read(n->base, offset, len, buf);
-	default:
-		return -EIO; /* its bytes are only in the store, uncommitted */
-	}
+	if (b->state == BLOCK_DIRTY || b->resident)
+		return staging_read(n, b, buf, len, offset);
+	return -EIO; /* its bytes are only in the store, uncommitted */
 }
 
-/* Queues the upload of block index as it is now. Under lock. */
+/* Queues the upload of block index as it is now. Under lock, taken with lock_idle(). */
 static int submit(struct stage_node *n, size_t index)
 {
 	struct stage *st = n->st;
@@ -559,14 +641,20 @@ static int submit(struct stage_node *n, size_t index)
 	job->path = strdup(n->path);
 	if (!job->path)
 		goto out_free_job;
-	job->buf = buf_get(st);
+	job->buf = buf_get(st, n);
 	if (!job->buf)
 		goto out_free_job;
 	job->node = n;
 	job->index = index;
 	job->len = (size_t)block_len(n, index);
 	job->gen = b->gen;
-	err = block_content(n, index, job->buf, job->len);
+	if (b->state == BLOCK_BASE) {
+		busy_begin(n); /* the base's bytes may have to be downloaded */
+		err = block_content(n, index, job->buf, job->len);
+		busy_end(n);
+	} else {
+		err = block_content(n, index, job->buf, job->len);
+	}
 	if (err)
 		goto out_put_buf;
 	block_id(n, index, ++n->upload_seq, job->id);
@@ -679,7 +767,8 @@ static bool on_grid(const struct stage_node *n, const struct store_block *list, 
 	return true;
 }
 
-/* Describes the base as blocks, before the first change. Under lock. */
+/* Describes the base as blocks, before the first change. Under lock, taken with
+ * lock_idle(). */
 static int grid_load(struct stage_node *n)
 {
 	struct stage_base *base = n->base;
@@ -698,7 +787,9 @@ static int grid_load(struct stage_node *n)
 	n->size = base->size;
 	/* Only a base of several blocks has ids worth reusing. */
 	if (base->size > n->st->cfg.block_size && base->etag[0]) {
+		busy_begin(n);
 		err = store_get_blocks(n->st->cfg.store, n->path, base->etag, &list, &count);
+		busy_end(n);
 		if (!err && on_grid(n, list, count, base->size)) {
 			for (size_t i = 0; i < count; i++) {
 				memcpy(n->blocks[i].id, list[i].id, STAGE_ID_LEN + 1);
@@ -718,7 +809,8 @@ static int commit_locked(struct stage_node *n);
 
 /* Makes block index DIRTY with its whole content in staging; whole: the caller is
  * about to write all of it, so its old bytes are not needed. A block whose bytes are
- * only in the store (STAGED) is committed first. Under lock. */
+ * only in the store (STAGED, its kept copy dropped) is committed first. Under lock,
+ * taken with lock_idle(). */
 static int make_dirty(struct stage_node *n, size_t index, bool whole)
 {
 	struct stage_block *b = &n->blocks[index];
@@ -728,7 +820,7 @@ static int make_dirty(struct stage_node *n, size_t index, bool whole)
 
 	if (b->state == BLOCK_DIRTY)
 		return 0;
-	if (b->state == BLOCK_STAGED && !whole) {
+	if (b->state == BLOCK_STAGED && !whole && !b->resident) {
 		if (n->local)
 			return -EIO; /* its bytes went with the deleted blob */
 		err = commit_locked(n);
@@ -741,12 +833,14 @@ static int make_dirty(struct stage_node *n, size_t index, bool whole)
 		return err;
 	if (b->state == BLOCK_BASE && !whole) {
 		len = (size_t)block_len(n, index);
-		buf = buf_get(n->st);
+		buf = buf_get(n->st, n);
 		if (!buf)
 			return -ENOMEM;
+		busy_begin(n); /* the download */
 		err = base_read(n->base, (uint64_t)index * n->st->cfg.block_size, len, buf);
+		busy_end(n);
 		if (!err)
-			err = pwrite_full(n->fd, buf, len, (uint64_t)index * n->st->cfg.block_size);
+			err = util_pwrite_full(n->fd, buf, len, (uint64_t)index * n->st->cfg.block_size);
 		buf_put(n->st, buf);
 		if (err == -ESTALE)
 			log_error("%s changed in the store since it was opened: cannot change part "
@@ -755,11 +849,12 @@ static int make_dirty(struct stage_node *n, size_t index, bool whole)
 			return err;
 		set_resident(n, b);
 	}
-	b->state = BLOCK_DIRTY;
+	set_state(n, b, BLOCK_DIRTY);
 	b->has_id = false;
 	b->covered = 0;
 	b->gen = ++n->gen_seq;
 	b->dirty_since = ++n->clock;
+	b->used = b->dirty_since;
 	return 0;
 }
 
@@ -830,22 +925,18 @@ static int set_size(struct stage_node *n, uint64_t size)
 }
 
 /* Waits until one of the node's uploads in flight finishes, then applies what has
- * finished; false when none is in flight. Under lock. */
+ * finished; false when none is in flight. Under lock, taken with lock_idle(). */
 static bool wait_one(struct stage_node *n)
 {
-	bool waited;
+	bool waited = wait_uploads(n, true);
 
-	pthread_mutex_lock(&n->done_lock);
-	waited = n->inflight > 0;
-	while (n->inflight && !n->done)
-		pthread_cond_wait(&n->done_cond, &n->done_lock);
-	pthread_mutex_unlock(&n->done_lock);
 	reap(n);
 	return waited;
 }
 
-/* Past the staging limit, uploads this node's oldest dirty blocks and waits for them
- * to leave the staging file. Under lock. */
+/* Past the staging limit, drops this node's kept copies (least recently used first),
+ * then uploads its oldest dirty blocks and waits for them to leave the staging file.
+ * Under lock, taken with lock_idle(). */
 static int relieve_pressure(struct stage_node *n)
 {
 	struct stage *st = n->st;
@@ -865,6 +956,8 @@ static int relieve_pressure(struct stage_node *n)
 				  why(err));
 			return commit_errno(err);
 		}
+		if (drop_oldest_kept(n))
+			continue; /* uploaded already: the cheapest bytes to give up */
 		staged = atomic_load(&st->staged);
 		uploading = atomic_load(&st->uploading);
 		/* uploading may pass staged for a moment: a block in flight was dropped */
@@ -902,7 +995,8 @@ static void log_commit_failure(const struct stage_node *n, int err)
 			  why(err));
 }
 
-/* Uploads what the store lacks and commits the block list. Under lock. */
+/* Uploads what the store lacks and commits the block list. Under lock, taken with
+ * lock_idle(). */
 static int commit_blocks(struct stage_node *n, const struct store_meta *meta,
 			 const struct store_cond *cond, struct store_attr *out)
 {
@@ -932,27 +1026,35 @@ static int commit_blocks(struct stage_node *n, const struct store_meta *meta,
 		return -ENOMEM;
 	for (size_t i = 0; i < n->nblocks; i++)
 		ids[i] = n->blocks[i].id;
+	busy_begin(n);
 	err = store_commit(n->st->cfg.store, n->path, ids, n->nblocks, meta, cond, out);
+	busy_end(n);
 	free(ids);
 	return err;
 }
 
-/* A file of at most one block with nothing reusable: one Put Blob. Under lock. */
+/* A file of at most one block with nothing reusable: one Put Blob. Under lock, taken
+ * with lock_idle(). */
 static int commit_whole(struct stage_node *n, const struct store_meta *meta,
 			const struct store_cond *cond, struct store_attr *out)
 {
-	unsigned char *buf;
-	int err;
+	unsigned char *buf = NULL;
+	int err = 0;
 
-	if (n->size == 0)
-		return store_put(n->st->cfg.store, n->path, "", 0, meta, cond, out);
-	buf = buf_get(n->st);
-	if (!buf)
-		return -ENOMEM;
-	err = block_content(n, 0, buf, (size_t)n->size);
-	if (!err)
-		err = store_put(n->st->cfg.store, n->path, buf, (size_t)n->size, meta, cond, out);
-	buf_put(n->st, buf);
+	if (n->size) {
+		buf = buf_get(n->st, n);
+		if (!buf)
+			return -ENOMEM;
+		err = block_content(n, 0, buf, (size_t)n->size);
+	}
+	if (!err) {
+		busy_begin(n);
+		err = store_put(n->st->cfg.store, n->path, buf ? buf : (unsigned char *)"",
+				(size_t)n->size, meta, cond, out);
+		busy_end(n);
+	}
+	if (buf)
+		buf_put(n->st, buf);
 	return err;
 }
 
@@ -970,11 +1072,11 @@ static int commit_done(struct stage_node *n, struct store_attr *attr, bool whole
 	for (size_t i = 0; i < n->nblocks; i++) {
 		struct stage_block *b = &n->blocks[i];
 
+		set_state(n, b, BLOCK_BASE);
 		if (b->resident) {
 			b->resident = false;
 			atomic_fetch_sub(&n->st->staged, n->st->cfg.block_size);
 		}
-		b->state = BLOCK_BASE;
 		b->covered = 0;
 		if (whole)
 			b->has_id = false;
@@ -1000,10 +1102,10 @@ static int commit_done(struct stage_node *n, struct store_attr *attr, bool whole
 
 #define STAGE_COMPARE_CHUNK ((size_t)64 << 10)
 
-/* Whether the one-block content of n is what the object holds at etag. Under lock. */
+/* Whether the one-block content of n is what the object holds at etag. With n busy. */
 static bool content_matches(struct stage_node *n, const char *etag)
 {
-	unsigned char *theirs = malloc(STAGE_COMPARE_CHUNK), *ours = buf_get(n->st);
+	unsigned char *theirs = malloc(STAGE_COMPARE_CHUNK), *ours = buf_get(n->st, NULL);
 	size_t done = 0;
 
 	if (theirs && ours && block_content(n, 0, ours, (size_t)n->size) == 0) {
@@ -1026,7 +1128,7 @@ static bool content_matches(struct stage_node *n, const char *etag)
 
 /* A commit whose condition failed may have been this one, sent again by the retries
  * after its answer was lost: then the store holds what it sent (same mtime to the
- * nanosecond, size, and block ids or bytes), and it succeeded. Under lock. */
+ * nanosecond, size, and block ids or bytes), and it succeeded. With n busy. */
 static bool commit_landed(struct stage_node *n, bool whole, struct store_attr *out)
 {
 	struct store_block *list = NULL;
@@ -1073,8 +1175,10 @@ static int commit_locked(struct stage_node *n)
 		cond.if_none = true;
 	memset(&out, 0, sizeof(out));
 	if (!n->data_dirty) {
+		busy_begin(n);
 		err = store_set_meta(st->cfg.store, n->path, &meta, st->cfg.overwrite ? NULL : &cond,
 				     &out);
+		busy_end(n);
 	} else {
 		whole = n->size <= st->cfg.block_size;
 		for (size_t i = 0; i < n->nblocks && whole; i++)
@@ -1084,11 +1188,17 @@ static int commit_locked(struct stage_node *n)
 		else
 			err = commit_blocks(n, &meta, st->cfg.overwrite ? NULL : &cond, &out);
 	}
-	if ((err == -ESTALE || err == -EEXIST) && !st->cfg.overwrite &&
-	    commit_landed(n, whole, &out)) {
-		log_info("%s: the commit was sent again after its answer was lost; it had "
-			 "landed", n->path);
-		err = 0;
+	if ((err == -ESTALE || err == -EEXIST) && !st->cfg.overwrite) {
+		bool landed;
+
+		busy_begin(n);
+		landed = commit_landed(n, whole, &out);
+		busy_end(n);
+		if (landed) {
+			log_info("%s: the commit was sent again after its answer was lost; it "
+				 "had landed", n->path);
+			err = 0;
+		}
 	}
 	if (err) {
 		log_commit_failure(n, err);
@@ -1129,6 +1239,7 @@ static int node_new(struct stage *st, const char *path, const struct store_attr 
 	n->shown = *attr;
 	n->shown.is_dir = false;
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->idle, NULL);
 	pthread_mutex_init(&n->done_lock, NULL);
 	pthread_cond_init(&n->done_cond, NULL);
 	*out = n;
@@ -1144,9 +1255,11 @@ static void node_free(struct stage_node *n)
 {
 	pthread_mutex_lock(&n->lock);
 	wait_inflight(n);
-	for (size_t i = 0; i < n->nblocks; i++)
+	for (size_t i = 0; i < n->nblocks; i++) {
+		set_state(n, &n->blocks[i], BLOCK_BASE);
 		if (n->blocks[i].resident)
 			atomic_fetch_sub(&n->st->staged, n->st->cfg.block_size);
+	}
 	pthread_mutex_unlock(&n->lock);
 	if (n->fd >= 0)
 		close(n->fd);
@@ -1154,6 +1267,7 @@ static void node_free(struct stage_node *n)
 	free(n->blocks);
 	pthread_cond_destroy(&n->done_cond);
 	pthread_mutex_destroy(&n->done_lock);
+	pthread_cond_destroy(&n->idle);
 	pthread_mutex_destroy(&n->lock);
 	free(n->path);
 	free(n);
@@ -1209,6 +1323,21 @@ static void newest_attr(struct stage *st, const char *path, const struct store_a
 		*out = *given;
 }
 
+/* A handle on the node that a rename in progress moves to path, or NULL. Under
+ * table_lock. */
+static struct stage_node *move_join(struct stage *st, const char *path, bool writable)
+{
+	for (struct stage_move *m = st->moves; m; m = m->next) {
+		if (m->node && strcmp(m->to, path) == 0) {
+			m->node->refs++;
+			m->node->handles++;
+			m->node->writers += writable;
+			return m->node;
+		}
+	}
+	return NULL;
+}
+
 int stage_open(struct stage *st, const char *path, const struct store_attr *given,
 	       bool writable, struct stage_node **out)
 {
@@ -1217,11 +1346,18 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *give
 	int err;
 
 	for (;;) {
+		pthread_mutex_lock(&st->table_lock);
+		n = move_join(st, path, writable);
+		pthread_mutex_unlock(&st->table_lock);
+		if (n) {
+			*out = n;
+			return 0;
+		}
 		n = node_find(st, path);
 		if (n) {
 			bool stale;
 
-			pthread_mutex_lock(&n->lock); /* waits for a commit in progress */
+			pthread_mutex_lock(&n->lock);
 			newest_attr(st, path, given, &attr);
 			pthread_mutex_lock(&st->table_lock);
 			stale = !n->data_dirty && !n->meta_dirty && !n->writers && n->in_table &&
@@ -1274,7 +1410,7 @@ void stage_close(struct stage_node *n, bool writable)
 	n->writers -= writable;
 	pthread_mutex_unlock(&st->table_lock);
 	if (last) {
-		pthread_mutex_lock(&n->lock);
+		lock_idle(n);
 		/* Changes no close() or fsync() has answered for (mmap's writeback comes
 		 * after the close): a last try, only logged. After a failure that was
 		 * reported they are dropped: close() said they did not land. */
@@ -1348,46 +1484,65 @@ static ssize_t read_base(struct stage_node *n, struct stage_base *base, void *bu
 	return got;
 }
 
-/* Reads of a changed node, block by block. Under lock. */
+/* Reads [pos, pos + len) of a BASE block of n, without n's lock (a download may take
+ * long): false when the block changed meanwhile, to be read again. Under lock. */
+static bool read_base_block(struct stage_node *n, size_t index, unsigned char *buf,
+			    size_t len, uint64_t pos, int *err)
+{
+	struct stage_base *base = base_hold(n->base);
+	uint64_t gen = n->blocks[index].gen;
+	bool same;
+
+	pthread_mutex_unlock(&n->lock);
+	*err = base_read(base, pos, len, buf);
+	pthread_mutex_lock(&n->lock);
+	same = n->base == base && index < n->nblocks && n->blocks[index].gen == gen &&
+	       n->blocks[index].state == BLOCK_BASE;
+	base_put(base);
+	return same;
+}
+
+/* Reads of a changed node, block by block; never a commit while a block's bytes are
+ * here. Under lock (dropped while the base's bytes download). */
 static ssize_t read_changed(struct stage_node *n, unsigned char *buf, size_t len,
 			    uint64_t offset)
 {
 	size_t bs = n->st->cfg.block_size, done = 0;
 	int err;
 
-	if (offset >= n->size)
-		return 0;
-	if (len > n->size - offset)
-		len = (size_t)(n->size - offset);
 	if (len > INT_MAX)
 		len = INT_MAX;
-	while (done < len) {
+	while (done < len && offset + done < n->size) {
 		uint64_t pos = offset + done;
 		size_t index = (size_t)(pos / bs), in = (size_t)(pos - (uint64_t)index * bs);
-		size_t chunk = bs - in < len - done ? bs - in : len - done, got = 0;
+		size_t chunk = bs - in < len - done ? bs - in : len - done;
 		struct stage_block *b = &n->blocks[index];
 
-		switch (b->state) {
-		case BLOCK_STAGED:
-			if (n->local)
-				return -EIO;
-			err = commit_locked(n); /* then it is BASE */
-			if (err)
-				return err;
+		if (chunk > n->size - pos)
+			chunk = (size_t)(n->size - pos);
+		if (b->state == BLOCK_BASE) {
+			if (!read_base_block(n, index, buf + done, chunk, pos, &err))
+				continue;
+		} else if (b->state == BLOCK_DIRTY || b->resident) {
+			b->used = ++n->clock;
+			err = staging_read(n, b, buf + done, chunk, pos);
+		} else if (n->local) {
+			err = -EIO; /* its bytes went with the deleted blob */
+		} else if (n->busy) {
+			pthread_cond_wait(&n->idle, &n->lock);
 			continue;
-		case BLOCK_BASE:
-			err = base_read(n->base, pos, chunk, buf + done);
-			break;
-		default:
-			err = b->resident ? pread_full(n->fd, buf + done, chunk, pos, &got) : 0;
-			memset(buf + done + got, 0, chunk - got);
-			break;
+		} else {
+			/* Uploaded, and its kept copy dropped for room: only a commit makes
+			 * its bytes readable. */
+			err = commit_locked(n);
+			if (!err)
+				continue; /* BASE now */
 		}
 		if (err)
 			return err;
 		done += chunk;
 	}
-	return (ssize_t)len;
+	return (ssize_t)done;
 }
 
 ssize_t stage_read(struct stage_node *n, void *buf, size_t len, uint64_t offset)
@@ -1419,7 +1574,7 @@ ssize_t stage_write(struct stage_node *n, const void *buf, size_t len, uint64_t 
 		return -EFBIG;
 	if (len == 0)
 		return 0;
-	pthread_mutex_lock(&n->lock);
+	lock_idle(n);
 	reap(n);
 	err = ensure_fd(n);
 	if (!err)
@@ -1435,12 +1590,13 @@ ssize_t stage_write(struct stage_node *n, const void *buf, size_t len, uint64_t 
 		err = make_dirty(n, index, in == 0 && chunk == block_len(n, index));
 		if (err)
 			break;
-		err = pwrite_full(n->fd, (const char *)buf + done, chunk, pos);
+		err = util_pwrite_full(n->fd, (const char *)buf + done, chunk, pos);
 		if (err)
 			break;
 		b = &n->blocks[index];
 		set_resident(n, b);
 		b->gen = ++n->gen_seq;
+		b->used = ++n->clock;
 		if (in <= b->covered && in + chunk > b->covered)
 			b->covered = (uint32_t)(in + chunk);
 		/* Written from its start to its end: it will not change soon, send it. */
@@ -1462,7 +1618,7 @@ int stage_truncate(struct stage_node *n, uint64_t size)
 {
 	int err;
 
-	pthread_mutex_lock(&n->lock);
+	lock_idle(n);
 	reap(n);
 	err = grid_load(n);
 	if (!err)
@@ -1476,7 +1632,7 @@ int stage_allocate(struct stage_node *n, uint64_t size)
 {
 	int err;
 
-	pthread_mutex_lock(&n->lock);
+	lock_idle(n);
 	reap(n);
 	err = grid_load(n);
 	if (!err && size > n->size)
@@ -1488,7 +1644,7 @@ int stage_allocate(struct stage_node *n, uint64_t size)
 
 void stage_set_mtime(struct stage_node *n, int64_t sec, uint32_t nsec)
 {
-	pthread_mutex_lock(&n->lock);
+	lock_idle(n);
 	n->mtime = sec;
 	n->mtime_nsec = nsec;
 	n->meta_dirty = true;
@@ -1501,7 +1657,7 @@ int stage_commit(struct stage_node *n)
 {
 	int err;
 
-	pthread_mutex_lock(&n->lock);
+	lock_idle(n);
 	err = commit_locked(n);
 	pthread_mutex_unlock(&n->lock);
 	return err;
@@ -1513,11 +1669,13 @@ int stage_unlink(struct stage *st, const char *path)
 	int err;
 
 	if (n) {
-		pthread_mutex_lock(&n->lock);
+		lock_idle(n);
 		wait_inflight(n); /* no block may land after the delete */
+		busy_begin(n);
 	}
 	err = store_remove(st->cfg.store, path, NULL);
 	if (n) {
+		busy_end(n);
 		if (!err || err == -ENOENT) {
 			node_detach(n);
 			err = 0;
@@ -1542,11 +1700,98 @@ static void lock_pair(struct stage_node *a, struct stage_node *b)
 		pthread_mutex_lock(&b->lock);
 }
 
-/* The moved node now stands for the object at to. Under n's lock. */
-static void node_move(struct stage_node *n, const char *to)
+static void unlock_pair(struct stage_node *a, struct stage_node *b)
+{
+	if (a)
+		pthread_mutex_unlock(&a->lock);
+	if (b)
+		pthread_mutex_unlock(&b->lock);
+}
+
+/* Takes both locks (either may be NULL) once neither node is busy. */
+static void lock_pair_idle(struct stage_node *a, struct stage_node *b)
+{
+	for (;;) {
+		struct stage_node *busy, *other;
+
+		lock_pair(a, b);
+		busy = a && a->busy ? a : b && b->busy ? b : NULL;
+		if (!busy)
+			return;
+		other = busy == a ? b : a;
+		if (other)
+			pthread_mutex_unlock(&other->lock);
+		while (busy->busy)
+			pthread_cond_wait(&busy->idle, &busy->lock);
+		pthread_mutex_unlock(&busy->lock);
+	}
+}
+
+static bool has_inflight(struct stage_node *n)
+{
+	bool any;
+
+	pthread_mutex_lock(&n->done_lock);
+	any = n->inflight > 0;
+	pthread_mutex_unlock(&n->done_lock);
+	return any;
+}
+
+/* Locks src and dst (either may be NULL) with src committed and no upload of dst in
+ * flight, so the copy takes what src's handles wrote and no block of dst lands after
+ * it. Nothing is locked on failure. */
+static int rename_settle(struct stage_node *src, struct stage_node *dst)
+{
+	int err;
+
+	for (;;) {
+		if (src) {
+			lock_idle(src);
+			err = commit_locked(src);
+			pthread_mutex_unlock(&src->lock);
+			if (err)
+				return err;
+		}
+		if (dst) {
+			lock_idle(dst);
+			wait_inflight(dst);
+			pthread_mutex_unlock(&dst->lock);
+		}
+		lock_pair_idle(src, dst);
+		if ((!src || src->local || (!src->data_dirty && !src->meta_dirty)) &&
+		    (!dst || !has_inflight(dst)))
+			return 0;
+		unlock_pair(src, dst); /* written to meanwhile: again */
+	}
+}
+
+static void move_begin(struct stage *st, struct stage_move *move)
+{
+	pthread_mutex_lock(&st->table_lock);
+	move->next = st->moves;
+	st->moves = move;
+	pthread_mutex_unlock(&st->table_lock);
+}
+
+static void move_end(struct stage *st, struct stage_move *move)
+{
+	pthread_mutex_lock(&st->table_lock);
+	for (struct stage_move **link = &st->moves; *link; link = &(*link)->next) {
+		if (*link == move) {
+			*link = move->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->table_lock);
+}
+
+/* The moved node now stands for the object at to, whose attributes are attr (NULL
+ * when they could not be read). A node of to that an open made meanwhile stands for
+ * the version the rename replaced: it leaves the table. Under n's lock. */
+static void node_move(struct stage_node *n, const char *to, const struct store_attr *attr)
 {
 	struct stage *st = n->st;
-	struct store_attr attr;
+	struct stage_node *other;
 	struct stage_base *base;
 	char *path = strdup(to);
 	int err;
@@ -1559,10 +1804,12 @@ static void node_move(struct stage_node *n, const char *to)
 	pthread_mutex_lock(&st->table_lock);
 	if (n->in_table) {
 		table_remove(st, n);
+		other = table_find(st, path);
+		if (other)
+			table_remove(st, other);
 		free(n->path);
 		n->path = path;
-		if (!table_find(st, path))
-			table_insert(st, n);
+		table_insert(st, n);
 	} else {
 		free(n->path);
 		n->path = path;
@@ -1574,55 +1821,85 @@ static void node_move(struct stage_node *n, const char *to)
 		n->grid_ready = false;
 		n->nblocks = 0;
 	}
-	err = store_stat(st->cfg.store, to, &attr);
-	if (!err)
-		err = base_new(st, to, attr.etag, attr.size, &base);
+	err = attr ? base_new(st, to, attr->etag, attr->size, &base) : -ENOENT;
 	if (err) {
 		log_warn("%s: cannot follow the moved version: %s", to, strerror(-err));
 		return;
 	}
 	base_put(n->base);
 	n->base = base;
+	/* Later opens of to compare their lookup with this version. */
+	meta_invalidate(st->cfg.meta, to);
+	meta_put_attr(st->cfg.meta, to, attr);
 	publish(n);
+}
+
+/* The copy and the delete of a rename, with no node lock held: they may take long (a
+ * copy is polled until done). The nodes are busy meanwhile. */
+static int rename_objects(struct stage *st, const char *from, const char *to, bool noreplace,
+			  struct stage_node *src, struct store_attr *attr, bool *have_attr)
+{
+	struct store_cond cond = { .if_none = noreplace };
+	int err;
+
+	err = store_copy(st->cfg.store, from, to, noreplace ? &cond : NULL);
+	if (err)
+		return err;
+	err = store_remove(st->cfg.store, from, NULL);
+	if (err && err != -ENOENT) {
+		log_error("rename of %s to %s: copied, but the original could not be removed: %s",
+			  from, to, strerror(-err));
+		return err;
+	}
+	*have_attr = src && store_stat(st->cfg.store, to, attr) == 0;
+	return 0;
+}
+
+static void set_busy(struct stage_node *n, bool busy)
+{
+	if (!n)
+		return;
+	n->busy = busy;
+	if (!busy)
+		pthread_cond_broadcast(&n->idle);
 }
 
 int stage_rename(struct stage *st, const char *from, const char *to, bool noreplace)
 {
 	struct stage_node *src = node_find(st, from), *dst = node_find(st, to);
-	struct store_cond cond = { .if_none = noreplace };
-	int err = 0;
+	struct stage_move move = { .to = to };
+	struct store_attr attr;
+	bool have_attr = false;
+	int err;
 
 	if (dst == src && dst) {
 		node_put(dst);
 		dst = NULL;
 	}
-	lock_pair(src, dst);
-	if (src)
-		err = commit_locked(src); /* what the handles wrote goes along */
-	if (!err && dst)
-		wait_inflight(dst);
-	if (!err)
-		err = store_copy(st->cfg.store, from, to, noreplace ? &cond : NULL);
+	err = rename_settle(src, dst);
 	if (!err) {
-		err = store_remove(st->cfg.store, from, NULL);
-		if (err == -ENOENT)
-			err = 0;
-		else if (err)
-			log_error("rename of %s to %s: copied, but the original could not be "
-				  "removed: %s", from, to, strerror(-err));
+		set_busy(src, true);
+		set_busy(dst, true);
+		move.node = src;
+		if (src)
+			move_begin(st, &move);
+		unlock_pair(src, dst);
+		err = rename_objects(st, from, to, noreplace, src, &attr, &have_attr);
+		lock_pair(src, dst);
+		set_busy(src, false);
+		set_busy(dst, false);
+		if (!err && dst)
+			node_detach(dst);
+		if (!err && src) {
+			node_move(src, to, have_attr ? &attr : NULL);
+			/* Deleted but open: what the handles do now goes nowhere. */
+			if (hidden_name(to))
+				src->local = true;
+		}
+		if (src)
+			move_end(st, &move);
+		unlock_pair(src, dst);
 	}
-	if (!err && dst)
-		node_detach(dst);
-	if (!err && src) {
-		node_move(src, to);
-		/* Deleted but open: what the handles do now goes nowhere. */
-		if (hidden_name(to))
-			src->local = true;
-	}
-	if (dst)
-		pthread_mutex_unlock(&dst->lock);
-	if (src)
-		pthread_mutex_unlock(&src->lock);
 	if (dst)
 		node_put(dst);
 	if (src)
@@ -1656,6 +1933,8 @@ int stage_new(const struct stage_config *cfg, struct stage **out)
 						  : (unsigned)bufs;
 	atomic_init(&st->staged, 0);
 	atomic_init(&st->uploading, 0);
+	atomic_init(&st->kept, 0);
+	st->keep_limit = cfg->limit ? cfg->limit / STAGE_KEEP_SHARE : UINT64_MAX;
 	atomic_init(&st->listed, 0);
 	pthread_mutex_init(&st->table_lock, NULL);
 	pthread_mutex_init(&st->pool_lock, NULL);

@@ -7,10 +7,13 @@
  *   BASE   unchanged since the base; its committed block id is known when the base's
  *          block list is on the same grid, else it is re-uploaded from the base,
  *   DIRTY  its whole content is in the node's staging file (a sparse, unnamed file),
- *   STAGED uploaded with Put Block under a fresh id; its bytes left the staging file.
+ *   STAGED uploaded with Put Block under a fresh id; its bytes stay in the staging file
+ *          as a kept copy, so reads and small changes of it need no commit, while
+ *          kept copies take at most a quarter of the staging limit (the least
+ *          recently used go first).
  * A block written from its start to its end is uploaded at once (on the upload
- * workers); past the staging limit a write also uploads its file's oldest dirty
- * blocks and waits for them. A commit
+ * workers); past the staging limit a write first drops its file's kept copies, then
+ * uploads its oldest dirty blocks and waits for them. A commit
  * (flush, fsync, the last close, or before a rename) uploads what is left and commits
  * the block list with If-Match on the base ETag (If-None-Match: * when there is no
  * base) unless conflict=overwrite; a file of at most one block goes up whole instead.
@@ -24,10 +27,14 @@
  * - stage.table_lock guards the table (buckets, every node's path, hash_next,
  *   in_table, refs, handles, writers, the shown attributes). It is never held while
  *   taking another lock or calling out.
- * - node.lock serialises the operations of one node and guards the rest of its state,
- *   including blocks and the staging file; it is held across store calls. Lock order:
+ * - node.lock guards the rest of a node's state, including blocks and the staging
+ *   file. It is never held across a store call that may take long (an upload, a
+ *   commit, a copy, a download, a wait for an upload buffer): the holder marks the
+ *   node busy and drops it; until busy is cleared only that holder changes the node,
+ *   other changes wait, and reads, opens and attributes go on. Lock order:
  *   node.lock, then stage.table_lock or node.done_lock or stage.pool_lock. Two node
- *   locks are taken in address order.
+ *   locks are taken in address order, and neither is held while waiting for the
+ *   other node to be idle.
  * - node.done_lock guards inflight and the finished uploads (done) that the upload
  *   workers hand back; only the holder of node.lock applies them.
  * - stage.pool_lock guards the job queue and the free upload buffers.
@@ -92,11 +99,13 @@ void stage_node_attr(struct stage_node *node, struct store_attr *out);
 void stage_node_etag(struct stage_node *node, char *out, size_t len);
 
 /* Reads up to len bytes at offset: staged bytes, the base's bytes, zeros in holes.
- * Short only at the end of the file. -ESTALE when the base changed in the store. */
+ * Short only at the end of the file. -ESTALE when the base changed in the store.
+ * Never commits, unless the bytes asked for were uploaded and their kept copy dropped
+ * for room. */
 ssize_t stage_read(struct stage_node *node, void *buf, size_t len, uint64_t offset);
 /* Writes len bytes at offset; returns len or -errno (-EFBIG past STAGE_MAX_BLOCKS
- * blocks). May upload blocks, and commit first when it rewrites a block that left the
- * staging file. */
+ * blocks). May upload blocks, and commit first when it rewrites part of an uploaded
+ * block whose kept copy was dropped. */
 ssize_t stage_write(struct stage_node *node, const void *buf, size_t len, uint64_t offset);
 /* Sets the size: a shrink drops what lies past it, a grow adds zeros. */
 int stage_truncate(struct stage_node *node, uint64_t size);
@@ -115,7 +124,10 @@ int stage_unlink(struct stage *st, const char *path);
 /* Moves the object from -> to (server-side copy, then delete), committing an open
  * dirty node of from first; the node moves with it. An open node of to is detached as
  * by stage_unlink. noreplace: -EEXIST when to exists. A node moved to a libfuse hidden
- * name (.fuse_hidden*: unlinked while open) keeps its later changes to itself. */
+ * name (.fuse_hidden*: unlinked while open) keeps its later changes to itself. No lock
+ * is held while the store copies: changes of the moving nodes wait, their reads do
+ * not. An open of to meanwhile joins the moving node, so one node stands for to (if
+ * the copy fails, that handle stays with the node under from). */
 int stage_rename(struct stage *st, const char *from, const char *to, bool noreplace);
 
 #endif

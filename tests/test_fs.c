@@ -4,7 +4,9 @@
  * unmounts and removes the mount point, even when the child crashes or hangs. */
 #include "auth/base/log.h"
 #include "cache/cache.h"
+#include "cache/meta.h"
 #include "fs/fs.h"
+#include "fs/stage.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +36,7 @@
 #define TEST_UID 1234
 #define TEST_GID 5678
 #define CHILD_SECONDS 50
+#define GATE_SECONDS 5 /* a gated call goes on by itself after this: a failure */
 
 /* The fake store --------------------------------------------------------------- */
 
@@ -82,6 +85,13 @@ struct fake_store {
 	 * them would be (412 or 409): their first answer was lost. */
 	atomic_int lose_answers;
 	atomic_int fail_puts; /* the next this many Put Blobs fail with EIO */
+	/* The gate: while gate_copies is set, Copy Blob waits until the test opens it. */
+	atomic_int gate_copies;
+	pthread_mutex_t gate_lock; /* guards the rest */
+	pthread_cond_t gate_cond;
+	bool gate_open;
+	int gate_waiting;
+	bool gate_timed_out; /* a gated call waited GATE_SECONDS: nobody opened it */
 };
 
 static struct fake_store *fake_of(struct store *s)
@@ -566,6 +576,66 @@ static int fake_op_set_meta(struct store *s, const char *path, const struct stor
 	return fake_answer(fake, cond, err);
 }
 
+/* Holds a gated call until the test opens the gate. */
+static void fake_gate(struct fake_store *fake)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += GATE_SECONDS;
+	pthread_mutex_lock(&fake->gate_lock);
+	fake->gate_waiting++;
+	pthread_cond_broadcast(&fake->gate_cond);
+	while (!fake->gate_open) {
+		if (pthread_cond_timedwait(&fake->gate_cond, &fake->gate_lock, &until) == ETIMEDOUT) {
+			fake->gate_timed_out = true;
+			break;
+		}
+	}
+	fake->gate_waiting--;
+	pthread_mutex_unlock(&fake->gate_lock);
+}
+
+static void gate_close(struct fake_store *store)
+{
+	pthread_mutex_lock(&store->gate_lock);
+	store->gate_open = false;
+	store->gate_timed_out = false;
+	atomic_store(&store->gate_copies, 1);
+	pthread_mutex_unlock(&store->gate_lock);
+}
+
+/* Waits until a gated call waits at the gate: false when none came. */
+static bool gate_reached(struct fake_store *store)
+{
+	struct timespec until;
+	bool reached;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += GATE_SECONDS;
+	pthread_mutex_lock(&store->gate_lock);
+	while (!store->gate_waiting &&
+	       pthread_cond_timedwait(&store->gate_cond, &store->gate_lock, &until) == 0)
+		;
+	reached = store->gate_waiting > 0;
+	pthread_mutex_unlock(&store->gate_lock);
+	return reached;
+}
+
+/* Opens the gate; whether every call it held was still held (none gave up waiting). */
+static bool gate_release(struct fake_store *store)
+{
+	bool held;
+
+	pthread_mutex_lock(&store->gate_lock);
+	atomic_store(&store->gate_copies, 0);
+	store->gate_open = true;
+	held = !store->gate_timed_out;
+	pthread_cond_broadcast(&store->gate_cond);
+	pthread_mutex_unlock(&store->gate_lock);
+	return held;
+}
+
 static int fake_op_copy(struct store *s, const char *from, const char *to,
 			const struct store_cond *cond)
 {
@@ -575,6 +645,8 @@ static int fake_op_copy(struct store *s, const char *from, const char *to,
 	int err;
 
 	atomic_fetch_add(&fake->copies, 1);
+	if (atomic_load(&fake->gate_copies))
+		fake_gate(fake);
 	pthread_mutex_lock(&fake->lock);
 	object = fake_find(fake, from);
 	err = object ? fake_check(fake_find(fake, to), cond) : -ENOENT;
@@ -632,6 +704,8 @@ static void fake_destroy(struct store *s)
 	free(fake->staged);
 	free(fake->objects);
 	pthread_mutex_destroy(&fake->lock);
+	pthread_cond_destroy(&fake->gate_cond);
+	pthread_mutex_destroy(&fake->gate_lock);
 	free(fake);
 }
 
@@ -681,6 +755,17 @@ static void fill_pattern(unsigned char *data, size_t size, unsigned seed)
 		seed = seed * 1103515245u + 12345u;
 		data[i] = (unsigned char)(seed >> 16);
 	}
+}
+
+/* A new buffer of size patterned bytes (fill_pattern). */
+static unsigned char *pattern_new(size_t size, unsigned seed)
+{
+	unsigned char *data = malloc(size);
+
+	if (!data)
+		abort();
+	fill_pattern(data, size, seed);
+	return data;
 }
 
 static void fixture_objects(void)
@@ -1138,14 +1223,11 @@ static void create_makes_the_blob_at_once_and_close_uploads_it(void)
 static void a_big_file_uploads_blocks_while_written_and_commits_at_close(void)
 {
 	size_t size = (5u << 20) + 12345, chunk = 128 << 10;
-	unsigned char *data = malloc(size);
+	unsigned char *data = pattern_new(size, 11);
 	int put_blocks = atomic_load(&fake->put_blocks), commits, fd;
 	struct fake_object object;
 	char path[256];
 
-	if (!data)
-		abort();
-	fill_pattern(data, size, 11);
 	mnt_path(path, sizeof(path), "seq.bin");
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
@@ -1573,6 +1655,199 @@ static void rename_moves_files_and_whole_directories(void)
 	CHECK(rename(from, to) == -1 && errno == ENOTEMPTY);
 }
 
+/* Commits of any kind the store has seen. */
+static int fake_commits(void)
+{
+	return atomic_load(&fake->commits) + atomic_load(&fake->puts) +
+	       atomic_load(&fake->set_metas);
+}
+
+static void reads_and_header_patches_of_a_file_being_written_do_not_commit(void)
+{
+	size_t size = (3u << 20) + 100, chunk = 256 << 10;
+	unsigned char *data = pattern_new(size, 21), buf[64];
+	int put_blocks = atomic_load(&fake->put_blocks), commits, fd;
+	char path[256];
+
+	mnt_path(path, sizeof(path), "hdf.bin");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	commits = fake_commits();
+	/* As HDF5 and zip do: write on, then go back to read and patch the header, which
+	 * lies in a block already uploaded. */
+	for (int round = 0; round < 3; round++) {
+		for (size_t done = 0; done < size; done += chunk)
+			CHECK(pwrite(fd, data + done, size - done < chunk ? size - done : chunk,
+				     (off_t)done) > 0);
+		CHECK(wait_for(&fake->put_blocks, put_blocks + 3)); /* blocks 0-2 went up */
+		CHECK(pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
+		      memcmp(buf, data, sizeof(buf)) == 0);
+		data[8] = (unsigned char)('A' + round);
+		CHECK(pwrite(fd, data + 8, 1, 8) == 1);
+		CHECK(pread(fd, buf, sizeof(buf), (2u << 20) - 10) == (ssize_t)sizeof(buf) &&
+		      memcmp(buf, data + (2u << 20) - 10, sizeof(buf)) == 0);
+		CHECK(pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
+		      memcmp(buf, data, sizeof(buf)) == 0);
+		put_blocks = atomic_load(&fake->put_blocks);
+	}
+	CHECK(fake_commits() == commits); /* only close commits */
+	CHECK(close(fd) == 0);
+	CHECK(fake_commits() == commits + 1);
+	CHECK(fake_holds(fake, "hdf.bin", data, size));
+	free(data);
+}
+
+static void a_read_of_a_file_being_written_is_no_conflict(void)
+{
+	size_t size = (2u << 20) + 7;
+	unsigned char *data = pattern_new(size, 22), buf[16];
+	int put_blocks = atomic_load(&fake->put_blocks), fd;
+	char path[256];
+
+	mnt_path(path, sizeof(path), "busy.bin");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, data, size) == (ssize_t)size);
+	CHECK(wait_for(&fake->put_blocks, put_blocks + 2));
+	fake_put(fake, "busy.bin", "theirs", 6, false); /* someone else writes it */
+	CHECK(pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
+	      memcmp(buf, data, sizeof(buf)) == 0);
+	errno = 0;
+	CHECK(close(fd) == -1 && errno == EIO); /* the conflict is close()'s to report */
+	CHECK(fake_holds(fake, "busy.bin", "theirs", 6));
+	free(data);
+}
+
+/* The races of a rename, on the stage itself: libfuse's path locks keep other calls
+ * on the two paths out of a rename, but not the stage's other users. */
+static struct cache *test_cache;
+
+struct stage_fixture {
+	struct meta_cache *meta;
+	struct stage *stage;
+};
+
+static bool stage_fixture_new(struct stage_fixture *f)
+{
+	struct meta_config mcfg = { .attr_timeout = 30, .entry_timeout = 30,
+				    .negative_timeout = 30, .max_entries = 1000 };
+	struct stage_config scfg = { .store = &fake->base, .cache = test_cache,
+				     .block_size = 1 << 20, .limit = 64 << 20 };
+
+	if (meta_new(&mcfg, &f->meta) != 0)
+		return false;
+	scfg.meta = f->meta;
+	return stage_new(&scfg, &f->stage) == 0;
+}
+
+static void stage_fixture_free(struct stage_fixture *f)
+{
+	stage_free(f->stage);
+	meta_free(f->meta);
+}
+
+/* A handle on path as the store has it now. */
+static struct stage_node *stage_handle(struct stage *stage, const char *path, bool writable)
+{
+	struct stage_node *node = NULL;
+	struct store_attr attr;
+
+	CHECK(store_stat(&fake->base, path, &attr) == 0);
+	CHECK(stage_open(stage, path, &attr, writable, &node) == 0);
+	return node;
+}
+
+struct rename_call {
+	pthread_t thread;
+	struct stage *stage;
+	const char *from, *to;
+	int result;
+};
+
+static void *rename_run(void *arg)
+{
+	struct rename_call *call = arg;
+
+	call->result = stage_rename(call->stage, call->from, call->to, false);
+	return NULL;
+}
+
+/* Starts a rename whose copy then waits at the gate. */
+static void rename_start(struct rename_call *call, struct stage *stage, const char *from,
+			 const char *to)
+{
+	*call = (struct rename_call){ .stage = stage, .from = from, .to = to, .result = 1 };
+	gate_close(fake);
+	if (pthread_create(&call->thread, NULL, rename_run, call) != 0)
+		abort();
+	CHECK(gate_reached(fake));
+}
+
+/* Opens the gate and waits for the rename to succeed. */
+static void rename_finish(struct rename_call *call)
+{
+	CHECK(gate_release(fake)); /* nothing since rename_start() waited for the copy */
+	pthread_join(call->thread, NULL);
+	CHECK(call->result == 0);
+}
+
+static void a_rename_waiting_on_its_copy_blocks_no_open_or_read(void)
+{
+	struct stage_node *node, *same, *other;
+	struct stage_fixture f;
+	struct rename_call call;
+	struct store_attr attr;
+	char buf[16];
+
+	fake_put(fake, "st/slow", "slow", 4, false);
+	fake_put(fake, "st/other", "other", 5, false);
+	CHECK(stage_fixture_new(&f));
+	node = stage_handle(f.stage, "st/slow", true);
+	CHECK(stage_write(node, "S", 1, 0) == 1); /* the rename commits it first */
+	rename_start(&call, f.stage, "st/slow", "st/slowed");
+	/* While the copy waits in the store: the same file and another one. */
+	same = stage_handle(f.stage, "st/slow", false);
+	CHECK(stage_read(same, buf, sizeof(buf), 0) == 4 && memcmp(buf, "Slow", 4) == 0);
+	stage_node_attr(node, &attr);
+	CHECK(attr.size == 4);
+	other = stage_handle(f.stage, "st/other", false);
+	CHECK(stage_read(other, buf, sizeof(buf), 0) == 5 && memcmp(buf, "other", 5) == 0);
+	rename_finish(&call);
+	CHECK(fake_holds(fake, "st/slowed", "Slow", 4));
+	CHECK(stage_read(same, buf, sizeof(buf), 0) == 4 && memcmp(buf, "Slow", 4) == 0);
+	stage_close(other, false);
+	stage_close(same, false);
+	stage_close(node, true);
+	stage_fixture_free(&f);
+}
+
+static void an_open_of_a_rename_target_joins_the_moving_file(void)
+{
+	struct stage_node *node, *racing, *later;
+	struct stage_fixture f;
+	struct rename_call call;
+	char buf[16];
+
+	fake_put(fake, "st/from", "FROM", 4, false);
+	fake_put(fake, "st/to", "OLDTO", 5, false);
+	CHECK(stage_fixture_new(&f));
+	node = stage_handle(f.stage, "st/from", true);
+	rename_start(&call, f.stage, "st/from", "st/to");
+	racing = stage_handle(f.stage, "st/to", true); /* looked up before the copy */
+	rename_finish(&call);
+	/* One node for the path: both handles see the same bytes, and a later open too. */
+	CHECK(stage_write(node, "X", 1, 0) == 1);
+	CHECK(stage_read(racing, buf, sizeof(buf), 0) == 4 && memcmp(buf, "XROM", 4) == 0);
+	later = stage_handle(f.stage, "st/to", false);
+	CHECK(later == node && racing == node);
+	CHECK(stage_read(later, buf, sizeof(buf), 0) == 4 && memcmp(buf, "XROM", 4) == 0);
+	stage_close(later, false);
+	stage_close(racing, true);
+	stage_close(node, true);
+	CHECK(fake_holds(fake, "st/to", "XROM", 4));
+	stage_fixture_free(&f);
+}
+
 static void symlinks_keep_their_target_as_content(void)
 {
 	struct fake_object object;
@@ -1760,11 +2035,14 @@ static int child_main(void)
 	fill_pattern(big_data, BIG_SIZE, 7);
 	fake->base.ops = &fake_ops;
 	pthread_mutex_init(&fake->lock, NULL);
+	pthread_mutex_init(&fake->gate_lock, NULL);
+	pthread_cond_init(&fake->gate_cond, NULL);
 	fixture_objects();
 	cfg.store = &fake->base;
 	ccfg.store = &fake->base;
 	CHECK(cache_new(&ccfg, &cache, cache_err, sizeof(cache_err)) == 0);
 	cfg.cache = cache;
+	test_cache = cache;
 	ro_cfg = cfg;
 	ro_cfg.read_only = true;
 	ow_cfg = cfg;
@@ -1808,6 +2086,10 @@ static int child_main(void)
 	RUN(unlink_deletes_the_blob_and_open_handles_keep_their_bytes);
 	RUN(mkdir_makes_a_marker_and_rmdir_needs_it_empty);
 	RUN(rename_moves_files_and_whole_directories);
+	RUN(reads_and_header_patches_of_a_file_being_written_do_not_commit);
+	RUN(a_read_of_a_file_being_written_is_no_conflict);
+	RUN(a_rename_waiting_on_its_copy_blocks_no_open_or_read);
+	RUN(an_open_of_a_rename_target_joins_the_moving_file);
 	RUN(symlinks_keep_their_target_as_content);
 	RUN(utimens_keeps_the_mtime_and_chmod_chown_are_accepted);
 

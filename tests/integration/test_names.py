@@ -2,8 +2,8 @@
 """ferry mount, names a POSIX tree cannot show as they are (docs/semantics.md, "Names a
 filesystem cannot show as they are"), one test per rule and case: a file and a
 directory of one name, folder placeholders (`x/`), empty, `.` and `..` components,
-components over 255 bytes, and from the mount side names that are not UTF-8, names with
-control characters, and paths over 1,024 characters.
+components over 255 bytes, and from the mount side names over 255 bytes, names that are
+not UTF-8, names with control characters, and paths over 1,024 characters.
 
 Each test has a container of its own, prepares raw blobs with the independent REST
 client, mounts, looks and changes through the mount, and ends by checking every blob in
@@ -159,6 +159,18 @@ def expect_refused(px, what, op, err, writes_only=False):
         what, got, len(seen), "writing " if writes_only else "", shown, want))
 
 
+def creating_ops(src):
+    """(what, op(path)) for every call that creates a name: a file, a directory, a node,
+    a symlink, and src renamed to it."""
+    return [
+        ("open(O_CREAT)", lambda p: os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)),
+        ("mkdir", lambda p: os.mkdir(p)),
+        ("mknod(S_IFREG)", lambda p: os.mknod(p, stat.S_IFREG | 0o644)),
+        ("symlink", lambda p: os.symlink("target", p)),
+        ("rename to it", lambda p: os.rename(src, p)),
+    ]
+
+
 # --------------------------------------------------------------------------------------
 # A blob x and blobs under x/
 
@@ -271,6 +283,22 @@ def test_placeholder_rename():
     check_blobs(c, {"s/": b"", "s/f": F}, "at the end")
 
 
+def test_rename_directory_without_placeholder_logs_no_failure():
+    # Most directories have no x/ placeholder: moving one must not look like a failure.
+    c, url = new_container("names-mv-quiet", {"m/a": A, "m/sub/b": B})
+    mnt = ft.make_tmpdir("mnt")
+    fg = ft.Foreground(url, mnt, opts=["log_level=debug"])
+    try:
+        os.rename(os.path.join(mnt, "m"), os.path.join(mnt, "n"))
+        check_listing(os.path.join(mnt, "n"), ["a", "sub"], "listing of n")
+    finally:
+        fg.stop()
+    failures = [line for line in fg.output().splitlines()
+                if "HTTP 404" in line or "BlobNotFound" in line]
+    check(not failures, "the rename logged failures: %r" % failures[:3])
+    check_blobs(c, {"n/a": A, "n/sub/b": B}, "after rename m n")
+
+
 # --------------------------------------------------------------------------------------
 # Empty, '.' and '..' components
 
@@ -333,6 +361,26 @@ def test_long_components():
         check_listing(d, [], "listing of long after the unlinks")
         expect_oserror(errno.ENOTEMPTY, os.rmdir, d)
     check_blobs(c, hidden, "at the end")
+
+
+def test_long_names_refused():
+    c, url = new_container("names-long-new", {"src": SRC, "d": (b"", MARKER), "d/keep": b"k"})
+    with HttpProxy(az.port) as px, ft.mounted(px.url(url)) as m:
+        d = os.path.join(m, "d")
+        src = os.path.join(m, "src")
+        check_eq(read(src), SRC, "contents of src")
+        ops = creating_ops(src)
+        for n in LONG_BAD:
+            p = os.path.join(d, n)
+            expect_oserror(errno.ENAMETOOLONG, os.stat, p)  # a lookup says so too
+            for what, op in ops:
+                expect_refused(px, "%s of a %d-byte name" % (what, len(n.encode())),
+                               lambda: op(p), errno.ENAMETOOLONG, writes_only=True)
+        check_listing(d, ["keep"], "listing of d after the refusals")
+        os.unlink(os.path.join(d, "keep"))
+        os.rmdir(d)  # nothing hidden is left in it
+        check_eq(kind(d), "missing", "kind of d after rmdir")
+    check_blobs(c, {"src": SRC}, "at the end")
 
 
 # --------------------------------------------------------------------------------------
@@ -403,13 +451,7 @@ def test_control_characters_refused():
     with HttpProxy(az.port) as px, ft.mounted(px.url(url)) as m:
         src = os.path.join(m, "src")
         check_eq(read(src), SRC, "contents of src")
-        ops = [
-            ("open(O_CREAT)", lambda p: os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)),
-            ("mkdir", lambda p: os.mkdir(p)),
-            ("mknod(S_IFREG)", lambda p: os.mknod(p, stat.S_IFREG | 0o644)),
-            ("symlink", lambda p: os.symlink("target", p)),
-            ("rename to it", lambda p: os.rename(src, p)),
-        ]
+        ops = creating_ops(src)
         # The kernel looks a name up before creating it, and such a lookup may ask the
         # store (blobs with control characters exist), but Azurite answers 500 to a List
         # Blobs whose prefix holds a C0 control other than TAB/LF/CR. The root's listing,

@@ -22,6 +22,7 @@ import sys
 import tarfile
 import threading
 import time
+import zipfile
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -1375,6 +1376,40 @@ def test_git_clone():
     fscheck.check_trees({rel: node for rel, node in got.items()
                          if rel != ".git" and not rel.startswith(".git/")}, want,
                         "the clone's working tree in Azurite")
+
+
+# --------------------------------------------------------------------------------------
+# Formats that go back to patch what they wrote
+
+def commits(px, name):
+    """(Put Blob, Put Block List) requests for blob name since px's last reset."""
+    return px.count("PUT", "put", name), px.count("PUT", "blocklist", name)
+
+
+def test_zip_header_patches_commit_only_at_close():
+    # zipfile writes each member's data, then seeks back to patch its local header
+    # (sizes, CRC) in a block uploaded meanwhile; a reader looks at the file too. Only
+    # the close may commit (Put Block List or Put Blob).
+    members = {"m%d.bin" % i: data(3 * MiB + 1000 * i, 2600 + i) for i in range(3)}
+    name = "patched.zip"
+    with HttpProxy(az.port) as px, ft.mounted(px.url(URL), opts=["block_size=1M"]) as m:
+        p = os.path.join(m, name)
+        with open(p, "wb") as f:
+            px.reset()  # the create's empty Put Blob aside
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+                for n, d in members.items():
+                    with z.open(n, "w") as w:
+                        w.write(d)
+                    check_eq(read_path(p)[:4], b"PK\x03\x04", "head of %s while written" % name)
+            f.flush()
+            check_eq(commits(px, name), (0, 0), "%s: (Put Blob, Put Block List) before "
+                     "the close" % name)
+        check_eq(commits(px, name), (0, 1), "%s: (Put Blob, Put Block List) after the "
+                 "close" % name)
+        with zipfile.ZipFile(p) as z:
+            for n, d in members.items():
+                check_eq(z.read(n), d, "member %s of %s through the mount" % (n, name))
+        check_blob(name, read_path(p))
 
 
 # --------------------------------------------------------------------------------------
