@@ -740,6 +740,28 @@ static int counting_getattr(const char *path, struct stat *st, struct fuse_file_
 	return real_getattr(path, st, fi);
 }
 
+static atomic_int fuse_releases; /* release calls fs/ has finished */
+static int (*real_release)(const char *, struct fuse_file_info *);
+
+static int counting_release(const char *path, struct fuse_file_info *fi)
+{
+	int err = real_release(path, fi);
+
+	atomic_fetch_add(&fuse_releases, 1);
+	return err;
+}
+
+/* Waits (up to 5 s) for fs/ to have finished more than before releases. */
+static bool releases_pass(int before)
+{
+	for (int waited = 0; waited < 5000; waited++) {
+		if (atomic_load(&fuse_releases) > before)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 __attribute__((format(printf, 2, 0)))
 static void test_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
@@ -1293,7 +1315,7 @@ static void every_close_of_a_writer_commits_also_of_a_dup(void)
 static void a_failed_close_is_not_retried_behind_the_callers_back(void)
 {
 	char path[256];
-	int fd;
+	int fd, releases;
 
 	CHECK(write_file("told.txt", "old", 3) == 0);
 	mnt_path(path, sizeof(path), "told.txt");
@@ -1301,8 +1323,9 @@ static void a_failed_close_is_not_retried_behind_the_callers_back(void)
 	CHECK(fd >= 0);
 	CHECK(write(fd, "new", 3) == 3);
 	atomic_store(&fake->fail_puts, 1);
+	releases = atomic_load(&fuse_releases);
 	CHECK(close(fd) == -1 && errno == EIO);
-	usleep(200000); /* the release has run; the store works again */
+	CHECK(releases_pass(releases)); /* the release has run; the store works again */
 	CHECK(fake_holds(fake, "told.txt", "old", 3));
 	CHECK(mount_holds("told.txt", "old", 3));
 }
@@ -2054,6 +2077,8 @@ static int child_main(void)
 	}
 	real_getattr = ops.getattr;
 	ops.getattr = counting_getattr;
+	real_release = ops.release;
+	ops.release = counting_release;
 	if (mount_start(&main_mount, mnt, &cfg, &ops, getenv("FERRY_TEST_DEBUG") != NULL) != 0) {
 		CHECK(!"mount failed");
 		return 1;
