@@ -282,38 +282,21 @@ const char *auth_sas_query(const struct auth_cred *cred)
 
 /* ---- string-to-sign ---- */
 
-/* A growable string with a size cap; the first failure sticks in err. */
+/* The string to sign, capped at AUTH_STS_MAX - 1 bytes; the first failure sticks in
+ * err (-ENOSPC past the cap). */
 struct sts_buf {
-	char *text;
-	size_t len, cap;
+	struct util_buf buf;
 	int err;
 };
 
+#define STS_BUF_INIT { .buf.limit = AUTH_STS_MAX - 1 }
+
 static void sts_put(struct sts_buf *sb, const char *s, size_t n)
 {
-	if (sb->err)
-		return;
-	if (n >= AUTH_STS_MAX - sb->len) {
+	if (!sb->err)
+		sb->err = util_buf_append(&sb->buf, s, n);
+	if (sb->err == -EFBIG)
 		sb->err = -ENOSPC;
-		return;
-	}
-	if (sb->len + n + 1 > sb->cap) {
-		size_t cap = sb->cap ? sb->cap : 512;
-		char *text;
-
-		while (cap < sb->len + n + 1)
-			cap *= 2;
-		text = realloc(sb->text, cap);
-		if (!text) {
-			sb->err = -ENOMEM;
-			return;
-		}
-		sb->text = text;
-		sb->cap = cap;
-	}
-	memcpy(sb->text + sb->len, s, n);
-	sb->len += n;
-	sb->text[sb->len] = '\0';
 }
 
 static void sts_puts(struct sts_buf *sb, const char *s)
@@ -405,17 +388,6 @@ static int put_canonical_headers(struct sts_buf *sb, const struct auth_header *h
 	return 0;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* URL-decodes n bytes of src into dst ('+' is a space, as servers read it); a '%'
  * not followed by two hex digits stays as is. Returns bytes written, or -EINVAL for
  * an encoded NUL. */
@@ -426,9 +398,9 @@ static long url_decode(const char *src, size_t n, char *dst, bool lower)
 	for (i = 0; i < n; i++) {
 		char c = src[i];
 
-		if (c == '%' && i + 2 < n && hex_value(src[i + 1]) >= 0 &&
-		    hex_value(src[i + 2]) >= 0) {
-			c = (char)(hex_value(src[i + 1]) * 16 + hex_value(src[i + 2]));
+		if (c == '%' && i + 2 < n && util_hex_digit(src[i + 1]) >= 0 &&
+		    util_hex_digit(src[i + 2]) >= 0) {
+			c = (char)(util_hex_digit(src[i + 1]) * 16 + util_hex_digit(src[i + 2]));
 			if (!c)
 				return -EINVAL;
 			i += 2;
@@ -573,7 +545,7 @@ int auth_string_to_sign(const char *account, const char *method, const char *pat
 			const char *query, const struct auth_header *headers,
 			size_t nheaders, char *out, size_t outlen)
 {
-	struct sts_buf sb = { 0 };
+	struct sts_buf sb = STS_BUF_INIT;
 	int err;
 
 	if (!out || !outlen)
@@ -582,13 +554,13 @@ int auth_string_to_sign(const char *account, const char *method, const char *pat
 	err = sts_build(&sb, account, method, path, query, headers, nheaders);
 	if (err)
 		goto out_free_sb;
-	if (sb.len + 1 > outlen) {
+	if (sb.buf.len + 1 > outlen) {
 		err = -ENOSPC;
 		goto out_free_sb;
 	}
-	memcpy(out, sb.text, sb.len + 1);
+	memcpy(out, sb.buf.data, sb.buf.len + 1);
 out_free_sb:
-	free(sb.text);
+	util_buf_free(&sb.buf);
 	return err;
 }
 
@@ -600,14 +572,14 @@ static int shared_key_authorization(const struct auth_cred *cred, const char *me
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int mac_len = 0;
 	char sig[2 * EVP_MAX_MD_SIZE];
-	struct sts_buf sb = { 0 };
+	struct sts_buf sb = STS_BUF_INIT;
 	int err, n;
 
 	err = sts_build(&sb, cred->account, method, path, query, headers, nheaders);
 	if (err)
 		goto out_free_sb;
-	if (!HMAC(EVP_sha256(), cred->key, (int)cred->key_len, (const unsigned char *)sb.text,
-		  sb.len, mac, &mac_len)) {
+	if (!HMAC(EVP_sha256(), cred->key, (int)cred->key_len, (const unsigned char *)sb.buf.data,
+		  sb.buf.len, mac, &mac_len)) {
 		err = -EIO;
 		goto out_free_sb;
 	}
@@ -619,7 +591,7 @@ static int shared_key_authorization(const struct auth_cred *cred, const char *me
 	}
 	OPENSSL_cleanse(mac, sizeof(mac));
 out_free_sb:
-	free(sb.text);
+	util_buf_free(&sb.buf);
 	return err;
 }
 

@@ -36,6 +36,13 @@ static void parse_size_refuses_malformed_and_huge(void)
 	CHECK(v == 7);
 }
 
+static void hex_digits_of_both_cases(void)
+{
+	CHECK(util_hex_digit('0') == 0 && util_hex_digit('9') == 9);
+	CHECK(util_hex_digit('a') == 10 && util_hex_digit('F') == 15);
+	CHECK(util_hex_digit('g') == -1 && util_hex_digit('%') == -1 && util_hex_digit('\0') == -1);
+}
+
 static void path_join_puts_one_slash(void)
 {
 	char out[16];
@@ -99,6 +106,26 @@ static void full_io_and_capped_read(void)
 	CHECK(util_write_full(fd, "x", 1) == -EBADF);
 }
 
+static void buf_grows_up_to_its_limit(void)
+{
+	struct util_buf b = { .limit = 1000 };
+	char chunk[300];
+
+	memset(chunk, 'x', sizeof(chunk));
+	CHECK(util_buf_append(&b, "ab", 2) == 0);
+	CHECK(b.len == 2 && strcmp(b.data, "ab") == 0);
+	for (int i = 0; i < 3; i++)
+		CHECK(util_buf_append(&b, chunk, sizeof(chunk)) == 0);
+	CHECK(b.len == 902 && b.data[902] == '\0');
+	CHECK(util_buf_append(&b, chunk, 99) == -EFBIG); /* 1001: one past the limit */
+	CHECK(b.len == 902);
+	CHECK(util_buf_append(&b, chunk, 98) == 0);
+	CHECK(b.len == 1000);
+	CHECK(util_buf_append(&b, "", 0) == 0);
+	util_buf_free(&b);
+	CHECK(b.data == NULL && b.len == 0 && b.limit == 1000);
+}
+
 static void errf_formats_and_tolerates_no_buffer(void)
 {
 	char buf[8];
@@ -112,9 +139,11 @@ int main(void)
 {
 	RUN(parse_size_takes_bytes_and_binary_suffixes);
 	RUN(parse_size_refuses_malformed_and_huge);
+	RUN(hex_digits_of_both_cases);
 	RUN(path_join_puts_one_slash);
 	RUN(mkdir_p_creates_parents_and_refuses_files);
 	RUN(full_io_and_capped_read);
+	RUN(buf_grows_up_to_its_limit);
 	RUN(errf_formats_and_tolerates_no_buffer);
 	return unit_done();
 }

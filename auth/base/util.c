@@ -116,6 +116,35 @@ int util_read_fd(int fd, size_t cap, char **out, size_t *len)
 	return 0;
 }
 
+int util_buf_append(struct util_buf *b, const void *bytes, size_t n)
+{
+	if (b->len > b->limit || n > b->limit - b->len)
+		return -EFBIG;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 512;
+		char *grown;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		grown = realloc(b->data, cap);
+		if (!grown)
+			return -ENOMEM;
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, bytes, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+void util_buf_free(struct util_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
 int util_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
@@ -158,6 +187,17 @@ int util_path_join(char *out, size_t outlen, const char *dir, const char *name)
 	if (n < 0 || (size_t)n >= outlen)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+int util_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 int util_parse_size(const char *s, uint64_t *out)

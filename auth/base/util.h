@@ -32,6 +32,20 @@ int util_pwrite_full(int fd, const void *buf, size_t len, uint64_t offset);
  * bytes, -errno of read(2) (EISDIR for a directory). *out is the caller's to free. */
 int util_read_fd(int fd, size_t cap, char **out, size_t *len);
 
+/* A growable NUL-terminated byte string with a cap fixed by its owner (curl's dynbuf):
+ * len bytes at data (NULL until the first append). Zero it, set limit, append. */
+struct util_buf {
+	char *data;
+	size_t len, cap;
+	size_t limit; /* most bytes it may hold */
+};
+
+/* Appends n bytes: -EFBIG when they would pass limit, -ENOMEM; nothing is appended
+ * then. */
+int util_buf_append(struct util_buf *b, const void *bytes, size_t n);
+/* Frees the bytes; b is empty again (limit kept). */
+void util_buf_free(struct util_buf *b);
+
 /* Creates path and its missing parents with mode (mkdir -p): 0, or -errno of the
  * first mkdir(2) that failed (-ENOTDIR when a component is a file). */
 int util_mkdir_p(const char *path, mode_t mode);
@@ -39,6 +53,9 @@ int util_mkdir_p(const char *path, mode_t mode);
 /* out = dir "/" name (one '/', none when dir is "" or ends with '/'):
  * -ENAMETOOLONG when it does not fit. */
 int util_path_join(char *out, size_t outlen, const char *dir, const char *name);
+
+/* The value of a hexadecimal digit (either case), or -1. */
+int util_hex_digit(char c);
 
 /* A size: decimal bytes, or with a K, M, G or T suffix (powers of 1024). -EINVAL for
  * anything else (signs, spaces, other suffixes), -ERANGE past UINT64_MAX. */

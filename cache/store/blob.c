@@ -32,11 +32,6 @@ struct blob_store {
 };
 
 /* A growing buffer for small XML answers. */
-struct blob_body {
-	char *data;
-	size_t len, cap, limit;
-};
-
 /* A request being built: its URL and the signed headers prepare() refreshes. */
 struct blob_req {
 	struct blob_store *bs;
@@ -55,7 +50,7 @@ struct blob_req {
 	size_t list_seen, list_delivered;
 	bool list_own;         /* the listing held the placeholder object "dir/" itself */
 	/* small answers kept whole (block lists): emptied before each attempt */
-	struct blob_body body;
+	struct util_buf body;
 	/* read from the headers of a final 2xx answer */
 	struct store_attr attr;
 	char copy_status[32];    /* x-ms-copy-status, or "" */
@@ -848,26 +843,7 @@ out_free:
 
 static int blob_body_append(void *ctx, const char *data, size_t len)
 {
-	struct blob_body *b = &((struct blob_req *)ctx)->body;
-
-	if (len > b->limit - b->len)
-		return -EFBIG;
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *grown;
-
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		grown = realloc(b->data, cap);
-		if (!grown)
-			return -ENOMEM;
-		b->data = grown;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return 0;
+	return util_buf_append(&((struct blob_req *)ctx)->body, data, len);
 }
 
 /* The text of the first child element called name, or NULL. */
@@ -883,7 +859,7 @@ static const char *blob_xml_child_text(xmlNode *node, const char *name, xmlChar 
 }
 
 /* Parses a Get Block List answer's CommittedBlocks. */
-static int blob_parse_blocks(const struct blob_body *body, struct store_block **out,
+static int blob_parse_blocks(const struct util_buf *body, struct store_block **out,
 			     size_t *nblocks)
 {
 	xmlDoc *doc = xmlReadMemory(body->data, (int)body->len, NULL, "UTF-8",
@@ -962,7 +938,7 @@ static int blob_get_blocks(struct store *s, const char *path, const char *etag,
 		err = blob_parse_blocks(&br.body, out, nblocks);
 	else if (err != -ESTALE)
 		blob_log_failure(&br, err);
-	free(br.body.data);
+	util_buf_free(&br.body);
 	return err;
 }
 

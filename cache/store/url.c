@@ -27,17 +27,6 @@ __attribute__((format(printf, 3, 4))) static int url_fail(char *errbuf, size_t e
 	return -EINVAL;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool is_lower_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -115,7 +104,7 @@ static int take_host(const char *host, struct url_container *out, char *errbuf,
 		if (len < 3 || host[len - 1] != ']')
 			return url_fail(errbuf, errlen, "URL has a bad IPv6 literal");
 		for (p = host + 1; p < host + len - 1; p++)
-			if (hex_value(*p) < 0 && *p != ':' && *p != '.')
+			if (util_hex_digit(*p) < 0 && *p != ':' && *p != '.')
 				return url_fail(errbuf, errlen, "URL has a bad IPv6 literal");
 	} else {
 		for (p = host; *p; p++)
@@ -444,7 +433,7 @@ int url_decode(char *s)
 	for (r = s; *r; r++) {
 		if (*r != '%')
 			continue;
-		if (hex_value(r[1]) < 0 || hex_value(r[2]) < 0)
+		if (util_hex_digit(r[1]) < 0 || util_hex_digit(r[2]) < 0)
 			return -EINVAL;
 		if (r[1] == '0' && r[2] == '0')
 			return -EINVAL;
@@ -452,7 +441,7 @@ int url_decode(char *s)
 	}
 	for (r = w = s; *r; w++) {
 		if (*r == '%') {
-			*w = (char)(hex_value(r[1]) << 4 | hex_value(r[2]));
+			*w = (char)(util_hex_digit(r[1]) << 4 | util_hex_digit(r[2]));
 			r += 3;
 		} else {
 			*w = *r++;
