@@ -370,8 +370,8 @@ static void stat_refuses_a_malformed_etag(void)
 		"0x8DC0FFEE",               /* not quoted */
 		"\"0x8D\x01\"",             /* a control character */
 		"\"",                       /* one quote */
-		"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		"aaaaaaaaaaaaaaaaaaaa\"",   /* longer than STORE_ETAG_MAX */
+		("\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		 "aaaaaaaaaaaaaaaaaaaa\""), /* longer than STORE_ETAG_MAX */
 	};
 	char headers[512];
 	struct store_attr attr;
