@@ -1400,9 +1400,23 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *give
 	}
 }
 
+/* A copy of the path of n when libfuse hid it (unlinked while open) and it is still in
+ * the table, else NULL. Under n->lock. */
+static char *hidden_path_of(struct stage_node *n)
+{
+	char *path = NULL;
+
+	pthread_mutex_lock(&n->st->table_lock);
+	if (n->in_table && hidden_name(n->path))
+		path = strdup(n->path);
+	pthread_mutex_unlock(&n->st->table_lock);
+	return path;
+}
+
 void stage_close(struct stage_node *n, bool writable)
 {
 	struct stage *st = n->st;
+	char *hidden = NULL;
 	bool last;
 
 	pthread_mutex_lock(&st->table_lock);
@@ -1422,7 +1436,19 @@ void stage_close(struct stage_node *n, bool writable)
 				log_error("the last close of %s could not upload it: what was "
 					  "written since it was last saved is lost", n->path);
 		}
+		hidden = hidden_path_of(n);
 		pthread_mutex_unlock(&n->lock);
+	}
+	/* libfuse deletes a hidden file after its last release too, unless that release
+	 * came while it was hiding the file (it does not wait for paths with nullpath_ok):
+	 * then only this delete happens. */
+	if (hidden) {
+		int err = stage_unlink(st, hidden);
+
+		if (err && err != -ENOENT)
+			log_warn("%s: could not delete it after its last close: %s", hidden,
+				 strerror(-err));
+		free(hidden);
 	}
 	node_put(n);
 }
@@ -1876,6 +1902,10 @@ int stage_rename(struct stage *st, const char *from, const char *to, bool norepl
 		node_put(dst);
 		dst = NULL;
 	}
+	/* libfuse hides a file it still counts open, but every handle of it has closed
+	 * (a release it did not wait for): no close is left to delete the hidden copy. */
+	if (!src && !dst && hidden_name(to))
+		return stage_unlink(st, from);
 	err = rename_settle(src, dst);
 	if (!err) {
 		set_busy(src, true);

@@ -85,7 +85,8 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *attr
 	       bool writable, struct stage_node **out);
 /* Ends a handle; the last one frees the node. Changes no commit has answered for are
  * committed first (a failure is only logged); changes whose failed commit was reported
- * to a close() or fsync() are dropped. */
+ * to a close() or fsync() are dropped. The last close of a node libfuse hid
+ * (.fuse_hidden*) deletes its object. */
 void stage_close(struct stage_node *node, bool writable);
 /* Whether any node is open (so listings should ask stage_attr() about entries). */
 bool stage_has_nodes(struct stage *st);
@@ -127,7 +128,8 @@ int stage_unlink(struct stage *st, const char *path);
  * name (.fuse_hidden*: unlinked while open) keeps its later changes to itself. No lock
  * is held while the store copies: changes of the moving nodes wait, their reads do
  * not. An open of to meanwhile joins the moving node, so one node stands for to (if
- * the copy fails, that handle stays with the node under from). */
+ * the copy fails, that handle stays with the node under from). A move to a hidden name
+ * of an object with no open node deletes from instead (nothing would close it). */
 int stage_rename(struct stage *st, const char *from, const char *to, bool noreplace);
 
 #endif

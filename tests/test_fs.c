@@ -1871,6 +1871,56 @@ static void an_open_of_a_rename_target_joins_the_moving_file(void)
 	stage_fixture_free(&f);
 }
 
+static void *close_run(void *arg)
+{
+	stage_close(arg, false);
+	return NULL;
+}
+
+static bool fake_has(const char *path)
+{
+	bool found;
+
+	pthread_mutex_lock(&fake->lock);
+	found = fake_find(fake, path) != NULL;
+	pthread_mutex_unlock(&fake->lock);
+	return found;
+}
+
+/* libfuse hides a file it counts open (unlink while open) and deletes the hidden name
+ * after its last release, but with nullpath_ok that release does not wait for the
+ * hide: its count can run out meanwhile, and then libfuse never deletes it. */
+static void a_hidden_file_goes_with_its_last_close(void)
+{
+	struct stage_node *node;
+	struct stage_fixture f;
+	struct rename_call call;
+	pthread_t closer;
+
+	fake_put(fake, "hid/a", "A", 1, false);
+	fake_put(fake, "hid/b", "B", 1, false);
+	fake_put(fake, "hid/c", "C", 1, false);
+	CHECK(stage_fixture_new(&f));
+	/* Open through the hide, closed after it. */
+	node = stage_handle(f.stage, "hid/a", false);
+	CHECK(stage_rename(f.stage, "hid/a", "hid/" STAGE_HIDDEN_PREFIX "1", false) == 0);
+	CHECK(fake_holds(fake, "hid/" STAGE_HIDDEN_PREFIX "1", "A", 1));
+	stage_close(node, false);
+	CHECK(!fake_has("hid/" STAGE_HIDDEN_PREFIX "1") && !fake_has("hid/a"));
+	/* Closed while the hide copies. */
+	node = stage_handle(f.stage, "hid/b", false);
+	rename_start(&call, f.stage, "hid/b", "hid/" STAGE_HIDDEN_PREFIX "2");
+	if (pthread_create(&closer, NULL, close_run, node) != 0)
+		abort();
+	rename_finish(&call);
+	pthread_join(closer, NULL);
+	CHECK(!fake_has("hid/" STAGE_HIDDEN_PREFIX "2") && !fake_has("hid/b"));
+	/* Closed before the hide began: the hide is a delete. */
+	CHECK(stage_rename(f.stage, "hid/c", "hid/" STAGE_HIDDEN_PREFIX "3", false) == 0);
+	CHECK(!fake_has("hid/" STAGE_HIDDEN_PREFIX "3") && !fake_has("hid/c"));
+	stage_fixture_free(&f);
+}
+
 static void symlinks_keep_their_target_as_content(void)
 {
 	struct fake_object object;
@@ -2115,6 +2165,7 @@ static int child_main(void)
 	RUN(a_read_of_a_file_being_written_is_no_conflict);
 	RUN(a_rename_waiting_on_its_copy_blocks_no_open_or_read);
 	RUN(an_open_of_a_rename_target_joins_the_moving_file);
+	RUN(a_hidden_file_goes_with_its_last_close);
 	RUN(symlinks_keep_their_target_as_content);
 	RUN(utimens_keeps_the_mtime_and_chmod_chown_are_accepted);
 
