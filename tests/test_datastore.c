@@ -19,19 +19,6 @@
 static char tmp_root[PATH_MAX];
 static char config_home[PATH_MAX];
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tree(const char *path)
-{
-	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* A fresh, empty XDG_CONFIG_HOME for each case. */
 static void fresh_config(void)
 {
@@ -40,7 +27,7 @@ static void fresh_config(void)
 	if (snprintf(config_home, sizeof(config_home), "%s/cfg%d", tmp_root, ++seq) >=
 	    (int)sizeof(config_home))
 		abort();
-	remove_tree(config_home);
+	unit_remove_tree(config_home);
 	setenv("XDG_CONFIG_HOME", config_home, 1);
 }
 
@@ -764,6 +751,6 @@ int main(void)
 	RUN(url_of_a_datastore_encodes_its_prefix);
 	RUN(listing_merges_pages_and_duplicate_folders);
 	RUN(listing_shows_a_folder_over_a_file_of_its_name);
-	remove_tree(tmp_root);
+	unit_remove_tree(tmp_root);
 	return unit_done();
 }

@@ -21,14 +21,6 @@
 static char tmp_root[PATH_MAX];
 static char config_home[PATH_MAX];
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* A fresh, empty XDG_CONFIG_HOME and no credential in the environment. */
 static void fresh_config(void)
 {
@@ -308,6 +300,6 @@ int main(void)
 	RUN(callers_credential_replaces_every_source);
 	RUN(resolving_starts_no_thread);
 	RUN(unreachable_store_fails_once_and_frees_everything);
-	nftw(tmp_root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_remove_tree(tmp_root);
 	return unit_done();
 }

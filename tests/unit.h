@@ -4,6 +4,7 @@
 #ifndef FERRY_UNIT_H
 #define FERRY_UNIT_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +41,21 @@ static int unit_passed, unit_failed;
 			fprintf(stderr, "FAIL %s\n", #fn);                        \
 		}                                                                 \
 	} while (0)
+
+static inline int unit_remove_one(const char *path, const struct stat *st, int flag,
+				  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes path and everything under it (rm -rf), never following a link. */
+static inline void unit_remove_tree(const char *path)
+{
+	nftw(path, unit_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline int unit_done(void)
 {
