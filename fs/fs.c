@@ -583,7 +583,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 			name = meta_listing_name(dir->listing, pos - 2);
 			/* libfuse's name for a deleted file still open (here or on another
 			 * mount): it goes at the last close, and was never the user's. */
-			if (strncmp(name, STAGE_HIDDEN_PREFIX, strlen(STAGE_HIDDEN_PREFIX)) == 0)
+			if (stage_hidden_name(name))
 				continue;
 			meta_listing_attr(dir->listing, pos - 2, &attr);
 			/* A file being written here: its size so far, not the store's. */
@@ -805,9 +805,13 @@ static int fs_unlink(const char *path)
 
 	if (fs->cfg.read_only)
 		return -EROFS;
-	err = fs_lookup(fs, spath, &attr);
-	if (!err && attr.is_dir)
-		return -EISDIR;
+	/* libfuse unlinks a hidden name after the last close, which deleted it already:
+	 * no lookup for that (a hidden name is never a directory). */
+	if (!stage_hidden_name(spath)) {
+		err = fs_lookup(fs, spath, &attr);
+		if (!err && attr.is_dir)
+			return -EISDIR;
+	}
 	err = stage_unlink(fs->stage, spath);
 	if (!err || err == -ENOENT)
 		fs_changed(fs, spath, NULL);

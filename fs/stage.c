@@ -1302,8 +1302,7 @@ static void node_detach(struct stage_node *n)
 	node_unlist(n);
 }
 
-/* libfuse's name for an unlinked file that is still open. */
-static bool hidden_name(const char *path)
+bool stage_hidden_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -1407,7 +1406,7 @@ static char *hidden_path_of(struct stage_node *n)
 	char *path = NULL;
 
 	pthread_mutex_lock(&n->st->table_lock);
-	if (n->in_table && hidden_name(n->path))
+	if (n->in_table && stage_hidden_name(n->path))
 		path = strdup(n->path);
 	pthread_mutex_unlock(&n->st->table_lock);
 	return path;
@@ -1904,7 +1903,7 @@ int stage_rename(struct stage *st, const char *from, const char *to, bool norepl
 	}
 	/* libfuse hides a file it still counts open, but every handle of it has closed
 	 * (a release it did not wait for): no close is left to delete the hidden copy. */
-	if (!src && !dst && hidden_name(to))
+	if (!src && !dst && stage_hidden_name(to))
 		return stage_unlink(st, from);
 	err = rename_settle(src, dst);
 	if (!err) {
@@ -1923,7 +1922,7 @@ int stage_rename(struct stage *st, const char *from, const char *to, bool norepl
 		if (!err && src) {
 			node_move(src, to, have_attr ? &attr : NULL);
 			/* Deleted but open: what the handles do now goes nowhere. */
-			if (hidden_name(to))
+			if (stage_hidden_name(to))
 				src->local = true;
 		}
 		if (src)

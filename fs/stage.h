@@ -59,6 +59,8 @@ struct meta_cache;
 #define STAGE_MAX_BLOCKS 50000
 /* libfuse renames a file unlinked while open to this prefix + hex until its last close. */
 #define STAGE_HIDDEN_PREFIX ".fuse_hidden"
+/* Whether the last component of path is such a name. */
+bool stage_hidden_name(const char *path);
 
 struct stage_config {
 	struct store *store;     /* borrowed */
