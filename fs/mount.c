@@ -26,6 +26,7 @@
 #include "auth/base/util.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
+#include "cache/store/datastore.h"
 #include "cache/store/open.h"
 
 /* malloc tuning of a serving mount: at most 4 arenas keeping 8 MiB each free. */
@@ -496,13 +497,29 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 	return store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
 }
 
+/* What the disk tier's keys name the store by: where it is, however the mount named it
+ * (a URL, a datastore name or URI), so mounts of one place share their blocks. */
+static int mount_namespace(const struct mount_state *ms, char *out, size_t outlen)
+{
+	const struct url_container *u = &store_spec_target(ms->spec)->url;
+	char endpoint[512];
+	int n;
+
+	if (url_endpoint(u, endpoint, sizeof(endpoint)) != 0)
+		return -ENAMETOOLONG;
+	n = snprintf(out, outlen, "%s/%s%s%s", endpoint, u->container, u->prefix[0] ? "/" : "",
+		     u->prefix);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
 /* The block cache and the filesystem over ms->store. */
 static int mount_build_fs(const struct mount_options *mo, struct mount_state *ms, char *errbuf,
 			  size_t errlen)
 {
+	char namespace[2048];
 	struct cache_config ccfg = {
 		.store = ms->store,
-		.namespace = mo->url,
+		.namespace = namespace,
 		.block_size = mo->block_size,
 		.mem_limit = mo->cache_mem,
 		.disk_dir = mo->cache_dir,
@@ -517,6 +534,11 @@ static int mount_build_fs(const struct mount_options *mo, struct mount_state *ms
 
 	if (ccfg.max_window < ccfg.block_size)
 		ccfg.max_window = ccfg.block_size;
+	err = mount_namespace(ms, namespace, sizeof(namespace));
+	if (err) {
+		util_errf(errbuf, errlen, "%s: the store's URL is too long", mo->url);
+		return err;
+	}
 	err = cache_new(&ccfg, &ms->cache, errbuf, errlen);
 	if (err)
 		return err;
