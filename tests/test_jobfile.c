@@ -523,8 +523,8 @@ static void test_more_errors_name_the_field(void)
 	parse_fails("{\"properties\": {\"nodeCount\": 0, \"customToolkitSettings\": {\"commandLine\": \"x\"}}}",
 		    "t.yml:1: properties.nodeCount: '0' is not a whole number from 1 to 4096");
 	parse_fails("{\"properties\": {\"nodeCount\": 1,\n"
-		    "  \"tensorFlowSettings\": {\"pythonScriptFilePath\": \"a.py\"}}}",
-		    "t.yml:2: properties.tensorFlowSettings: not supported by ferry run (give the "
+		    "  \"caffe2Settings\": {\"pythonScriptFilePath\": \"a.py\"}}}",
+		    "t.yml:2: properties.caffe2Settings: not supported by ferry run (give the "
 		    "command as customToolkitSettings.commandLine)");
 	parse_fails("{\"properties\": {\"nodeCount\": 1,\n"
 		    "  \"inputDirectory\": []}}",
@@ -657,6 +657,142 @@ static void test_azureml_distribution_errors(void)
 	parse_fails("command: x\nresources: {gpus: 2}\n",
 		    "t.yml:2: resources.gpus: unknown key (expected instance_count, instance_type, "
 		    "shm_size, properties, docker_args, locations or max_instance_count)");
+}
+
+/* A Batch AI job of nodes nodes with one toolkit, given as its JSON member. */
+static const char *batchai_text(int nodes, const char *toolkit)
+{
+	static char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "{\"properties\": {\"nodeCount\": %d,\n"
+		 " \"inputDirectories\": [{\"id\": \"SCRIPT\", \"path\": \"p\"}],\n"
+		 " %s}}", nodes, toolkit);
+	return text;
+}
+
+/* The job with that toolkit runs command as type, processes a node. */
+static void toolkit_runs(int nodes, const char *toolkit, enum job_dist_type type,
+			 long processes, const char *command)
+{
+	struct job *job = parse_dist(batchai_text(nodes, toolkit), type, nodes, processes, 0, 0);
+
+	if (job) {
+		CHECK_STR(job->command, command);
+		CHECK(!job->dist.master_command && !job->dist.worker_command);
+		CHECK(!job->dist.ps_command);
+	}
+	job_free(job);
+}
+
+static void test_batchai_toolkits(void)
+{
+	toolkit_runs(2, "\"customMpiSettings\": {\"commandLine\": \"mpi_app\", \"processCount\": 8}",
+		     JOB_DIST_MPI, 4, "mpi_app");
+	/* processCount defaults to nodeCount: one process a node */
+	toolkit_runs(3, "\"customMpiSettings\": {\"commandLine\": \"mpi_app\"}", JOB_DIST_MPI, 1,
+		     "mpi_app");
+	toolkit_runs(2, "\"horovodSettings\": {\"pythonScriptFilePath\": "
+			"\"$AZ_BATCHAI_INPUT_SCRIPT/train.py\", \"commandLineArgs\": \"--epochs 2\", "
+			"\"processCount\": 4}",
+		     JOB_DIST_MPI, 2, "python3 $AZ_BATCHAI_INPUT_SCRIPT/train.py --epochs 2");
+	toolkit_runs(2, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+			"\"pythonInterpreterPath\": \"/opt/conda/bin/python\", "
+			"\"communicationBackend\": \"gloo\"}",
+		     JOB_DIST_PYTORCH, 1, "/opt/conda/bin/python t.py");
+	toolkit_runs(1, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+			"\"commandLineArgs\": \"\", \"processCount\": 2, "
+			"\"communicationBackend\": \"MPI\"}",
+		     JOB_DIST_MPI, 2, "python3 t.py");
+	/* `az batchai job show` output: every toolkit not used, and field not set, is null */
+	toolkit_runs(2, "\"caffeSettings\": null, \"cntkSettings\": null, "
+			"\"customToolkitSettings\": null, \"horovodSettings\": "
+			"{\"pythonScriptFilePath\": \"h.py\", \"pythonInterpreterPath\": null, "
+			"\"processCount\": null}",
+		     JOB_DIST_MPI, 1, "python3 h.py");
+}
+
+static void test_batchai_tensorflow(void)
+{
+	struct job *job;
+
+	/* Batch AI's defaults: a worker a node, one parameter server */
+	job = parse_dist(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+					 " \"masterCommandLineArgs\": \"--task master\",\n"
+					 " \"workerCommandLineArgs\": \"--task worker\",\n"
+					 " \"parameterServerCommandLineArgs\": \"--task ps\"}"),
+			 JOB_DIST_TENSORFLOW, 2, 1, 2, 1);
+	if (job) {
+		CHECK_STR(job->command, "python3 m.py --task master");
+		CHECK_STR(job->dist.master_command, "python3 m.py --task master");
+		CHECK_STR(job->dist.worker_command, "python3 m.py --task worker");
+		CHECK_STR(job->dist.ps_command, "python3 m.py --task ps");
+	}
+	job_free(job);
+	/* one node: no parameter server, no other worker */
+	job = parse_dist(batchai_text(1, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+					 " \"masterCommandLineArgs\": \"--m\","
+					 " \"workerCommandLineArgs\": \"--w\"}"),
+			 JOB_DIST_TENSORFLOW, 1, 1, 1, 0);
+	if (job) {
+		CHECK_STR(job->dist.master_command, "python3 m.py --m");
+		CHECK(job->dist.worker_command == NULL && job->dist.ps_command == NULL);
+	}
+	job_free(job);
+	/* explicit counts; the workers' args may be absent */
+	job = parse_dist(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+					 " \"workerCount\": 4, \"parameterServerCount\": 0}"),
+			 JOB_DIST_TENSORFLOW, 2, 1, 4, 0);
+	if (job) {
+		CHECK_STR(job->command, "python3 m.py");
+		CHECK_STR(job->dist.worker_command, "python3 m.py");
+		CHECK(job->dist.ps_command == NULL);
+	}
+	job_free(job);
+}
+
+static void test_batchai_toolkit_errors(void)
+{
+	parse_fails(batchai_text(4, "\"customMpiSettings\": {\"commandLine\": \"x\",\n"
+				    " \"processCount\": 6}"),
+		    "t.yml:4: properties.customMpiSettings.processCount: 6 processes cannot be "
+		    "spread evenly over nodeCount 4 (expected a multiple of 4)");
+	parse_fails(batchai_text(2, "\"horovodSettings\": {\"pythonScriptFilePath\": \"t.py\",\n"
+				    " \"processCount\": 1}"),
+		    "t.yml:4: properties.horovodSettings.processCount: 1 processes cannot be "
+		    "spread evenly over nodeCount 2 (expected a multiple of 2)");
+	parse_fails(batchai_text(1, "\"customMpiSettings\": {\"commandLine\": \"x\", "
+				    "\"processCount\": 1025}"),
+		    "t.yml:3: properties.customMpiSettings.processCount: 1025 processes over "
+		    "nodeCount 1 is more than 1024 a node (expected at most 1024)");
+	parse_fails(batchai_text(1, "\"customToolkitSettings\": {\"commandLine\": \"x\"},\n"
+				    " \"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\"}"),
+		    "t.yml:4: properties.pyTorchSettings: only one toolkit may be given "
+		    "(customToolkitSettings is at line 3)");
+	parse_fails(batchai_text(1, "\"pyTorchSettings\": {\"commandLineArgs\": \"--x\"}"),
+		    "t.yml:3: properties.pyTorchSettings.pythonScriptFilePath: required");
+	parse_fails(batchai_text(1, "\"customMpiSettings\": {\"processCount\": 1}"),
+		    "t.yml:3: properties.customMpiSettings.commandLine: required");
+	parse_fails(batchai_text(1, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+				    "\"communicationBackend\": \"ucx\"}"),
+		    "t.yml:3: properties.pyTorchSettings.communicationBackend: unknown "
+		    "communication backend 'ucx' (expected TCP, Gloo, NCCL or MPI)");
+	parse_fails(batchai_text(1, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+				    "\"workerCount\": 2}"),
+		    "t.yml:3: properties.pyTorchSettings.workerCount: unknown key (expected "
+		    "pythonScriptFilePath, pythonInterpreterPath, commandLineArgs, processCount "
+		    "or communicationBackend)");
+	parse_fails(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\", "
+				    "\"workerCount\": 0}"),
+		    "t.yml:3: properties.tensorFlowSettings.workerCount: '0' is not a whole "
+		    "number from 1 to 4096");
+	parse_fails(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+				    " \"workerCommandLineArgs\": \"--out ${{outputs.model}}\"}"),
+		    "t.yml:4: properties.tensorFlowSettings.workerCommandLineArgs: "
+		    "${{outputs.model}} is not declared in outputs");
+	parse_fails(batchai_text(1, "\"cntkSettings\": {\"commandLine\": \"x\"}"),
+		    "t.yml:3: properties.cntkSettings: not supported by ferry run (give the "
+		    "command as customToolkitSettings.commandLine)");
 }
 
 /* Every file here holds TEST_KEY and one mistake: no message may contain the key. */
@@ -939,6 +1075,9 @@ int main(void)
 	RUN(test_dist_defaults);
 	RUN(test_azureml_distribution);
 	RUN(test_azureml_distribution_errors);
+	RUN(test_batchai_toolkits);
+	RUN(test_batchai_tensorflow);
+	RUN(test_batchai_toolkit_errors);
 	RUN(test_bad_files_name_the_field);
 	RUN(test_more_errors_name_the_field);
 	RUN(test_account_key_never_in_errors);

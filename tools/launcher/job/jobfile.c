@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1234,13 +1233,14 @@ static const char *const batchai_markers[] = {
 	"customMpiSettings", NULL,
 };
 
-static const char *const batchai_toolkits[] = {
-	"tensorFlowSettings", "pyTorchSettings", "caffeSettings", "caffe2Settings",
-	"chainerSettings", "cntkSettings", "horovodSettings", "customMpiSettings", NULL,
+/* Toolkits ferry run does not do. */
+static const char *const batchai_unsupported[] = {
+	"caffeSettings", "caffe2Settings", "chainerSettings", "cntkSettings", NULL,
 };
 
 static const char *const batchai_keys[] = {
-	"customToolkitSettings", "jobPreparation", "inputDirectories", "outputDirectories",
+	"customToolkitSettings", "customMpiSettings", "horovodSettings", "pyTorchSettings",
+	"tensorFlowSettings", "jobPreparation", "inputDirectories", "outputDirectories",
 	"stdOutErrPathPrefix", "mountVolumes", "environmentVariables", "secrets", "nodeCount",
 	"containerSettings", "experimentName", "constraints",
 	/* accepted, ignored */
@@ -1261,9 +1261,8 @@ static bool has_marker(struct parse *p, const yaml_node_t *n)
 	return false;
 }
 
-/* {commandLine: ...}; *line is where the command is. */
-static int parse_command_line(struct parse *p, const yaml_node_t *n, bool required,
-			      char **out, unsigned *line)
+/* {commandLine: ...}, the command required. */
+static int parse_command_line(struct parse *p, const yaml_node_t *n, char **out)
 {
 	static const char *const keys[] = { "commandLine", NULL };
 	yaml_node_t *key, *value;
@@ -1274,18 +1273,14 @@ static int parse_command_line(struct parse *p, const yaml_node_t *n, bool requir
 		return err;
 	FOR_EACH_FIELD(p, n, keys, "commandLine", key, value, i) {
 		saved = path_push_node(p, key);
-		*line = line_of(value);
 		err = take_nonempty(p, value, out);
 		path_pop(p, saved);
 		if (err)
 			return err;
 	}
-	if (required && !*out) {
-		saved = path_push_word(p, "commandLine");
-		err = fail(p, line_of(n), "required");
-		path_pop(p, saved);
-	}
-	return err;
+	if (!*out)
+		return missing(p, line_of(n), "commandLine");
+	return 0;
 }
 
 static int take_id(struct parse *p, const yaml_node_t *n, char **out)
@@ -1775,13 +1770,247 @@ static int parse_constraints(struct parse *p, struct job *job, const yaml_node_t
 	return 0;
 }
 
-/* The job's properties (or the whole file when it has no wrapper). */
-static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node_t *n,
-			       unsigned line)
+/* The toolkit settings Batch AI runs; keys[0] is the one required. */
+struct toolkit {
+	const char *name;
+	enum job_dist_type type;
+	const char *const *keys;
+	const char *expected; /* the keys, for messages */
+};
+
+static const char *const custom_keys[] = { "commandLine", NULL };
+static const char *const mpi_keys[] = { "commandLine", "processCount", NULL };
+static const char *const horovod_keys[] = { "pythonScriptFilePath", "pythonInterpreterPath",
+					    "commandLineArgs", "processCount", NULL };
+static const char *const pytorch_keys[] = { "pythonScriptFilePath", "pythonInterpreterPath",
+					    "commandLineArgs", "processCount",
+					    "communicationBackend", NULL };
+static const char *const tensorflow_keys[] = {
+	"pythonScriptFilePath", "pythonInterpreterPath", "masterCommandLineArgs",
+	"workerCommandLineArgs", "parameterServerCommandLineArgs", "workerCount",
+	"parameterServerCount", NULL,
+};
+
+static const struct toolkit toolkits[] = {
+	{ "customToolkitSettings", JOB_DIST_NONE, custom_keys, "commandLine" },
+	{ "customMpiSettings", JOB_DIST_MPI, mpi_keys, "commandLine or processCount" },
+	{ "horovodSettings", JOB_DIST_MPI, horovod_keys,
+	  "pythonScriptFilePath, pythonInterpreterPath, commandLineArgs or processCount" },
+	{ "pyTorchSettings", JOB_DIST_PYTORCH, pytorch_keys,
+	  "pythonScriptFilePath, pythonInterpreterPath, commandLineArgs, processCount or "
+	  "communicationBackend" },
+	{ "tensorFlowSettings", JOB_DIST_TENSORFLOW, tensorflow_keys,
+	  "pythonScriptFilePath, pythonInterpreterPath, masterCommandLineArgs, "
+	  "workerCommandLineArgs, parameterServerCommandLineArgs, workerCount or "
+	  "parameterServerCount" },
+};
+
+enum { BACKEND_TCP, BACKEND_GLOO, BACKEND_NCCL, BACKEND_MPI };
+static const char *const backend_words[] = {
+	[BACKEND_TCP] = "TCP",
+	[BACKEND_GLOO] = "Gloo",
+	[BACKEND_NCCL] = "NCCL",
+	[BACKEND_MPI] = "MPI",
+};
+
+/* The one toolkit's settings as read, until nodeCount is known. */
+struct toolkit_settings {
+	const struct toolkit *toolkit; /* NULL: none yet */
+	unsigned line;                 /* of its key */
+	char *command_line;
+	char *script;                  /* pythonScriptFilePath */
+	char *interpreter;             /* pythonInterpreterPath */
+	char *args;                    /* commandLineArgs or masterCommandLineArgs */
+	char *worker_args;
+	char *ps_args;
+	long process_count;            /* processCount, over all nodes; 0: absent */
+	unsigned process_count_line;
+	long worker_count;             /* 0: absent */
+	long parameter_server_count;   /* -1: absent */
+	bool mpi_backend;              /* communicationBackend MPI */
+};
+
+static const struct toolkit *find_toolkit(const yaml_node_t *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(toolkits) / sizeof(toolkits[0]); i++)
+		if (scalar_is(key, toolkits[i].name))
+			return &toolkits[i];
+	return NULL;
+}
+
+/* One field of a toolkit, on the path. A null value counts as absent: `az batchai job
+ * show` writes null for every field not set. */
+static int take_toolkit_field(struct parse *p, const struct job *job, struct toolkit_settings *s,
+			      const yaml_node_t *key, const yaml_node_t *value)
+{
+	char **text = NULL;
+	bool args = false;
+	int err, backend = 0;
+
+	if (is_null(value))
+		return 0;
+	if (scalar_is(key, "commandLine")) {
+		text = &s->command_line;
+	} else if (scalar_is(key, "pythonScriptFilePath")) {
+		text = &s->script;
+	} else if (scalar_is(key, "pythonInterpreterPath")) {
+		text = &s->interpreter;
+	} else if (scalar_is(key, "commandLineArgs") || scalar_is(key, "masterCommandLineArgs")) {
+		text = &s->args;
+		args = true;
+	} else if (scalar_is(key, "workerCommandLineArgs")) {
+		text = &s->worker_args;
+		args = true;
+	} else if (scalar_is(key, "parameterServerCommandLineArgs")) {
+		text = &s->ps_args;
+		args = true;
+	}
+	/* Commands are these pieces joined with spaces, so a placeholder cannot span two
+	 * of them: checking each piece checks the commands. */
+	if (text) {
+		err = args ? take_string(p, value, text) : take_nonempty(p, value, text);
+		return err ? err : check_placeholders(p, job, *text, line_of(value));
+	}
+	if (scalar_is(key, "processCount")) {
+		s->process_count_line = line_of(value);
+		return take_count(p, value, 1, (long)JOB_NODES_MAX * JOB_PROCESSES_MAX,
+				  &s->process_count);
+	}
+	if (scalar_is(key, "workerCount"))
+		return take_count(p, value, 1, JOB_NODES_MAX, &s->worker_count);
+	if (scalar_is(key, "parameterServerCount"))
+		return take_count(p, value, 0, JOB_NODES_MAX, &s->parameter_server_count);
+	err = take_enum(p, value, "communication backend", backend_words, 4, true,
+			"TCP, Gloo, NCCL or MPI", &backend);
+	s->mpi_backend = backend == BACKEND_MPI;
+	return err;
+}
+
+/* The toolkit's settings (key: value of the job's properties) into s; one toolkit at
+ * most. */
+static int parse_toolkit(struct parse *p, const struct job *job, struct toolkit_settings *s,
+			 const yaml_node_t *key, const yaml_node_t *n)
+{
+	const struct toolkit *toolkit = find_toolkit(key);
+	yaml_node_t *fkey, *fvalue;
+	size_t i, saved;
+	int err;
+
+	if (is_null(n))
+		return 0;
+	if (s->toolkit)
+		return fail(p, line_of(key), "only one toolkit may be given (%s is at line %u)",
+			    s->toolkit->name, s->line);
+	s->toolkit = toolkit;
+	s->line = line_of(key);
+	err = check_mapping(p, n, FIELDS_MAX, "a mapping");
+	if (err)
+		return err;
+	FOR_EACH_FIELD(p, n, toolkit->keys, toolkit->expected, fkey, fvalue, i) {
+		saved = path_push_node(p, fkey);
+		err = take_toolkit_field(p, job, s, fkey, fvalue);
+		path_pop(p, saved);
+		if (err)
+			return err;
+	}
+	if (!(strcmp(toolkit->keys[0], "commandLine") == 0 ? s->command_line : s->script))
+		return missing(p, line_of(n), toolkit->keys[0]);
+	return 0;
+}
+
+/* "<interpreter> <script> <args>" (args may be NULL or empty) as a new string. */
+static int python_command(const struct toolkit_settings *s, const char *args, char **out)
+{
+	/* Debian has no `python`, only python3. */
+	const char *words[] = { s->interpreter ? s->interpreter : "python3", s->script, args };
+	size_t len = 0, used = 0, i, n;
+	char *cmd;
+
+	for (i = 0; i < 3; i++)
+		len += words[i] ? strlen(words[i]) + 1 : 0;
+	cmd = malloc(len + 1);
+	if (!cmd)
+		return -ENOMEM;
+	for (i = 0; i < 3; i++) {
+		if (!words[i] || !*words[i])
+			continue;
+		if (used)
+			cmd[used++] = ' ';
+		n = strlen(words[i]);
+		memcpy(cmd + used, words[i], n);
+		used += n;
+	}
+	cmd[used] = '\0';
+	*out = cmd;
+	return 0;
+}
+
+/* processCount is over all nodes: each node runs an equal share. */
+static int split_processes(struct parse *p, const struct toolkit_settings *s,
+			   struct job_dist *dist)
+{
+	long total = s->process_count ? s->process_count : dist->node_count;
+	size_t saved;
+	int err = 0;
+
+	saved = path_push_word(p, s->toolkit->name);
+	path_push_word(p, "processCount");
+	if (total % dist->node_count)
+		err = fail(p, s->process_count_line,
+			   "%ld processes cannot be spread evenly over nodeCount %ld (expected a "
+			   "multiple of %ld)", total, dist->node_count, dist->node_count);
+	else if (total / dist->node_count > JOB_PROCESSES_MAX)
+		err = fail(p, s->process_count_line,
+			   "%ld processes over nodeCount %ld is more than %d a node (expected at "
+			   "most %ld)", total, dist->node_count, JOB_PROCESSES_MAX,
+			   (long)JOB_PROCESSES_MAX * dist->node_count);
+	else
+		dist->process_count = total / dist->node_count;
+	path_pop(p, saved);
+	return err;
+}
+
+/* job->command and job->dist from the toolkit, now that nodeCount is known. */
+static int toolkit_dist(struct parse *p, struct job *job, struct toolkit_settings *s)
+{
+	struct job_dist *dist = &job->dist;
+	int err = 0;
+
+	dist->type = s->toolkit->type;
+	if (dist->type == JOB_DIST_PYTORCH && s->mpi_backend)
+		dist->type = JOB_DIST_MPI;
+	if (s->command_line) {
+		job->command = s->command_line;
+		s->command_line = NULL;
+	} else {
+		err = python_command(s, s->args, &job->command);
+	}
+	if (err || dist->type == JOB_DIST_NONE)
+		return err;
+	if (dist->type != JOB_DIST_TENSORFLOW)
+		return split_processes(p, s, dist);
+	dist->worker_count = s->worker_count ? s->worker_count : dist->node_count;
+	dist->parameter_server_count = s->parameter_server_count >= 0 ? s->parameter_server_count
+					: dist->node_count > 1 ? 1 : 0;
+	dist->master_command = strdup(job->command);
+	if (!dist->master_command)
+		return -ENOMEM;
+	if (dist->worker_count > 1)
+		err = python_command(s, s->worker_args, &dist->worker_command);
+	if (!err && dist->parameter_server_count > 0)
+		err = python_command(s, s->ps_args, &dist->ps_command);
+	return err;
+}
+
+/* The job's properties (or the whole file when it has no wrapper), the toolkit's
+ * settings into s. */
+static int read_batchai_props(struct parse *p, struct job *job, const yaml_node_t *n,
+			      struct toolkit_settings *s)
 {
 	struct job_batchai *b = &job->batchai;
 	yaml_node_t *key, *value;
-	unsigned command_line = 0, prep_line = 0;
 	size_t i, saved;
 	int err = check_mapping(p, n, FIELDS_MAX, "a mapping (the job's properties)");
 
@@ -1789,29 +2018,25 @@ static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node
 		return err;
 	for (i = 0; i < map_len(n); i++) {
 		pair_at(p, n, i, &key, &value);
-		saved = path_push_node(p, key);
-		if (in_list(key, batchai_toolkits)) {
+		if (in_list(key, batchai_unsupported)) {
+			/* `az batchai job show` writes null for the toolkits not used. */
+			if (is_null(value))
+				continue;
+			saved = path_push_node(p, key);
 			err = fail(p, line_of(key),
 				   "not supported by ferry run (give the command as "
 				   "customToolkitSettings.commandLine)");
 			path_pop(p, saved);
 			return err;
 		}
-		path_pop(p, saved);
 		if (!in_list(key, batchai_keys))
 			return unknown_key(p, key, batchai_keys, NULL);
 		saved = path_push_node(p, key);
-		if (scalar_is(key, "customToolkitSettings")) {
-			err = parse_command_line(p, value, false, &job->command, &command_line);
-			if (!err && job->command) {
-				size_t inner = path_push_word(p, "commandLine");
-
-				err = check_placeholders(p, job, job->command, command_line);
-				path_pop(p, inner);
-			}
-		} else if (scalar_is(key, "jobPreparation")) {
-			err = parse_command_line(p, value, true, &b->job_preparation, &prep_line);
-		} else if (scalar_is(key, "inputDirectories"))
+		if (find_toolkit(key))
+			err = parse_toolkit(p, job, s, key, value);
+		else if (scalar_is(key, "jobPreparation"))
+			err = parse_command_line(p, value, &b->job_preparation);
+		else if (scalar_is(key, "inputDirectories"))
 			err = parse_input_dirs(p, job, value);
 		else if (scalar_is(key, "outputDirectories"))
 			err = parse_output_dirs(p, job, value);
@@ -1836,14 +2061,30 @@ static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node
 		if (err)
 			return err;
 	}
-	if (!job->command) {
-		size_t inner = path_push_word(p, "customToolkitSettings");
+	return 0;
+}
+
+static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node_t *n,
+			       unsigned line)
+{
+	struct toolkit_settings s = { .parameter_server_count = -1 };
+	int err = read_batchai_props(p, job, n, &s);
+
+	if (!err && !s.toolkit) {
+		size_t saved = path_push_word(p, "customToolkitSettings");
 
 		err = missing(p, line, "commandLine");
-		path_pop(p, inner);
-		return err;
+		path_pop(p, saved);
 	}
-	return 0;
+	if (!err)
+		err = toolkit_dist(p, job, &s);
+	free(s.command_line);
+	free(s.script);
+	free(s.interpreter);
+	free(s.args);
+	free(s.worker_args);
+	free(s.ps_args);
+	return err;
 }
 
 static int parse_batchai(struct parse *p, struct job *job, const yaml_node_t *root)

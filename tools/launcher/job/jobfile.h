@@ -153,7 +153,8 @@ struct job_dist {
 struct job {
 	enum job_kind kind;
 	char *source;  /* file name as given to the parser, for messages */
-	char *command; /* never NULL; Batch AI: customToolkitSettings.commandLine */
+	char *command; /* never NULL; Batch AI: the toolkit's commandLine, or the python
+			* command built from its settings */
 	char *code;    /* local path, or NULL */
 	char *name;    /* name (Azure ML) or the Batch AI body's name, or NULL */
 	char *experiment_name;
