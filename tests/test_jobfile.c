@@ -377,7 +377,8 @@ static void test_batchai_job(void)
 	CHECK_STR(job->experiment_name, "tensorflow_experiment");
 	CHECK(job->timeout == 86400);
 	CHECK(job->ninputs == 0 && job->noutputs == 0);
-	CHECK(b->node_count == 2);
+	CHECK(job->dist.node_count == 2);
+	CHECK(job->dist.type == JOB_DIST_NONE && job->dist.process_count == 1);
 	CHECK(b->ninputs == 2);
 	CHECK_STR(b->inputs[0].id, "SCRIPT");
 	CHECK_STR(b->inputs[0].path, "$AZ_BATCHAI_JOB_MOUNT_ROOT/bfs/tensorflow_samples");
@@ -468,8 +469,8 @@ static void test_more_errors_name_the_field(void)
 						"'command'?)");
 	parse_fails("command: x\ntype: sweep\n",
 		    "t.yml:2: type: unsupported job type 'sweep' (ferry runs command jobs)");
-	parse_fails("command: x\nresources: {instance_count: 2}\n",
-		    "t.yml:2: resources: not supported by ferry run");
+	parse_fails("command: x\nidentity: {type: managed}\n",
+		    "t.yml:2: identity: not supported by ferry run");
 	parse_fails("command: x\ncommand: y\n", "t.yml:2: command: duplicate key (first at line 1)");
 	parse_fails("command: x\ninputs:\n  d:\n    path: p\n    mdoe: download\n",
 		    "t.yml:5: inputs.d.mdoe: unknown key (did you mean 'mode'?)");
@@ -520,10 +521,10 @@ static void test_more_errors_name_the_field(void)
 	parse_fails("{\"properties\": {\"nodeCount\": 1}}",
 		    "t.yml:1: properties.customToolkitSettings.commandLine: required");
 	parse_fails("{\"properties\": {\"nodeCount\": 0, \"customToolkitSettings\": {\"commandLine\": \"x\"}}}",
-		    "t.yml:1: properties.nodeCount: '0' is not a whole number from 1 to 2147483647");
+		    "t.yml:1: properties.nodeCount: '0' is not a whole number from 1 to 4096");
 	parse_fails("{\"properties\": {\"nodeCount\": 1,\n"
-		    "  \"tensorFlowSettings\": {\"pythonScriptFilePath\": \"a.py\"}}}",
-		    "t.yml:2: properties.tensorFlowSettings: not supported by ferry run (give the "
+		    "  \"caffe2Settings\": {\"pythonScriptFilePath\": \"a.py\"}}}",
+		    "t.yml:2: properties.caffe2Settings: not supported by ferry run (give the "
 		    "command as customToolkitSettings.commandLine)");
 	parse_fails("{\"properties\": {\"nodeCount\": 1,\n"
 		    "  \"inputDirectory\": []}}",
@@ -559,6 +560,239 @@ static void test_more_errors_name_the_field(void)
 	parse_fails("{\"customToolkitSettings\": {\"commandLine\": \"x ${{inputs.data}}\"}}",
 		    "t.yml:1: customToolkitSettings.commandLine: ${{inputs.data}} is not declared "
 		    "in inputs");
+}
+
+/* Parses text, checking its distribution; the job (or NULL) for job_free(). */
+static struct job *parse_dist(const char *text, enum job_dist_type type, long nodes,
+			      long processes, long workers, long parameter_servers)
+{
+	struct job *job = parse_ok(text);
+
+	if (job) {
+		CHECK(job->dist.type == type);
+		CHECK(job->dist.node_count == nodes);
+		CHECK(job->dist.process_count == processes);
+		CHECK(job->dist.worker_count == workers);
+		CHECK(job->dist.parameter_server_count == parameter_servers);
+	}
+	return job;
+}
+
+static void test_dist_defaults(void)
+{
+	struct job *job = parse_dist("command: x\nresources: {instance_type: Standard_NC6}\n",
+				     JOB_DIST_NONE, 1, 1, 0, 0);
+
+	CHECK(job && !job->dist.master_command && !job->dist.worker_command);
+	CHECK(job && !job->dist.ps_command);
+	job_free(job);
+	job_free(parse_dist("command: x\nresources:\ndistribution:\n", JOB_DIST_NONE, 1, 1, 0, 0));
+	job_free(parse_dist("{\"nodeCount\": 3, \"customToolkitSettings\": {\"commandLine\": \"x\"}}",
+			    JOB_DIST_NONE, 3, 1, 0, 0));
+}
+
+static void test_azureml_distribution(void)
+{
+	job_free(parse_dist("command: python train.py\n"
+			    "resources:\n"
+			    "  instance_count: 4\n"
+			    "  instance_type: Standard_NC24\n"
+			    "  shm_size: 16g\n"
+			    "  docker_args: --ipc=host\n"
+			    "  properties: {a: b}\n"
+			    "  locations: [westus]\n"
+			    "distribution:\n"
+			    "  type: PyTorch\n"
+			    "  process_count_per_instance: 8\n",
+			    JOB_DIST_PYTORCH, 4, 8, 0, 0));
+	job_free(parse_dist("command: x\ndistribution: {type: mpi}\nresources: {instance_count: 2}\n",
+			    JOB_DIST_MPI, 2, 1, 0, 0));
+	job_free(parse_dist("command: x\ndistribution: {type: MPI, process_count_per_instance: 1024}\n",
+			    JOB_DIST_MPI, 1, 1024, 0, 0));
+	/* tensorflow: workers default to the node count, even when resources come later */
+	job_free(parse_dist("command: x\ndistribution: {type: tensorflow}\n"
+			    "resources: {instance_count: 3}\n",
+			    JOB_DIST_TENSORFLOW, 3, 1, 3, 0));
+	job_free(parse_dist("command: x\nresources: {instance_count: 2}\ndistribution:\n"
+			    "  type: TensorFlow\n  worker_count: 4\n  parameter_server_count: 1\n",
+			    JOB_DIST_TENSORFLOW, 2, 1, 4, 1));
+}
+
+static void test_azureml_distribution_errors(void)
+{
+	parse_fails("command: x\ndistribution:\n  type: ray\n",
+		    "t.yml:3: distribution.type: 'ray' is not supported by ferry run (expected "
+		    "pytorch, mpi or tensorflow)");
+	parse_fails("command: x\ndistribution: {type: horovod}\n",
+		    "t.yml:2: distribution.type: unknown type 'horovod' (expected pytorch, mpi or "
+		    "tensorflow)");
+	parse_fails("command: x\ndistribution: {process_count_per_instance: 2}\n",
+		    "t.yml:2: distribution.type: required");
+	parse_fails("command: x\ndistribution: pytorch\n",
+		    "t.yml:2: distribution: expected a mapping with type, got a string");
+	parse_fails("command: x\ndistribution:\n  type: pytorch\n  worker_count: 2\n",
+		    "t.yml:4: distribution.worker_count: not a field of a pytorch distribution "
+		    "(expected process_count_per_instance)");
+	parse_fails("command: x\ndistribution:\n  type: tensorflow\n  process_count_per_instance: 2\n",
+		    "t.yml:4: distribution.process_count_per_instance: not a field of a tensorflow "
+		    "distribution (expected worker_count or parameter_server_count)");
+	parse_fails("command: x\ndistribution:\n  type: mpi\n  proces_count_per_instance: 2\n",
+		    "t.yml:4: distribution.proces_count_per_instance: unknown key (did you mean "
+		    "'process_count_per_instance'?)");
+	parse_fails("command: x\ndistribution: {type: mpi, process_count_per_instance: 0}\n",
+		    "t.yml:2: distribution.process_count_per_instance: '0' is not a whole number "
+		    "from 1 to 1024");
+	parse_fails("command: x\ndistribution: {type: pytorch, process_count_per_instance: 1025}\n",
+		    "t.yml:2: distribution.process_count_per_instance: '1025' is not a whole number "
+		    "from 1 to 1024");
+	parse_fails("command: x\ndistribution: {type: tensorflow, parameter_server_count: -1}\n",
+		    "t.yml:2: distribution.parameter_server_count: '-1' is not a whole number from "
+		    "0 to 4096");
+	parse_fails("command: x\nresources: {instance_count: 4097}\n",
+		    "t.yml:2: resources.instance_count: '4097' is not a whole number from 1 to 4096");
+	parse_fails("command: x\nresources: {instance_count: 2.5}\n",
+		    "t.yml:2: resources.instance_count: '2.5' is not a whole number from 1 to 4096");
+	parse_fails("command: x\nresources: {instance_typ: a}\n",
+		    "t.yml:2: resources.instance_typ: unknown key (did you mean 'instance_type'?)");
+	parse_fails("command: x\nresources: {gpus: 2}\n",
+		    "t.yml:2: resources.gpus: unknown key (expected instance_count, instance_type, "
+		    "shm_size, properties, docker_args, locations or max_instance_count)");
+}
+
+/* A Batch AI job of nodes nodes with one toolkit, given as its JSON member. */
+static const char *batchai_text(int nodes, const char *toolkit)
+{
+	static char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "{\"properties\": {\"nodeCount\": %d,\n"
+		 " \"inputDirectories\": [{\"id\": \"SCRIPT\", \"path\": \"p\"}],\n"
+		 " %s}}", nodes, toolkit);
+	return text;
+}
+
+/* The job with that toolkit runs command as type, processes a node. */
+static void toolkit_runs(int nodes, const char *toolkit, enum job_dist_type type,
+			 long processes, const char *command)
+{
+	struct job *job = parse_dist(batchai_text(nodes, toolkit), type, nodes, processes, 0, 0);
+
+	if (job) {
+		CHECK_STR(job->command, command);
+		CHECK(!job->dist.master_command && !job->dist.worker_command);
+		CHECK(!job->dist.ps_command);
+	}
+	job_free(job);
+}
+
+static void test_batchai_toolkits(void)
+{
+	toolkit_runs(2, "\"customMpiSettings\": {\"commandLine\": \"mpi_app\", \"processCount\": 8}",
+		     JOB_DIST_MPI, 4, "mpi_app");
+	/* processCount defaults to nodeCount: one process a node */
+	toolkit_runs(3, "\"customMpiSettings\": {\"commandLine\": \"mpi_app\"}", JOB_DIST_MPI, 1,
+		     "mpi_app");
+	toolkit_runs(2, "\"horovodSettings\": {\"pythonScriptFilePath\": "
+			"\"$AZ_BATCHAI_INPUT_SCRIPT/train.py\", \"commandLineArgs\": \"--epochs 2\", "
+			"\"processCount\": 4}",
+		     JOB_DIST_MPI, 2, "python3 $AZ_BATCHAI_INPUT_SCRIPT/train.py --epochs 2");
+	toolkit_runs(2, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+			"\"pythonInterpreterPath\": \"/opt/conda/bin/python\", "
+			"\"communicationBackend\": \"gloo\"}",
+		     JOB_DIST_PYTORCH, 1, "/opt/conda/bin/python t.py");
+	toolkit_runs(1, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+			"\"commandLineArgs\": \"\", \"processCount\": 2, "
+			"\"communicationBackend\": \"MPI\"}",
+		     JOB_DIST_MPI, 2, "python3 t.py");
+	/* `az batchai job show` output: every toolkit not used, and field not set, is null */
+	toolkit_runs(2, "\"caffeSettings\": null, \"cntkSettings\": null, "
+			"\"customToolkitSettings\": null, \"horovodSettings\": "
+			"{\"pythonScriptFilePath\": \"h.py\", \"pythonInterpreterPath\": null, "
+			"\"processCount\": null}",
+		     JOB_DIST_MPI, 1, "python3 h.py");
+}
+
+static void test_batchai_tensorflow(void)
+{
+	struct job *job;
+
+	/* Batch AI's defaults: a worker a node, one parameter server */
+	job = parse_dist(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+					 " \"masterCommandLineArgs\": \"--task master\",\n"
+					 " \"workerCommandLineArgs\": \"--task worker\",\n"
+					 " \"parameterServerCommandLineArgs\": \"--task ps\"}"),
+			 JOB_DIST_TENSORFLOW, 2, 1, 2, 1);
+	if (job) {
+		CHECK_STR(job->command, "python3 m.py --task master");
+		CHECK_STR(job->dist.master_command, "python3 m.py --task master");
+		CHECK_STR(job->dist.worker_command, "python3 m.py --task worker");
+		CHECK_STR(job->dist.ps_command, "python3 m.py --task ps");
+	}
+	job_free(job);
+	/* one node: no parameter server, no other worker */
+	job = parse_dist(batchai_text(1, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+					 " \"masterCommandLineArgs\": \"--m\","
+					 " \"workerCommandLineArgs\": \"--w\"}"),
+			 JOB_DIST_TENSORFLOW, 1, 1, 1, 0);
+	if (job) {
+		CHECK_STR(job->dist.master_command, "python3 m.py --m");
+		CHECK(job->dist.worker_command == NULL && job->dist.ps_command == NULL);
+	}
+	job_free(job);
+	/* explicit counts; the workers' args may be absent */
+	job = parse_dist(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+					 " \"workerCount\": 4, \"parameterServerCount\": 0}"),
+			 JOB_DIST_TENSORFLOW, 2, 1, 4, 0);
+	if (job) {
+		CHECK_STR(job->command, "python3 m.py");
+		CHECK_STR(job->dist.worker_command, "python3 m.py");
+		CHECK(job->dist.ps_command == NULL);
+	}
+	job_free(job);
+}
+
+static void test_batchai_toolkit_errors(void)
+{
+	parse_fails(batchai_text(4, "\"customMpiSettings\": {\"commandLine\": \"x\",\n"
+				    " \"processCount\": 6}"),
+		    "t.yml:4: properties.customMpiSettings.processCount: 6 processes cannot be "
+		    "spread evenly over nodeCount 4 (expected a multiple of 4)");
+	parse_fails(batchai_text(2, "\"horovodSettings\": {\"pythonScriptFilePath\": \"t.py\",\n"
+				    " \"processCount\": 1}"),
+		    "t.yml:4: properties.horovodSettings.processCount: 1 processes cannot be "
+		    "spread evenly over nodeCount 2 (expected a multiple of 2)");
+	parse_fails(batchai_text(1, "\"customMpiSettings\": {\"commandLine\": \"x\", "
+				    "\"processCount\": 1025}"),
+		    "t.yml:3: properties.customMpiSettings.processCount: 1025 processes over "
+		    "nodeCount 1 is more than 1024 a node (expected at most 1024)");
+	parse_fails(batchai_text(1, "\"customToolkitSettings\": {\"commandLine\": \"x\"},\n"
+				    " \"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\"}"),
+		    "t.yml:4: properties.pyTorchSettings: only one toolkit may be given "
+		    "(customToolkitSettings is at line 3)");
+	parse_fails(batchai_text(1, "\"pyTorchSettings\": {\"commandLineArgs\": \"--x\"}"),
+		    "t.yml:3: properties.pyTorchSettings.pythonScriptFilePath: required");
+	parse_fails(batchai_text(1, "\"customMpiSettings\": {\"processCount\": 1}"),
+		    "t.yml:3: properties.customMpiSettings.commandLine: required");
+	parse_fails(batchai_text(1, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+				    "\"communicationBackend\": \"ucx\"}"),
+		    "t.yml:3: properties.pyTorchSettings.communicationBackend: unknown "
+		    "communication backend 'ucx' (expected TCP, Gloo, NCCL or MPI)");
+	parse_fails(batchai_text(1, "\"pyTorchSettings\": {\"pythonScriptFilePath\": \"t.py\", "
+				    "\"workerCount\": 2}"),
+		    "t.yml:3: properties.pyTorchSettings.workerCount: unknown key (expected "
+		    "pythonScriptFilePath, pythonInterpreterPath, commandLineArgs, processCount "
+		    "or communicationBackend)");
+	parse_fails(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\", "
+				    "\"workerCount\": 0}"),
+		    "t.yml:3: properties.tensorFlowSettings.workerCount: '0' is not a whole "
+		    "number from 1 to 4096");
+	parse_fails(batchai_text(2, "\"tensorFlowSettings\": {\"pythonScriptFilePath\": \"m.py\",\n"
+				    " \"workerCommandLineArgs\": \"--out ${{outputs.model}}\"}"),
+		    "t.yml:4: properties.tensorFlowSettings.workerCommandLineArgs: "
+		    "${{outputs.model}} is not declared in outputs");
+	parse_fails(batchai_text(1, "\"cntkSettings\": {\"commandLine\": \"x\"}"),
+		    "t.yml:3: properties.cntkSettings: not supported by ferry run (give the "
+		    "command as customToolkitSettings.commandLine)");
 }
 
 /* Every file here holds TEST_KEY and one mistake: no message may contain the key. */
@@ -838,6 +1072,12 @@ int main(void)
 	RUN(test_command_placeholders_checked_at_parse);
 	RUN(test_batchai_job);
 	RUN(test_batchai_without_wrapper);
+	RUN(test_dist_defaults);
+	RUN(test_azureml_distribution);
+	RUN(test_azureml_distribution_errors);
+	RUN(test_batchai_toolkits);
+	RUN(test_batchai_tensorflow);
+	RUN(test_batchai_toolkit_errors);
 	RUN(test_bad_files_name_the_field);
 	RUN(test_more_errors_name_the_field);
 	RUN(test_account_key_never_in_errors);

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -197,12 +196,30 @@ static const char *shape(const yaml_node_t *n)
 	}
 }
 
+static char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* The scalar is word; ignoring ASCII case when fold_case. */
+static bool scalar_matches(const yaml_node_t *n, const char *word, bool fold_case)
+{
+	size_t len = strlen(word), i;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.length != len)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = (char)n->data.scalar.value[i];
+
+		if (fold_case ? ascii_lower(c) != ascii_lower(word[i]) : c != word[i])
+			return false;
+	}
+	return true;
+}
+
 static bool scalar_is(const yaml_node_t *n, const char *word)
 {
-	size_t len = strlen(word);
-
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.length == len &&
-	       memcmp(n->data.scalar.value, word, len) == 0;
+	return scalar_matches(n, word, false);
 }
 
 static bool in_list(const yaml_node_t *key, const char *const *words)
@@ -236,6 +253,22 @@ static void pair_at(struct parse *p, const yaml_node_t *n, size_t i, yaml_node_t
 static yaml_node_t *item_at(struct parse *p, const yaml_node_t *n, size_t i)
 {
 	return yaml_document_get_node(p->doc, n->data.sequence.items.start[i]);
+}
+
+static const yaml_node_t *map_get(struct parse *p, const yaml_node_t *n, const char *name)
+{
+	size_t i;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (i = 0; i < map_len(n); i++) {
+		yaml_node_t *key, *value;
+
+		pair_at(p, n, i, &key, &value);
+		if (key && value && scalar_is(key, name))
+			return value;
+	}
+	return NULL;
 }
 
 static bool same_scalar(const yaml_node_t *a, const yaml_node_t *b)
@@ -293,11 +326,6 @@ static int check_list(struct parse *p, const yaml_node_t *n, const char *want)
 		if (!item_at(p, n, i))
 			return fail(p, line_of(n), "malformed list");
 	return 0;
-}
-
-static char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
 /* Edit distance with transpositions (optimal string alignment), case-insensitive;
@@ -375,6 +403,24 @@ static int unknown_key(struct parse *p, const yaml_node_t *key, const char *cons
 	return err;
 }
 
+/* A required field the object at line did not have. */
+static int missing(struct parse *p, unsigned line, const char *field)
+{
+	size_t saved = path_push_word(p, field);
+	int err = fail(p, line, "required");
+
+	path_pop(p, saved);
+	return err;
+}
+
+/* Loops over the pairs of a mapping check_mapping() accepted: a key not in keys ends
+ * the parse with unknown_key(), the others reach the loop's body. */
+#define FOR_EACH_FIELD(p, n, keys, expected, key, value, i)                        \
+	for (i = 0; i < map_len(n); i++)                                            \
+		if (pair_at(p, n, i, &key, &value), !in_list(key, keys))            \
+			return unknown_key(p, key, keys, expected);                 \
+		else
+
 /* ---- values ---- */
 
 /* The scalar's text as a new string; a NUL inside is refused (it would cut it). */
@@ -409,9 +455,11 @@ static int take_nonempty(struct parse *p, const yaml_node_t *n, char **out)
 	return take_string(p, n, out);
 }
 
-/* One of words (indexed by the enum's value; NULL entries are not allowed). */
+/* One of words (indexed by the enum's value; NULL entries are not allowed), in any
+ * ASCII case when fold_case. */
 static int take_enum(struct parse *p, const yaml_node_t *n, const char *what,
-		     const char *const *words, size_t count, const char *expected, int *out)
+		     const char *const *words, size_t count, bool fold_case,
+		     const char *expected, int *out)
 {
 	char text[QUOTE_MAX + 4];
 	size_t i;
@@ -419,7 +467,7 @@ static int take_enum(struct parse *p, const yaml_node_t *n, const char *what,
 	if (!is_value(n))
 		return fail(p, line_of(n), "expected a string, got %s", shape(n));
 	for (i = 0; i < count; i++) {
-		if (words[i] && scalar_is(n, words[i])) {
+		if (words[i] && scalar_matches(n, words[i], fold_case)) {
 			*out = (int)i;
 			return 0;
 		}
@@ -449,6 +497,21 @@ static int parse_uint(const char *s, size_t len, int64_t max, int64_t *out)
 		v = v * 10 + (s[i] - '0');
 	}
 	*out = v;
+	return 0;
+}
+
+/* A whole number from min to max (min >= 0). */
+static int take_count(struct parse *p, const yaml_node_t *n, long min, long max, long *out)
+{
+	char text[QUOTE_MAX + 4];
+	int64_t v = 0;
+
+	if (!is_value(n))
+		return fail(p, line_of(n), "expected a whole number, got %s", shape(n));
+	if (parse_uint(scalar(n), n->data.scalar.length, max, &v) || v < min)
+		return fail(p, line_of(n), "'%s' is not a whole number from %ld to %ld",
+			    printable(scalar(n), n->data.scalar.length, text, QUOTE_MAX), min, max);
+	*out = (long)v;
 	return 0;
 }
 
@@ -657,19 +720,19 @@ static int find_ref(const struct job *job, const struct placeholder *ph, bool *i
 	return -EINVAL;
 }
 
-/* Every placeholder in the command (the field at line) must name a declared input or
- * output. */
-static int check_placeholders(struct parse *p, const struct job *job, const char *field,
+/* Every placeholder in cmd (the field at line, on the path) must name a declared
+ * input or output. */
+static int check_placeholders(struct parse *p, const struct job *job, const char *cmd,
 			      unsigned line)
 {
 	struct placeholder ph = { 0 };
 	char text[QUOTE_MAX + 4];
-	size_t pos = 0, which, saved = path_push_word(p, field);
+	size_t pos = 0, which;
 	bool is_output;
 	int found, err = 0;
 
-	while ((found = next_placeholder(job->command, pos, &ph)) > 0) {
-		printable(job->command + ph.start, ph.end - ph.start, text, QUOTE_MAX);
+	while ((found = next_placeholder(cmd, pos, &ph)) > 0) {
+		printable(cmd + ph.start, ph.end - ph.start, text, QUOTE_MAX);
 		err = find_ref(job, &ph, &is_output, &which);
 		if (err == -ENOENT) {
 			err = fail(p, line, "%s is not declared in %s", text,
@@ -686,8 +749,7 @@ static int check_placeholders(struct parse *p, const struct job *job, const char
 	}
 	if (found < 0)
 		err = fail(p, line, "'${{' at character %zu has no closing '}}'",
-			   char_number(job->command, ph.start));
-	path_pop(p, saved);
+			   char_number(cmd, ph.start));
 	return err;
 }
 
@@ -743,13 +805,13 @@ static int parse_input(struct parse *p, struct job_input *in, const yaml_node_t 
 			return unknown_key(p, key, keys, "type, path or mode");
 		saved = path_push_node(p, key);
 		if (scalar_is(key, "type")) {
-			err = take_enum(p, value, "type", uri_type_words, 3,
+			err = take_enum(p, value, "type", uri_type_words, 3, false,
 					"uri_folder or uri_file", &choice);
 			in->type = (enum job_data_type)choice;
 		} else if (scalar_is(key, "path")) {
 			err = take_nonempty(p, value, &in->path);
 		} else {
-			err = take_enum(p, value, "mode", input_mode_names, 3,
+			err = take_enum(p, value, "mode", input_mode_names, 3, false,
 					"ro_mount, download or direct", &choice);
 			in->mode = (enum job_input_mode)choice;
 		}
@@ -793,11 +855,11 @@ static int parse_output(struct parse *p, struct job_output *o, const yaml_node_t
 			return unknown_key(p, key, keys, "type, mode or path");
 		saved = path_push_node(p, key);
 		if (scalar_is(key, "type")) {
-			err = take_enum(p, value, "type", uri_type_words, 3,
+			err = take_enum(p, value, "type", uri_type_words, 3, false,
 					"uri_folder or uri_file", &choice);
 			o->type = (enum job_data_type)choice;
 		} else if (scalar_is(key, "mode")) {
-			err = take_enum(p, value, "mode", output_mode_names, 2,
+			err = take_enum(p, value, "mode", output_mode_names, 2, false,
 					"rw_mount or upload", &choice);
 			o->mode = (enum job_output_mode)choice;
 		} else {
@@ -964,23 +1026,124 @@ static int parse_limits(struct parse *p, struct job *job, const yaml_node_t *n)
 	return 0;
 }
 
+/* resources: only instance_count matters to ferry run; the rest is accepted, not kept. */
+static int parse_resources(struct parse *p, struct job *job, const yaml_node_t *n)
+{
+	static const char *const keys[] = { "instance_count", "instance_type", "shm_size",
+					    "properties", "docker_args", "locations",
+					    "max_instance_count", NULL };
+	yaml_node_t *key, *value;
+	size_t i, saved;
+	int err;
+
+	if (is_null(n))
+		return 0;
+	err = check_mapping(p, n, FIELDS_MAX, "a mapping");
+	if (err)
+		return err;
+	FOR_EACH_FIELD(p, n, keys, "instance_count, instance_type, shm_size, properties, "
+		       "docker_args, locations or max_instance_count", key, value, i) {
+		if (!scalar_is(key, "instance_count"))
+			continue;
+		saved = path_push_node(p, key);
+		err = take_count(p, value, 1, JOB_NODES_MAX, &job->dist.node_count);
+		path_pop(p, saved);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static const char *const dist_type_words[] = {
+	[JOB_DIST_NONE] = NULL,
+	[JOB_DIST_PYTORCH] = "pytorch",
+	[JOB_DIST_MPI] = "mpi",
+	[JOB_DIST_TENSORFLOW] = "tensorflow",
+};
+
+/* distribution.type, in any case as Azure ML takes it; ray is refused by name. */
+static int take_dist_type(struct parse *p, const yaml_node_t *n, int *out)
+{
+	char text[QUOTE_MAX + 4];
+	size_t saved = path_push_word(p, "type");
+	int err;
+
+	if (scalar_matches(n, "ray", true))
+		err = fail(p, line_of(n),
+			   "'%s' is not supported by ferry run (expected pytorch, mpi or tensorflow)",
+			   printable(scalar(n), n->data.scalar.length, text, QUOTE_MAX));
+	else
+		err = take_enum(p, n, "type", dist_type_words, 4, true,
+				"pytorch, mpi or tensorflow", out);
+	path_pop(p, saved);
+	return err;
+}
+
+/* distribution: {type, process_count_per_instance} for pytorch and mpi, {type,
+ * worker_count, parameter_server_count} for tensorflow. */
+static int parse_distribution(struct parse *p, struct job *job, const yaml_node_t *n)
+{
+	static const char *const keys[] = { "type", "process_count_per_instance", "worker_count",
+					    "parameter_server_count", NULL };
+	struct job_dist *dist = &job->dist;
+	const yaml_node_t *type;
+	yaml_node_t *key, *value;
+	size_t i, saved;
+	int err, choice = JOB_DIST_NONE;
+	bool tensorflow;
+
+	if (is_null(n))
+		return 0;
+	err = check_mapping(p, n, FIELDS_MAX, "a mapping with type");
+	if (err)
+		return err;
+	type = map_get(p, n, "type");
+	if (!type)
+		return missing(p, line_of(n), "type");
+	err = take_dist_type(p, type, &choice);
+	if (err)
+		return err;
+	dist->type = (enum job_dist_type)choice;
+	tensorflow = dist->type == JOB_DIST_TENSORFLOW;
+	FOR_EACH_FIELD(p, n, keys, "type, process_count_per_instance, worker_count or "
+		       "parameter_server_count", key, value, i) {
+		if (scalar_is(key, "type"))
+			continue;
+		saved = path_push_node(p, key);
+		if (tensorflow == scalar_is(key, "process_count_per_instance"))
+			err = fail(p, line_of(key), "not a field of a %s distribution (expected %s)",
+				   dist_type_words[dist->type],
+				   tensorflow ? "worker_count or parameter_server_count"
+					      : "process_count_per_instance");
+		else if (scalar_is(key, "process_count_per_instance"))
+			err = take_count(p, value, 1, JOB_PROCESSES_MAX, &dist->process_count);
+		else if (scalar_is(key, "worker_count"))
+			err = take_count(p, value, 1, JOB_NODES_MAX, &dist->worker_count);
+		else
+			err = take_count(p, value, 0, JOB_NODES_MAX, &dist->parameter_server_count);
+		path_pop(p, saved);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static const char *const azureml_keys[] = {
 	"$schema", "type", "name", "command", "code", "inputs", "outputs",
 	"environment_variables", "limits", "experiment_name", "display_name", "description",
-	"tags", "environment", "compute", NULL,
+	"tags", "environment", "compute", "resources", "distribution", NULL,
 };
 
 /* Keys of commandJob.schema.json that ferry run does not do. */
 static const char *const azureml_unsupported[] = {
-	"resources", "distribution", "identity", "services", "queue_settings", "properties",
-	"component", "parent_job_name", "is_deterministic", "priority", "notification_setting",
-	NULL,
+	"identity", "services", "queue_settings", "properties", "component",
+	"parent_job_name", "is_deterministic", "priority", "notification_setting", NULL,
 };
 
 static int parse_azureml(struct parse *p, struct job *job, const yaml_node_t *root)
 {
 	unsigned command_line = line_of(root);
-	size_t i;
+	size_t i, saved;
 	int err;
 
 	job->kind = JOB_AZUREML;
@@ -990,7 +1153,6 @@ static int parse_azureml(struct parse *p, struct job *job, const yaml_node_t *ro
 	for (i = 0; i < map_len(root); i++) {
 		yaml_node_t *key, *value;
 		char text[QUOTE_MAX + 4];
-		size_t saved;
 
 		pair_at(p, root, i, &key, &value);
 		if (in_list(key, azureml_unsupported)) {
@@ -1039,6 +1201,10 @@ static int parse_azureml(struct parse *p, struct job *job, const yaml_node_t *ro
 			err = parse_kv_map(p, value, true, &job->env, &job->nenv);
 		} else if (scalar_is(key, "tags")) {
 			err = parse_kv_map(p, value, false, &job->tags, &job->ntags);
+		} else if (scalar_is(key, "resources")) {
+			err = parse_resources(p, job, value);
+		} else if (scalar_is(key, "distribution")) {
+			err = parse_distribution(p, job, value);
 		} else {
 			err = parse_limits(p, job, value);
 		}
@@ -1046,14 +1212,14 @@ static int parse_azureml(struct parse *p, struct job *job, const yaml_node_t *ro
 		if (err)
 			return err;
 	}
-	if (!job->command) {
-		size_t saved = path_push_word(p, "command");
-
-		err = fail(p, line_of(root), "required");
-		path_pop(p, saved);
-		return err;
-	}
-	return check_placeholders(p, job, "command", command_line);
+	if (!job->command)
+		return missing(p, line_of(root), "command");
+	if (job->dist.type == JOB_DIST_TENSORFLOW && !job->dist.worker_count)
+		job->dist.worker_count = job->dist.node_count;
+	saved = path_push_word(p, "command");
+	err = check_placeholders(p, job, job->command, command_line);
+	path_pop(p, saved);
+	return err;
 }
 
 /* ---- Batch AI jobs ---- */
@@ -1067,13 +1233,14 @@ static const char *const batchai_markers[] = {
 	"customMpiSettings", NULL,
 };
 
-static const char *const batchai_toolkits[] = {
-	"tensorFlowSettings", "pyTorchSettings", "caffeSettings", "caffe2Settings",
-	"chainerSettings", "cntkSettings", "horovodSettings", "customMpiSettings", NULL,
+/* Toolkits ferry run does not do. */
+static const char *const batchai_unsupported[] = {
+	"caffeSettings", "caffe2Settings", "chainerSettings", "cntkSettings", NULL,
 };
 
 static const char *const batchai_keys[] = {
-	"customToolkitSettings", "jobPreparation", "inputDirectories", "outputDirectories",
+	"customToolkitSettings", "customMpiSettings", "horovodSettings", "pyTorchSettings",
+	"tensorFlowSettings", "jobPreparation", "inputDirectories", "outputDirectories",
 	"stdOutErrPathPrefix", "mountVolumes", "environmentVariables", "secrets", "nodeCount",
 	"containerSettings", "experimentName", "constraints",
 	/* accepted, ignored */
@@ -1083,22 +1250,6 @@ static const char *const batchai_keys[] = {
 	"executionStateTransitionTime", "creationTime", "executionInfo",
 	"jobOutputDirectoryPathSegment", "toolType", NULL,
 };
-
-static const yaml_node_t *map_get(struct parse *p, const yaml_node_t *n, const char *name)
-{
-	size_t i;
-
-	if (n->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (i = 0; i < map_len(n); i++) {
-		yaml_node_t *key, *value;
-
-		pair_at(p, n, i, &key, &value);
-		if (key && value && scalar_is(key, name))
-			return value;
-	}
-	return NULL;
-}
 
 static bool has_marker(struct parse *p, const yaml_node_t *n)
 {
@@ -1110,17 +1261,8 @@ static bool has_marker(struct parse *p, const yaml_node_t *n)
 	return false;
 }
 
-/* Loops over the pairs of a mapping check_mapping() accepted: a key not in keys ends
- * the parse with unknown_key(), the others reach the loop's body. */
-#define FOR_EACH_FIELD(p, n, keys, expected, key, value, i)                        \
-	for (i = 0; i < map_len(n); i++)                                            \
-		if (pair_at(p, n, i, &key, &value), !in_list(key, keys))            \
-			return unknown_key(p, key, keys, expected);                 \
-		else
-
-/* {commandLine: ...}; *line is where the command is. */
-static int parse_command_line(struct parse *p, const yaml_node_t *n, bool required,
-			      char **out, unsigned *line)
+/* {commandLine: ...}, the command required. */
+static int parse_command_line(struct parse *p, const yaml_node_t *n, char **out)
 {
 	static const char *const keys[] = { "commandLine", NULL };
 	yaml_node_t *key, *value;
@@ -1131,28 +1273,14 @@ static int parse_command_line(struct parse *p, const yaml_node_t *n, bool requir
 		return err;
 	FOR_EACH_FIELD(p, n, keys, "commandLine", key, value, i) {
 		saved = path_push_node(p, key);
-		*line = line_of(value);
 		err = take_nonempty(p, value, out);
 		path_pop(p, saved);
 		if (err)
 			return err;
 	}
-	if (required && !*out) {
-		saved = path_push_word(p, "commandLine");
-		err = fail(p, line_of(n), "required");
-		path_pop(p, saved);
-	}
-	return err;
-}
-
-/* A required field the object at line did not have. */
-static int missing(struct parse *p, unsigned line, const char *field)
-{
-	size_t saved = path_push_word(p, field);
-	int err = fail(p, line, "required");
-
-	path_pop(p, saved);
-	return err;
+	if (!*out)
+		return missing(p, line_of(n), "commandLine");
+	return 0;
 }
 
 static int take_id(struct parse *p, const yaml_node_t *n, char **out)
@@ -1642,27 +1770,247 @@ static int parse_constraints(struct parse *p, struct job *job, const yaml_node_t
 	return 0;
 }
 
-static int take_node_count(struct parse *p, const yaml_node_t *n, long *out)
-{
-	char text[QUOTE_MAX + 4];
-	int64_t v = 0;
+/* The toolkit settings Batch AI runs; keys[0] is the one required. */
+struct toolkit {
+	const char *name;
+	enum job_dist_type type;
+	const char *const *keys;
+	const char *expected; /* the keys, for messages */
+};
 
-	if (!is_value(n))
-		return fail(p, line_of(n), "expected a whole number, got %s", shape(n));
-	if (parse_uint(scalar(n), n->data.scalar.length, INT_MAX, &v) || v < 1)
-		return fail(p, line_of(n), "'%s' is not a whole number from 1 to %d",
-			    printable(scalar(n), n->data.scalar.length, text, QUOTE_MAX), INT_MAX);
-	*out = (long)v;
+static const char *const custom_keys[] = { "commandLine", NULL };
+static const char *const mpi_keys[] = { "commandLine", "processCount", NULL };
+static const char *const horovod_keys[] = { "pythonScriptFilePath", "pythonInterpreterPath",
+					    "commandLineArgs", "processCount", NULL };
+static const char *const pytorch_keys[] = { "pythonScriptFilePath", "pythonInterpreterPath",
+					    "commandLineArgs", "processCount",
+					    "communicationBackend", NULL };
+static const char *const tensorflow_keys[] = {
+	"pythonScriptFilePath", "pythonInterpreterPath", "masterCommandLineArgs",
+	"workerCommandLineArgs", "parameterServerCommandLineArgs", "workerCount",
+	"parameterServerCount", NULL,
+};
+
+static const struct toolkit toolkits[] = {
+	{ "customToolkitSettings", JOB_DIST_NONE, custom_keys, "commandLine" },
+	{ "customMpiSettings", JOB_DIST_MPI, mpi_keys, "commandLine or processCount" },
+	{ "horovodSettings", JOB_DIST_MPI, horovod_keys,
+	  "pythonScriptFilePath, pythonInterpreterPath, commandLineArgs or processCount" },
+	{ "pyTorchSettings", JOB_DIST_PYTORCH, pytorch_keys,
+	  "pythonScriptFilePath, pythonInterpreterPath, commandLineArgs, processCount or "
+	  "communicationBackend" },
+	{ "tensorFlowSettings", JOB_DIST_TENSORFLOW, tensorflow_keys,
+	  "pythonScriptFilePath, pythonInterpreterPath, masterCommandLineArgs, "
+	  "workerCommandLineArgs, parameterServerCommandLineArgs, workerCount or "
+	  "parameterServerCount" },
+};
+
+enum { BACKEND_TCP, BACKEND_GLOO, BACKEND_NCCL, BACKEND_MPI };
+static const char *const backend_words[] = {
+	[BACKEND_TCP] = "TCP",
+	[BACKEND_GLOO] = "Gloo",
+	[BACKEND_NCCL] = "NCCL",
+	[BACKEND_MPI] = "MPI",
+};
+
+/* The one toolkit's settings as read, until nodeCount is known. */
+struct toolkit_settings {
+	const struct toolkit *toolkit; /* NULL: none yet */
+	unsigned line;                 /* of its key */
+	char *command_line;
+	char *script;                  /* pythonScriptFilePath */
+	char *interpreter;             /* pythonInterpreterPath */
+	char *args;                    /* commandLineArgs or masterCommandLineArgs */
+	char *worker_args;
+	char *ps_args;
+	long process_count;            /* processCount, over all nodes; 0: absent */
+	unsigned process_count_line;
+	long worker_count;             /* 0: absent */
+	long parameter_server_count;   /* -1: absent */
+	bool mpi_backend;              /* communicationBackend MPI */
+};
+
+static const struct toolkit *find_toolkit(const yaml_node_t *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(toolkits) / sizeof(toolkits[0]); i++)
+		if (scalar_is(key, toolkits[i].name))
+			return &toolkits[i];
+	return NULL;
+}
+
+/* One field of a toolkit, on the path. A null value counts as absent: `az batchai job
+ * show` writes null for every field not set. */
+static int take_toolkit_field(struct parse *p, const struct job *job, struct toolkit_settings *s,
+			      const yaml_node_t *key, const yaml_node_t *value)
+{
+	char **text = NULL;
+	bool args = false;
+	int err, backend = 0;
+
+	if (is_null(value))
+		return 0;
+	if (scalar_is(key, "commandLine")) {
+		text = &s->command_line;
+	} else if (scalar_is(key, "pythonScriptFilePath")) {
+		text = &s->script;
+	} else if (scalar_is(key, "pythonInterpreterPath")) {
+		text = &s->interpreter;
+	} else if (scalar_is(key, "commandLineArgs") || scalar_is(key, "masterCommandLineArgs")) {
+		text = &s->args;
+		args = true;
+	} else if (scalar_is(key, "workerCommandLineArgs")) {
+		text = &s->worker_args;
+		args = true;
+	} else if (scalar_is(key, "parameterServerCommandLineArgs")) {
+		text = &s->ps_args;
+		args = true;
+	}
+	/* Commands are these pieces joined with spaces, so a placeholder cannot span two
+	 * of them: checking each piece checks the commands. */
+	if (text) {
+		err = args ? take_string(p, value, text) : take_nonempty(p, value, text);
+		return err ? err : check_placeholders(p, job, *text, line_of(value));
+	}
+	if (scalar_is(key, "processCount")) {
+		s->process_count_line = line_of(value);
+		return take_count(p, value, 1, (long)JOB_NODES_MAX * JOB_PROCESSES_MAX,
+				  &s->process_count);
+	}
+	if (scalar_is(key, "workerCount"))
+		return take_count(p, value, 1, JOB_NODES_MAX, &s->worker_count);
+	if (scalar_is(key, "parameterServerCount"))
+		return take_count(p, value, 0, JOB_NODES_MAX, &s->parameter_server_count);
+	err = take_enum(p, value, "communication backend", backend_words, 4, true,
+			"TCP, Gloo, NCCL or MPI", &backend);
+	s->mpi_backend = backend == BACKEND_MPI;
+	return err;
+}
+
+/* The toolkit's settings (key: value of the job's properties) into s; one toolkit at
+ * most. */
+static int parse_toolkit(struct parse *p, const struct job *job, struct toolkit_settings *s,
+			 const yaml_node_t *key, const yaml_node_t *n)
+{
+	const struct toolkit *toolkit = find_toolkit(key);
+	yaml_node_t *fkey, *fvalue;
+	size_t i, saved;
+	int err;
+
+	if (is_null(n))
+		return 0;
+	if (s->toolkit)
+		return fail(p, line_of(key), "only one toolkit may be given (%s is at line %u)",
+			    s->toolkit->name, s->line);
+	s->toolkit = toolkit;
+	s->line = line_of(key);
+	err = check_mapping(p, n, FIELDS_MAX, "a mapping");
+	if (err)
+		return err;
+	FOR_EACH_FIELD(p, n, toolkit->keys, toolkit->expected, fkey, fvalue, i) {
+		saved = path_push_node(p, fkey);
+		err = take_toolkit_field(p, job, s, fkey, fvalue);
+		path_pop(p, saved);
+		if (err)
+			return err;
+	}
+	if (!(strcmp(toolkit->keys[0], "commandLine") == 0 ? s->command_line : s->script))
+		return missing(p, line_of(n), toolkit->keys[0]);
 	return 0;
 }
 
-/* The job's properties (or the whole file when it has no wrapper). */
-static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node_t *n,
-			       unsigned line)
+/* "<interpreter> <script> <args>" (args may be NULL or empty) as a new string. */
+static int python_command(const struct toolkit_settings *s, const char *args, char **out)
+{
+	/* Debian has no `python`, only python3. */
+	const char *words[] = { s->interpreter ? s->interpreter : "python3", s->script, args };
+	size_t len = 0, used = 0, i, n;
+	char *cmd;
+
+	for (i = 0; i < 3; i++)
+		len += words[i] ? strlen(words[i]) + 1 : 0;
+	cmd = malloc(len + 1);
+	if (!cmd)
+		return -ENOMEM;
+	for (i = 0; i < 3; i++) {
+		if (!words[i] || !*words[i])
+			continue;
+		if (used)
+			cmd[used++] = ' ';
+		n = strlen(words[i]);
+		memcpy(cmd + used, words[i], n);
+		used += n;
+	}
+	cmd[used] = '\0';
+	*out = cmd;
+	return 0;
+}
+
+/* processCount is over all nodes: each node runs an equal share. */
+static int split_processes(struct parse *p, const struct toolkit_settings *s,
+			   struct job_dist *dist)
+{
+	long total = s->process_count ? s->process_count : dist->node_count;
+	size_t saved;
+	int err = 0;
+
+	saved = path_push_word(p, s->toolkit->name);
+	path_push_word(p, "processCount");
+	if (total % dist->node_count)
+		err = fail(p, s->process_count_line,
+			   "%ld processes cannot be spread evenly over nodeCount %ld (expected a "
+			   "multiple of %ld)", total, dist->node_count, dist->node_count);
+	else if (total / dist->node_count > JOB_PROCESSES_MAX)
+		err = fail(p, s->process_count_line,
+			   "%ld processes over nodeCount %ld is more than %d a node (expected at "
+			   "most %ld)", total, dist->node_count, JOB_PROCESSES_MAX,
+			   (long)JOB_PROCESSES_MAX * dist->node_count);
+	else
+		dist->process_count = total / dist->node_count;
+	path_pop(p, saved);
+	return err;
+}
+
+/* job->command and job->dist from the toolkit, now that nodeCount is known. */
+static int toolkit_dist(struct parse *p, struct job *job, struct toolkit_settings *s)
+{
+	struct job_dist *dist = &job->dist;
+	int err = 0;
+
+	dist->type = s->toolkit->type;
+	if (dist->type == JOB_DIST_PYTORCH && s->mpi_backend)
+		dist->type = JOB_DIST_MPI;
+	if (s->command_line) {
+		job->command = s->command_line;
+		s->command_line = NULL;
+	} else {
+		err = python_command(s, s->args, &job->command);
+	}
+	if (err || dist->type == JOB_DIST_NONE)
+		return err;
+	if (dist->type != JOB_DIST_TENSORFLOW)
+		return split_processes(p, s, dist);
+	dist->worker_count = s->worker_count ? s->worker_count : dist->node_count;
+	dist->parameter_server_count = s->parameter_server_count >= 0 ? s->parameter_server_count
+					: dist->node_count > 1 ? 1 : 0;
+	dist->master_command = strdup(job->command);
+	if (!dist->master_command)
+		return -ENOMEM;
+	if (dist->worker_count > 1)
+		err = python_command(s, s->worker_args, &dist->worker_command);
+	if (!err && dist->parameter_server_count > 0)
+		err = python_command(s, s->ps_args, &dist->ps_command);
+	return err;
+}
+
+/* The job's properties (or the whole file when it has no wrapper), the toolkit's
+ * settings into s. */
+static int read_batchai_props(struct parse *p, struct job *job, const yaml_node_t *n,
+			      struct toolkit_settings *s)
 {
 	struct job_batchai *b = &job->batchai;
 	yaml_node_t *key, *value;
-	unsigned command_line = 0, prep_line = 0;
 	size_t i, saved;
 	int err = check_mapping(p, n, FIELDS_MAX, "a mapping (the job's properties)");
 
@@ -1670,25 +2018,25 @@ static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node
 		return err;
 	for (i = 0; i < map_len(n); i++) {
 		pair_at(p, n, i, &key, &value);
-		saved = path_push_node(p, key);
-		if (in_list(key, batchai_toolkits)) {
+		if (in_list(key, batchai_unsupported)) {
+			/* `az batchai job show` writes null for the toolkits not used. */
+			if (is_null(value))
+				continue;
+			saved = path_push_node(p, key);
 			err = fail(p, line_of(key),
 				   "not supported by ferry run (give the command as "
 				   "customToolkitSettings.commandLine)");
 			path_pop(p, saved);
 			return err;
 		}
-		path_pop(p, saved);
 		if (!in_list(key, batchai_keys))
 			return unknown_key(p, key, batchai_keys, NULL);
 		saved = path_push_node(p, key);
-		if (scalar_is(key, "customToolkitSettings")) {
-			err = parse_command_line(p, value, false, &job->command, &command_line);
-			if (!err && job->command)
-				err = check_placeholders(p, job, "commandLine", command_line);
-		} else if (scalar_is(key, "jobPreparation")) {
-			err = parse_command_line(p, value, true, &b->job_preparation, &prep_line);
-		} else if (scalar_is(key, "inputDirectories"))
+		if (find_toolkit(key))
+			err = parse_toolkit(p, job, s, key, value);
+		else if (scalar_is(key, "jobPreparation"))
+			err = parse_command_line(p, value, &b->job_preparation);
+		else if (scalar_is(key, "inputDirectories"))
 			err = parse_input_dirs(p, job, value);
 		else if (scalar_is(key, "outputDirectories"))
 			err = parse_output_dirs(p, job, value);
@@ -1701,7 +2049,7 @@ static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node
 		else if (scalar_is(key, "secrets"))
 			err = parse_secrets(p, job, value);
 		else if (scalar_is(key, "nodeCount"))
-			err = take_node_count(p, value, &b->node_count);
+			err = take_count(p, value, 1, JOB_NODES_MAX, &job->dist.node_count);
 		else if (scalar_is(key, "containerSettings"))
 			err = parse_container(p, job, value);
 		else if (scalar_is(key, "experimentName"))
@@ -1713,14 +2061,30 @@ static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node
 		if (err)
 			return err;
 	}
-	if (!job->command) {
-		size_t inner = path_push_word(p, "customToolkitSettings");
+	return 0;
+}
+
+static int parse_batchai_props(struct parse *p, struct job *job, const yaml_node_t *n,
+			       unsigned line)
+{
+	struct toolkit_settings s = { .parameter_server_count = -1 };
+	int err = read_batchai_props(p, job, n, &s);
+
+	if (!err && !s.toolkit) {
+		size_t saved = path_push_word(p, "customToolkitSettings");
 
 		err = missing(p, line, "commandLine");
-		path_pop(p, inner);
-		return err;
+		path_pop(p, saved);
 	}
-	return 0;
+	if (!err)
+		err = toolkit_dist(p, job, &s);
+	free(s.command_line);
+	free(s.script);
+	free(s.interpreter);
+	free(s.args);
+	free(s.worker_args);
+	free(s.ps_args);
+	return err;
 }
 
 static int parse_batchai(struct parse *p, struct job *job, const yaml_node_t *root)
@@ -1930,7 +2294,8 @@ int job_parse_string(const char *text, size_t len, const char *source, struct jo
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
-	job->batchai.node_count = 1;
+	job->dist.node_count = 1;
+	job->dist.process_count = 1;
 	job->source = strdup(source);
 	if (!job->source) {
 		free(job);
@@ -2085,6 +2450,9 @@ void job_free(struct job *job)
 	free(b->std_out_err_path_prefix);
 	free(b->job_preparation);
 	free(b->container_image);
+	free(job->dist.master_command);
+	free(job->dist.worker_command);
+	free(job->dist.ps_command);
 	free(job->inputs);
 	free(job->outputs);
 	free(job->env);

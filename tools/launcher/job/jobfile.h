@@ -29,6 +29,8 @@
 #define JOB_DEPTH_MAX 64          /* mappings and lists inside one another */
 #define JOB_NAME_MAX 255          /* input/output names, Batch AI ids */
 #define JOB_SUBST_MAX (1024 * 1024) /* bytes job_substitute() may produce */
+#define JOB_NODES_MAX 4096          /* node_count, worker_count, parameter_server_count */
+#define JOB_PROCESSES_MAX 1024      /* process_count: processes on one node */
 
 enum job_kind {
 	JOB_AZUREML, /* Azure ML v2 command job */
@@ -125,13 +127,34 @@ struct job_batchai {
 	char *std_out_err_path_prefix; /* NULL when absent */
 	char *job_preparation;         /* jobPreparation.commandLine, or NULL */
 	char *container_image;         /* containerSettings.imageSourceRegistry.image, or NULL */
-	long node_count;               /* nodeCount; 1 when absent */
+};
+
+enum job_dist_type {
+	JOB_DIST_NONE,       /* the command once per node */
+	JOB_DIST_PYTORCH,
+	JOB_DIST_MPI,
+	JOB_DIST_TENSORFLOW,
+};
+
+/* How the command is spread over nodes and processes: Azure ML `resources` and
+ * `distribution`, Batch AI nodeCount and the toolkit settings. */
+struct job_dist {
+	enum job_dist_type type;  /* NONE: the command once per node */
+	long node_count;          /* resources.instance_count / nodeCount; default 1 */
+	long process_count;       /* processes per node (pytorch, mpi); 1 otherwise */
+	long worker_count;        /* tensorflow; default node_count; 0 for other types */
+	long parameter_server_count; /* tensorflow; default 0 (Azure ML) or 1 (Batch AI,
+				      * when more than one node); 0 for other types */
+	char *master_command;     /* Batch AI tensorFlowSettings: the command of worker 0; NULL: command */
+	char *worker_command;     /* ... of the other workers; NULL: command */
+	char *ps_command;         /* ... of parameter servers; NULL: command */
 };
 
 struct job {
 	enum job_kind kind;
 	char *source;  /* file name as given to the parser, for messages */
-	char *command; /* never NULL; Batch AI: customToolkitSettings.commandLine */
+	char *command; /* never NULL; Batch AI: the toolkit's commandLine, or the python
+			* command built from its settings */
 	char *code;    /* local path, or NULL */
 	char *name;    /* name (Azure ML) or the Batch AI body's name, or NULL */
 	char *experiment_name;
@@ -149,6 +172,7 @@ struct job {
 	size_t ntags;
 	int64_t timeout; /* seconds; 0 = none. limits.timeout / constraints.maxWallClockTime */
 	struct job_batchai batchai; /* zeroed for JOB_AZUREML */
+	struct job_dist dist;       /* always filled: defaults when the file says nothing */
 };
 
 /* Parses the file at path (at most JOB_FILE_MAX bytes). On success *out is a new job
