@@ -226,3 +226,17 @@ int util_parse_size(const char *s, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+int util_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max ||
+	    !((*s >= '0' && *s <= '9') || *s == '-'))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

@@ -57,6 +57,10 @@ int util_path_join(char *out, size_t outlen, const char *dir, const char *name);
 /* The value of a hexadecimal digit (either case), or -1. */
 int util_hex_digit(char c);
 
+/* A decimal whole number from min to max, nothing else (no sign but '-', no space):
+ * 0, or -EINVAL. */
+int util_parse_long(const char *s, long min, long max, long *out);
+
 /* A size: decimal bytes, or with a K, M, G or T suffix (powers of 1024). -EINVAL for
  * anything else (signs, spaces, other suffixes), -ERANGE past UINT64_MAX. */
 int util_parse_size(const char *s, uint64_t *out);

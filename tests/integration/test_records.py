@@ -155,7 +155,7 @@ def test_forged_output_on_another_host_gets_no_request():
 
 def test_damaged_records_get_one_line():
     huge = record("run_huge")
-    huge["command"] = "x" * (2 << 20)
+    huge["command"] = "x" * (9 << 20)
     cases = {
         "run_trunc": (json.dumps(record("run_trunc"))[:150].encode(), "damaged"),
         "run_notjson": (b"<html>hello</html>", "damaged"),

@@ -113,12 +113,9 @@ static int cmd_o_path(struct cmd_opts *o, int key, const char *value)
 /* A decimal number from 1 to max: 0, or -EINVAL. */
 static int cmd_o_number(const char *value, long max, int *out)
 {
-	char *end;
 	long number;
 
-	errno = 0;
-	number = strtol(value, &end, 10);
-	if (errno || end == value || *end || number < 1 || number > max)
+	if (util_parse_long(value, 1, max, &number) != 0)
 		return -EINVAL;
 	*out = (int)number;
 	return 0;

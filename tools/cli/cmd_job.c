@@ -4,20 +4,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/base/util.h"
 #include "tools/cli/cli.h"
 #include "tools/launcher/jobs.h"
 
 static const char cmd_job_usage[] =
 	"usage: ferry job list [--experiment NAME]\n"
 	"       ferry job show RUN\n"
-	"       ferry job logs RUN [-f|--follow]\n"
+	"       ferry job logs RUN [--rank N] [-f|--follow]\n"
 	"       ferry job download RUN [--all | --output NAME] [-o|--download-path DIR]\n";
 
 static const char cmd_job_help[] =
 	"\n"
 	"The runs ferry run recorded in the default datastore (workspaceblobstore), under\n"
 	"runs/RUN/. list shows them newest first; show prints a run's record (JSON); logs\n"
-	"prints its log, and with --follow keeps printing until the run ends, then exits 0\n"
+	"prints its log (of rank 0, or of --rank N, in a run on many nodes), and with --follow keeps printing until the run ends, then exits 0\n"
 	"when it Completed and 1 when it Failed or was Canceled; download fetches its\n"
 	"artifacts and logs (and with --all or --output NAME its named outputs) into DIR\n"
 	"(default: the current folder). Exit status: 0 done, 1 failed, 2 bad usage.\n"
@@ -28,6 +29,7 @@ struct cmd_job_args {
 	const char *run;
 	const char *experiment;
 	bool follow;
+	long rank; /* -1: the first */
 	struct jobs_download download;
 };
 
@@ -40,9 +42,10 @@ static const struct option cmd_job_options[] = {
 	{ "output", required_argument, NULL, 0 },
 	{ "download-path", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "rank", required_argument, NULL, 0 },
 	{ NULL, 0, NULL, 0 },
 };
-static const int cmd_job_codes[] = { 'e', 'f', 'a', 'O', 'o', 'h' };
+static const int cmd_job_codes[] = { 'e', 'f', 'a', 'O', 'o', 'h', 'r' };
 
 /* The flags each verb takes, as getopt's vals. */
 static bool cmd_job_takes(const char *verb, int flag)
@@ -52,7 +55,7 @@ static bool cmd_job_takes(const char *verb, int flag)
 	if (!strcmp(verb, "list"))
 		return flag == 'e';
 	if (!strcmp(verb, "logs"))
-		return flag == 'f';
+		return flag == 'f' || flag == 'r';
 	if (!strcmp(verb, "download"))
 		return flag == 'a' || flag == 'O' || flag == 'o';
 	return false;
@@ -83,6 +86,11 @@ static int cmd_job_parse(int argc, char **argv, struct cmd_job_args *a, bool *do
 			return 0;
 		case 'e': a->experiment = optarg; break;
 		case 'f': a->follow = true; break;
+		case 'r':
+			if (util_parse_long(optarg, 0, RECORD_PROCS_MAX - 1, &a->rank) != 0)
+				return cli_usage_error(cmd, cmd_job_usage, "--rank takes a whole "
+						       "number, not '%.32s'", optarg);
+			break;
 		case 'a': a->download.all = true; break;
 		case 'O': a->download.output = optarg; break;
 		case 'o': a->download.dir = optarg; break;
@@ -116,7 +124,8 @@ static int cmd_job_do(struct jobs *jobs, const struct cmd_job_args *a)
 	if (!strcmp(a->verb, "show"))
 		err = jobs_show(jobs, a->run, stdout, errbuf, sizeof(errbuf));
 	else if (!strcmp(a->verb, "logs"))
-		err = jobs_logs(jobs, a->run, a->follow, stdout, &status, errbuf, sizeof(errbuf));
+		err = jobs_logs(jobs, a->run, a->rank, a->follow, stdout, &status, errbuf,
+				sizeof(errbuf));
 	else
 		err = jobs_download(jobs, a->run, &a->download, errbuf, sizeof(errbuf));
 	if (err) {
@@ -131,7 +140,7 @@ static int cmd_job_do(struct jobs *jobs, const struct cmd_job_args *a)
 int cmd_job(int argc, char **argv)
 {
 	static const char *const verbs[] = { "list", "show", "logs", "download" };
-	struct cmd_job_args a = { .download.dir = "." };
+	struct cmd_job_args a = { .download.dir = ".", .rank = -1 };
 	struct jobs *jobs;
 	char errbuf[2048];
 	bool done = false;

@@ -15,7 +15,8 @@
 static const char ferry_mount_usage[] =
 	"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n";
 static const char ferry_unmount_usage[] = "usage: ferry unmount [-z|--lazy] MOUNTPOINT\n";
-static const char ferry_run_usage[] = "usage: ferry run JOBFILE\n";
+static const char ferry_run_usage[] =
+	"usage: ferry run JOBFILE [--engine local|slurm|mpi] [--hostfile FILE] [--shared-temp DIR]\n";
 
 static const char ferry_mount_help[] =
 	"URL is a container, optionally with a prefix:\n"
@@ -32,7 +33,7 @@ static void ferry_usage(FILE *out)
 	fprintf(out,
 		"%s"
 		"       ferry unmount [-z] MOUNTPOINT\n"
-		"       ferry run JOBFILE               (docs/launcher.md)\n"
+		"       ferry run JOBFILE [--engine local|slurm|mpi] [--hostfile FILE]   (docs/launcher.md)\n"
 		"       ferry job list [--experiment NAME] | show RUN | logs RUN [--follow]\n"
 		"       ferry job download RUN [--all | --output NAME] [-o DIR]\n"
 		"       %s"
@@ -129,27 +130,60 @@ static int ferry_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "hostfile", required_argument, NULL, 'H' },
+		{ "shared-temp", required_argument, NULL, 'S' },
+		{ "task", no_argument, NULL, 'T' }, /* a slot started by an engine */
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char *const engines[] = { "local", "slurm", "mpi" };
+	struct run_opts opts = { .engine = RUN_ENGINE_LOCAL };
 	char job_path[PATH_MAX];
 	int opt;
+	size_t i;
 
 	cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt != 'h')
+		switch (opt) {
+		case 'h':
+			printf("%sRuns an Azure ML command job or a Batch AI job file: on this "
+			       "machine (local), or on\nmany nodes through Slurm's srun or Open MPI's "
+			       "mpirun (docs/launcher.md).\n", ferry_run_usage);
+			return 0;
+		case 'e':
+			for (i = 0; i < 3 && strcmp(optarg, engines[i]) != 0; i++)
+				;
+			if (i == 3)
+				return cli_usage_error("run", ferry_run_usage,
+						       "--engine takes local, slurm or mpi");
+			opts.engine = (enum run_engine)i;
+			break;
+		case 'H':
+			opts.hostfile = optarg;
+			break;
+		case 'S':
+			opts.shared_temp = optarg;
+			break;
+		case 'T':
+			opts.task = true;
+			break;
+		default:
 			return cli_bad_option("run", opt, argv, longopts, ferry_run_usage);
-		printf("%sRuns an Azure ML command job or a Batch AI job file on this machine\n"
-		       "(docs/launcher.md).\n", ferry_run_usage);
-		return 0;
+		}
 	}
 	if (argc - optind != 1)
 		return cli_usage_error("run", ferry_run_usage, "give one JOBFILE");
+	if (opts.hostfile && opts.engine != RUN_ENGINE_MPI)
+		return cli_usage_error("run", ferry_run_usage, "--hostfile goes with --engine mpi");
+	if (opts.task && opts.engine == RUN_ENGINE_LOCAL)
+		return cli_usage_error("run", ferry_run_usage, "--task goes with --engine");
 	/* The job's relative paths are the file's folder's: the launcher gets it absolute.
 	 * A file that cannot be resolved is the launcher's to report. */
 	if (!realpath(argv[optind], job_path) &&
 	    util_path_join(job_path, sizeof(job_path), "", argv[optind]) != 0)
 		return cli_usage_error("run", ferry_run_usage, "the JOBFILE path is too long");
-	return run_job(&(struct run_opts){ .job_path = job_path });
+	opts.job_path = job_path;
+	return run_job(&opts);
 }
 
 /* The commands, for suggestions. */

@@ -143,13 +143,13 @@ int jobs_show(struct jobs *jobs, const char *id, FILE *out, char *errbuf, size_t
 }
 
 /* Writes what the log has past *printed to out. A log not there yet is no error. */
-static int jobs_log_tail(struct jobs *jobs, const char *id, size_t *printed, FILE *out,
-			 char *errbuf, size_t errlen)
+static int jobs_log_tail(struct jobs *jobs, const char *id, const char *name, size_t *printed,
+			 FILE *out, char *errbuf, size_t errlen)
 {
-	char path[RECORD_ID_MAX + 32];
+	char path[RECORD_ID_MAX + 64];
 	uint64_t size = 0;
 
-	snprintf(path, sizeof(path), "runs/%s/user_logs/std_log.txt", id);
+	snprintf(path, sizeof(path), "runs/%s/user_logs/%s", id, name);
 	do {
 		char *text = NULL;
 		size_t len = 0;
@@ -171,10 +171,28 @@ static int jobs_log_tail(struct jobs *jobs, const char *id, size_t *printed, FIL
 	return fflush(out) == 0 ? 0 : -EIO;
 }
 
-int jobs_logs(struct jobs *jobs, const char *id, bool follow, FILE *out,
+/* The log of rank (-1: the first) of a run: std_log.txt for a run of one process,
+ * std_log_process_<rank>.txt for a run on many. */
+static int jobs_log_name(const struct run_record *rec, long rank, char *out, size_t outlen,
+			 char *errbuf, size_t errlen)
+{
+	if (rank >= (long)(rec->nprocs ? rec->nprocs : 1)) {
+		util_errf(errbuf, errlen, "run %s has no rank %ld (its ranks: 0 to %zu)", rec->id,
+			  rank, rec->nprocs ? rec->nprocs - 1 : 0);
+		return -ENOENT;
+	}
+	if (rec->nprocs)
+		snprintf(out, outlen, "std_log_process_%ld.txt", rank < 0 ? 0 : rank);
+	else
+		snprintf(out, outlen, "std_log.txt");
+	return 0;
+}
+
+int jobs_logs(struct jobs *jobs, const char *id, long rank, bool follow, FILE *out,
 	      enum record_status *status, char *errbuf, size_t errlen)
 {
 	size_t printed = 0;
+	char name[64];
 
 	for (;;) {
 		struct run_record rec;
@@ -184,8 +202,10 @@ int jobs_logs(struct jobs *jobs, const char *id, bool follow, FILE *out,
 		if (err)
 			return err;
 		*status = rec.status;
+		err = jobs_log_name(&rec, rank, name, sizeof(name), errbuf, errlen);
 		record_free(&rec);
-		err = jobs_log_tail(jobs, id, &printed, out, errbuf, errlen);
+		if (!err)
+			err = jobs_log_tail(jobs, id, name, &printed, out, errbuf, errlen);
 		if (err || !follow || record_status_final(*status))
 			return err;
 		sleep(JOBS_FOLLOW_SECONDS);

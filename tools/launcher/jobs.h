@@ -32,10 +32,11 @@ int jobs_list(struct jobs *jobs, const char *experiment, FILE *out, FILE *warn);
 /* Writes the record of run id to out as JSON. */
 int jobs_show(struct jobs *jobs, const char *id, FILE *out, char *errbuf, size_t errlen);
 
-/* Writes the run's log (user_logs/std_log.txt) to out. With follow, keeps writing
- * what is added (every 2 s) until the record's status is final. *status is the
- * status last read. */
-int jobs_logs(struct jobs *jobs, const char *id, bool follow, FILE *out,
+/* Writes the run's log to out: user_logs/std_log.txt, or for a run on many nodes
+ * user_logs/std_log_process_<rank>.txt of rank (-1: rank 0; -ENOENT for a rank the
+ * run does not have). With follow, keeps writing what is added (every 2 s) until the
+ * record's status is final. *status is the status last read. */
+int jobs_logs(struct jobs *jobs, const char *id, long rank, bool follow, FILE *out,
 	      enum record_status *status, char *errbuf, size_t errlen);
 
 struct jobs_download {

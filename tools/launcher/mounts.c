@@ -67,7 +67,8 @@ static int64_t mounts_now_ms(void)
  * kept open (and closed by no exec) until the end. */
 static void mounts_child(const struct mount_options *mo_in, const char *log, int life)
 {
-	static const int reset[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE };
+	static const int reset[] = { SIGCHLD, SIGPIPE };
+	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP };
 	struct mount_options mo = *mo_in;
 	int null_fd = open("/dev/null", O_RDWR);
 	int log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
@@ -77,6 +78,11 @@ static void mounts_child(const struct mount_options *mo_in, const char *log, int
 	/* the launcher's handlers write to its descriptors, closed here */
 	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
 		signal(reset[i], SIG_DFL);
+	/* Only the launcher ends a mount (by unmounting it), after the run's outputs are
+	 * saved: not a scancel or a kill of the whole job step, which signal every process
+	 * of the step. libfuse leaves ignored signals alone. */
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		signal(ignored[i], SIG_IGN);
 	life = fcntl(life, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
 	if (null_fd < 0 || log_fd < 0 || life < 0 || setsid() < 0)
 		_exit(1);

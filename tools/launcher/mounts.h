@@ -1,9 +1,10 @@
 /* mounts: the mounts of one run, each served by a child of the launcher that the
  * launcher waits for.
  *
- * Each child runs mount_run() in the foreground, in a session of its own (a Ctrl-C at
- * the terminal does not stop it before the run's outputs are saved), with what it
- * logs (errors only) in a file of the run's folder. A read-write mount whose daemon
+ * Each child runs mount_run() in the foreground, in a session of its own, ignoring
+ * SIGINT, SIGTERM and SIGHUP (neither a Ctrl-C at the terminal nor a signal to a whole
+ * job step stops it before the run's outputs are saved), with what it logs (errors
+ * only) in a file of the run's folder. A read-write mount whose daemon
  * logged an error, or exited with a failure, may have lost writes: mounts_end()
  * reports each such line.
  *

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,6 +45,27 @@ bool record_id_valid(const char *id)
 			return false;
 	}
 	return true;
+}
+
+int record_new_id(char *out, size_t outlen)
+{
+	unsigned char random[4];
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f = fopen("/dev/urandom", "re");
+
+	if (!f || fread(random, 1, sizeof(random), f) != sizeof(random)) {
+		if (f)
+			fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", &tm);
+	snprintf(out, outlen, "run_%s_%02x%02x%02x%02x", stamp, random[0], random[1], random[2],
+		 random[3]);
+	return 0;
 }
 
 /* Writing --------------------------------------------------------------------------- */
@@ -112,6 +134,29 @@ static json_t *record_jtimes(const struct run_record *rec)
 	return times;
 }
 
+static json_t *record_jprocs(const struct record_proc *p, size_t n)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < n; i++) {
+		json_t *item = json_pack("{s:i, s:i, s:o, s:i, s:o, s:s, s:o, s:o, s:o}",
+					 "rank", p[i].rank, "node", p[i].node, "host",
+					 record_jstring(p[i].host), "local_rank", p[i].local_rank,
+					 "role", record_jstring(p[i].role), "status",
+					 record_status_name(p[i].status), "exit_code",
+					 p[i].exit_code >= 0 ? json_integer(p[i].exit_code)
+							     : json_null(),
+					 "started", record_jtime(p[i].started), "ended",
+					 record_jtime(p[i].ended));
+
+		if (!item || json_array_append_new(list, item) != 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
 int record_to_json(const struct run_record *rec, char **out, size_t *len)
 {
 	json_t *root = json_object();
@@ -134,6 +179,16 @@ int record_to_json(const struct run_record *rec, char **out, size_t *len)
 	bad = bad || json_object_set_new(root, "inputs", record_jdata(rec->inputs, rec->ninputs));
 	bad = bad || json_object_set_new(root, "outputs",
 					 record_jdata(rec->outputs, rec->noutputs));
+	if (rec->engine) { /* absent from records of older versions */
+		bad = bad || json_object_set_new(root, "engine", record_jstring(rec->engine));
+		bad = bad || json_object_set_new(root, "distribution",
+						 record_jstring(rec->distribution));
+		bad = bad || json_object_set_new(root, "node_count",
+						 json_integer(rec->node_count > 0 ? rec->node_count
+										  : 1));
+		bad = bad || json_object_set_new(root, "processes",
+						 record_jprocs(rec->procs, rec->nprocs));
+	}
 	*out = bad ? NULL : json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
 	if (!*out)
@@ -143,11 +198,6 @@ int record_to_json(const struct run_record *rec, char **out, size_t *len)
 }
 
 /* Reading --------------------------------------------------------------------------- */
-
-enum record_text {
-	RECORD_ONE_LINE, /* no control characters */
-	RECORD_LINES,    /* newlines and tabs too */
-};
 
 /* The bytes no field may hold: C0 and C1 controls, DEL, and the bidirectional
  * overrides and isolates that make text print other than it reads. */
@@ -169,8 +219,7 @@ static bool record_text_ok(const char *s, size_t len, enum record_text kind)
 	return true;
 }
 
-/* The string at key of obj: *out NULL for null when nullable; -EINVAL otherwise. */
-static int record_string(const json_t *obj, const char *key, const char *where,
+int record_string(const json_t *obj, const char *key, const char *where,
 			 size_t max, enum record_text kind, bool nullable, const char **out,
 			 char *errbuf, size_t errlen)
 {
@@ -201,13 +250,13 @@ static int record_string(const json_t *obj, const char *key, const char *where,
 
 /* "2026-12-03T22:45:05Z" -> seconds; 0 for null. Times before 2000 or more than a day
  * ahead of this clock are refused. */
-static int record_time(const json_t *times, const char *key, time_t *out, char *errbuf,
-		       size_t errlen)
+static int record_time(const json_t *times, const char *where, const char *key, time_t *out,
+		       char *errbuf, size_t errlen)
 {
 	const char *s;
 	struct tm tm = { 0 };
 	char *end;
-	int err = record_string(times, key, "times.", 32, RECORD_ONE_LINE, true, &s, errbuf,
+	int err = record_string(times, key, where, 32, RECORD_ONE_LINE, true, &s, errbuf,
 				errlen);
 
 	*out = 0;
@@ -215,13 +264,13 @@ static int record_time(const json_t *times, const char *key, time_t *out, char *
 		return err;
 	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (!end || *end || strlen(s) != 20) {
-		util_errf(errbuf, errlen, "field 'times.%s' is not a time like 2026-01-31T12:00:00Z",
-			  key);
+		util_errf(errbuf, errlen, "field '%s%s' is not a time like 2026-01-31T12:00:00Z",
+			  where, key);
 		return -EINVAL;
 	}
 	*out = timegm(&tm);
 	if (*out < RECORD_TIME_MIN || *out > time(NULL) + RECORD_TIME_SKEW) {
-		util_errf(errbuf, errlen, "field 'times.%s' is not a time a run can have", key);
+		util_errf(errbuf, errlen, "field '%s%s' is not a time a run can have", where, key);
 		return -EINVAL;
 	}
 	return 0;
@@ -240,7 +289,8 @@ static int record_read_times(const json_t *root, struct run_record *rec, char *e
 		return -EINVAL;
 	}
 	for (int s = 0; s < RECORD_NSTATUS; s++) {
-		int err = record_time(times, record_status_names[s], &rec->times[s], errbuf, errlen);
+		int err = record_time(times, "times.", record_status_names[s], &rec->times[s],
+				      errbuf, errlen);
 
 		if (err)
 			return err;
@@ -262,41 +312,54 @@ static int record_read_times(const json_t *root, struct run_record *rec, char *e
 	return 0;
 }
 
-static int record_read_status(const json_t *root, struct run_record *rec, char *errbuf,
-			      size_t errlen)
+static int record_read_status(const json_t *obj, const char *where,
+			      enum record_status *out, char *errbuf, size_t errlen)
 {
 	const char *s;
-	int err = record_string(root, "status", "", 32, RECORD_ONE_LINE, false, &s, errbuf,
+	int err = record_string(obj, "status", where, 32, RECORD_ONE_LINE, false, &s, errbuf,
 				errlen);
 
 	if (err)
 		return err;
 	for (int i = 0; i < RECORD_NSTATUS; i++) {
 		if (strcmp(s, record_status_names[i]) == 0) {
-			rec->status = i;
+			*out = i;
 			return 0;
 		}
 	}
-	util_errf(errbuf, errlen, "field 'status' is not one of Queued, Preparing, Running, "
-		  "Finalizing, Completed, Failed, Canceled");
+	util_errf(errbuf, errlen, "field '%sstatus' is not one of Queued, Preparing, Running, "
+		  "Finalizing, Completed, Failed, Canceled", where);
 	return -EINVAL;
+}
+
+int record_int(const json_t *obj, const char *key, const char *where, long long min,
+	       long long max, bool nullable, long long *out, char *errbuf, size_t errlen)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	*out = -1;
+	if (nullable && json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		if (!v)
+			util_errf(errbuf, errlen, "field '%s%s' is missing", where, key);
+		else
+			util_errf(errbuf, errlen, "field '%s%s' is not %san integer from %lld to %lld",
+				  where, key, nullable ? "null or " : "", min, max);
+		return -EINVAL;
+	}
+	*out = json_integer_value(v);
+	return 0;
 }
 
 static int record_read_exit_code(const json_t *root, struct run_record *rec, char *errbuf,
 				 size_t errlen)
 {
-	const json_t *v = json_object_get(root, "exit_code");
+	long long code;
+	int err = record_int(root, "exit_code", "", 0, 255, true, &code, errbuf, errlen);
 
-	rec->exit_code = -1;
-	if (json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255) {
-		util_errf(errbuf, errlen, "field 'exit_code' is %s", v ?
-			  "not null or an integer from 0 to 255" : "missing");
-		return -EINVAL;
-	}
-	rec->exit_code = (int)json_integer_value(v);
-	return 0;
+	rec->exit_code = (int)code;
+	return err;
 }
 
 int record_path_in(const struct url_container *store, const char *uri, char *out,
@@ -405,6 +468,113 @@ static int record_read_data(const json_t *root, bool output, const struct record
 	return 0;
 }
 
+bool record_host_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > RECORD_HOST_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* processes[i]: rank i, on one of the run's nodes, with a host name. */
+static int record_read_proc(const json_t *item, const char *where, size_t i, int nodes,
+			    struct record_proc *p, char *errbuf, size_t errlen)
+{
+	long long rank, node, local, code;
+	int err = 0;
+
+	if (!json_is_object(item)) {
+		util_errf(errbuf, errlen, "field '%s' is not an object", where);
+		return -EINVAL;
+	}
+	err = record_int(item, "rank", where, (long long)i, (long long)i, false, &rank, errbuf,
+			 errlen);
+	if (!err)
+		err = record_int(item, "node", where, 0, nodes - 1, false, &node, errbuf, errlen);
+	if (!err)
+		err = record_int(item, "local_rank", where, 0, RECORD_PROCS_MAX - 1, false, &local,
+				 errbuf, errlen);
+	if (!err)
+		err = record_int(item, "exit_code", where, 0, 255, true, &code, errbuf, errlen);
+	if (!err)
+		err = record_string(item, "host", where, RECORD_HOST_MAX, RECORD_ONE_LINE, true,
+				    &p->host, errbuf, errlen);
+	if (!err && p->host && !record_host_valid(p->host)) {
+		util_errf(errbuf, errlen, "field '%shost' is not a host name", where);
+		err = -EINVAL;
+	}
+	if (!err)
+		err = record_string(item, "role", where, 8, RECORD_ONE_LINE, true, &p->role, errbuf,
+				    errlen);
+	if (!err && p->role && strcmp(p->role, "worker") != 0 && strcmp(p->role, "ps") != 0) {
+		util_errf(errbuf, errlen, "field '%srole' is not null, \"worker\" or \"ps\"", where);
+		err = -EINVAL;
+	}
+	if (!err)
+		err = record_read_status(item, where, &p->status, errbuf, errlen);
+	if (!err)
+		err = record_time(item, where, "started", &p->started, errbuf, errlen);
+	if (!err)
+		err = record_time(item, where, "ended", &p->ended, errbuf, errlen);
+	p->rank = (int)rank;
+	p->node = (int)node;
+	p->local_rank = (int)local;
+	p->exit_code = (int)code;
+	return err;
+}
+
+/* engine, distribution, node_count and processes: absent in older records. */
+static int record_read_procs(const json_t *root, struct run_record *rec, char *errbuf,
+			     size_t errlen)
+{
+	const json_t *list = json_object_get(root, "processes");
+	struct record_proc *procs;
+	long long nodes = 1;
+	size_t n = json_array_size(list);
+	int err = 0;
+
+	if (json_object_get(root, "node_count"))
+		err = record_int(root, "node_count", "", 1, RECORD_PROCS_MAX, false, &nodes,
+				 errbuf, errlen);
+	rec->node_count = (int)nodes;
+	if (!err && json_object_get(root, "engine"))
+		err = record_string(root, "engine", "", 16, RECORD_ONE_LINE, true, &rec->engine,
+				    errbuf, errlen);
+	if (!err && json_object_get(root, "distribution"))
+		err = record_string(root, "distribution", "", 16, RECORD_ONE_LINE, true,
+				    &rec->distribution, errbuf, errlen);
+	if (err || !list)
+		return err;
+	if (!json_is_array(list) || n > RECORD_PROCS_MAX) {
+		util_errf(errbuf, errlen, "field 'processes' is %s", json_is_array(list)
+			  ? "longer than 16384 items" : "not a list");
+		return -EINVAL;
+	}
+	procs = calloc(n + 1, sizeof(*procs));
+	if (!procs)
+		return -ENOMEM;
+	rec->procs = procs;
+	rec->nprocs = n;
+	for (size_t i = 0; i < n; i++) {
+		char where[48];
+
+		snprintf(where, sizeof(where), "processes[%zu].", i);
+		err = record_read_proc(json_array_get(list, i), where, i, (int)nodes, &procs[i],
+				       errbuf, errlen);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* The one-line string fields and the command. */
 static int record_read_strings(const json_t *root, struct run_record *rec, char *errbuf,
 			       size_t errlen)
@@ -498,7 +668,7 @@ int record_from_json(const char *text, size_t len, const struct record_home *hom
 	if (!err)
 		err = record_read_id(home, out, errbuf, errlen);
 	if (!err)
-		err = record_read_status(root, out, errbuf, errlen);
+		err = record_read_status(root, "", &out->status, errbuf, errlen);
 	if (!err)
 		err = record_read_exit_code(root, out, errbuf, errlen);
 	if (!err)
@@ -507,6 +677,8 @@ int record_from_json(const char *text, size_t len, const struct record_home *hom
 		err = record_read_data(root, false, home, out, errbuf, errlen);
 	if (!err)
 		err = record_read_data(root, true, home, out, errbuf, errlen);
+	if (!err)
+		err = record_read_procs(root, out, errbuf, errlen);
 	if (err)
 		record_free(out);
 	return err;
@@ -516,6 +688,7 @@ void record_free(struct run_record *rec)
 {
 	free((void *)rec->inputs);
 	free((void *)rec->outputs);
+	free((void *)rec->procs);
 	json_decref(rec->json);
 	memset(rec, 0, sizeof(*rec));
 }

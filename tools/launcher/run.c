@@ -22,9 +22,12 @@
 #include "cache/store/url.h"
 #include "cache/store/datastore.h"
 #include "tools/launcher/job/jobfile.h"
+#include "tools/launcher/engine.h"
+#include "tools/launcher/layout.h"
 #include "tools/launcher/mounts.h"
 #include "tools/launcher/record.h"
 #include "tools/launcher/stores.h"
+#include "tools/launcher/task.h"
 #include "tools/launcher/uploader.h"
 #include "tools/lib/transfer.h"
 
@@ -75,10 +78,19 @@ struct run {
 	char std_log[PATH_MAX];    /* user_logs/std_log.txt in the workdir */
 	char stdout_log[PATH_MAX]; /* Batch AI: stdout.txt and stderr.txt */
 	char stderr_log[PATH_MAX];
+	/* their names: std_log.txt, stdout.txt and stderr.txt for a run of its own; in a run
+	 * on many nodes std_log_process_<rank>.txt, stdout-<rank>.txt and stderr-<rank>.txt */
+	char std_name[64], stdout_name[64], stderr_name[64];
 	struct uploader_file logs[UPLOADER_MAX_FILES]; /* the logs, to the run store */
 	char log_paths[UPLOADER_MAX_FILES][DATASTORE_PATH_MAX];
 	size_t nlogs;
 	bool record_failed;        /* a record could not be written (said once) */
+	struct task *task;         /* a task of a run on many nodes; NULL: a run of its own */
+	bool plan;                 /* a task that is not its node's leader: the paths of
+				    * inputs and outputs are worked out, nothing is made */
+	char **task_env;           /* the variables of the task's process */
+	bool stopped;              /* the command was stopped by a stop or a signal */
+	time_t started, ended;     /* the command's */
 };
 
 static volatile sig_atomic_t run_interrupted;
@@ -110,7 +122,11 @@ static int run_fail(struct run *r, const char *fmt, ...)
 	va_end(ap);
 	if (!r->error[0])
 		memcpy(r->error, line, sizeof(line));
-	fprintf(stderr, "ferry run: %s\n", line);
+	if (r->task)
+		fprintf(stderr, "ferry run: rank %d (%s): %s\n", r->task->proc.rank, r->task->host,
+			line);
+	else
+		fprintf(stderr, "ferry run: %s\n", line);
 	return -EINVAL;
 }
 
@@ -144,6 +160,9 @@ static int run_record_json(const struct run *r, char **out, size_t *len)
 		.error = r->error[0] ? r->error : NULL,
 		.inputs = ins, .ninputs = job->ninputs,
 		.outputs = outs, .noutputs = job->noutputs,
+		.engine = "local",
+		.distribution = "none",
+		.node_count = 1,
 	};
 	int err = -ENOMEM;
 
@@ -185,6 +204,8 @@ static int run_set_status(struct run *r, enum run_status status)
 
 	r->status = status;
 	r->times[status] = time(NULL);
+	if (r->task)
+		return 0; /* the coordinator keeps the record */
 	fprintf(stderr, "ferry run: %s: %s\n", r->id, run_status_names[status]);
 	err = run_record_json(r, &json, &len);
 	if (err)
@@ -485,12 +506,20 @@ static int run_prepare_input(struct run *r, size_t i)
 
 		if (run_copy(d->local, sizeof(d->local), in->path) != 0)
 			return run_fail(r, "%s: the URI is too long", what);
+		if (r->plan)
+			return 0;
 		err = stores_get(r->stores, in->path, &t, errbuf, sizeof(errbuf));
 		return err ? run_fail(r, "%s: %s", what, errbuf) : 0;
 	}
 	if (util_path_join(inputs, sizeof(inputs), r->workdir, "inputs") != 0 ||
 	    util_path_join(dir, sizeof(dir), inputs, in->name) != 0)
 		return run_fail(r, "%s: path too long", what);
+	if (r->plan) /* where the leader's mount or download puts it */
+		err = in->type == JOB_URI_FILE ? util_path_join(d->local, sizeof(d->local), dir,
+								 run_basename(in->path))
+					       : run_copy(d->local, sizeof(d->local), dir);
+	if (r->plan)
+		return err ? run_fail(r, "%s: path too long", what) : 0;
 	if (in->mode == JOB_DOWNLOAD)
 		return run_input_download(r, what, i, dir);
 	return run_input_mount(r, what, i, dir);
@@ -528,12 +557,14 @@ static int run_prepare_output(struct run *r, size_t i)
 	if (datastore_is_uri(d->uri) != 1)
 		return run_fail(r, "%s: path '%s' is not a datastore URI (azureml://... or a "
 				   "container URL)", what, d->uri);
-	err = stores_get(r->stores, d->uri, &t, errbuf, sizeof(errbuf));
+	err = r->plan ? 0 : stores_get(r->stores, d->uri, &t, errbuf, sizeof(errbuf));
 	if (err)
 		return run_fail(r, "%s: %s", what, errbuf);
 	if (util_path_join(named, sizeof(named), r->workdir, "named-outputs") != 0 ||
 	    util_path_join(d->local, sizeof(d->local), named, out->name) != 0)
 		return run_fail(r, "%s: path too long", what);
+	if (r->plan)
+		return 0;
 	if (out->mode == JOB_RW_MOUNT)
 		return run_mount(r, what, d->uri, d->local, false, NULL);
 	err = util_mkdir_p(d->local, 0755);
@@ -648,9 +679,9 @@ static int run_batchai_logs(struct run *r, const char *user_logs)
 	if (!err)
 		err = util_mkdir_p(dir, 0755);
 	if (!err)
-		err = util_path_join(r->stdout_log, sizeof(r->stdout_log), dir, "stdout.txt");
+		err = util_path_join(r->stdout_log, sizeof(r->stdout_log), dir, r->stdout_name);
 	if (!err)
-		err = util_path_join(r->stderr_log, sizeof(r->stderr_log), dir, "stderr.txt");
+		err = util_path_join(r->stderr_log, sizeof(r->stderr_log), dir, r->stderr_name);
 	if (err)
 		return run_fail(r, "stdOutErrPathPrefix: %s", strerror(-err));
 	return 0;
@@ -662,6 +693,8 @@ static int run_prepare_batchai(struct run *r, const char *user_logs)
 	char path[PATH_MAX];
 	int err;
 
+	if (r->plan)
+		return run_batchai_logs(r, user_logs);
 	for (size_t i = 0; i < b->nmounts; i++) {
 		err = run_batchai_mount(r, &b->mounts[i]);
 		if (err)
@@ -740,6 +773,8 @@ static void run_child_env(const struct run *r)
 		setenv(job->env[i].name, job->env[i].value, 1);
 	if (job->kind == JOB_BATCHAI)
 		run_child_batchai_env(r);
+	for (size_t i = 0; r->task_env && r->task_env[i]; i++)
+		putenv(r->task_env[i]);
 }
 
 struct run_logs {
@@ -839,7 +874,10 @@ static int run_spawn(struct run *r, const char *cmd, struct run_proc *p)
  * false when the wait is over. */
 static bool run_step(struct run *r, struct run_proc *p, int64_t now)
 {
-	if (!p->stopping && !p->reaped && run_interrupted) {
+	if (!p->stopping && !p->reaped && r->task && (run_interrupted || r->task->stopped)) {
+		r->stopped = true; /* the coordinator says why */
+		p->stopping = true;
+	} else if (!p->stopping && !p->reaped && run_interrupted) {
 		run_fail(r, "interrupted (signal %d): the command was stopped", (int)run_interrupted);
 		p->stopping = true;
 	} else if (!p->stopping && !p->reaped && p->deadline && now >= p->deadline) {
@@ -881,19 +919,23 @@ static int run_poll_ms(const struct run_proc *p, int64_t now)
 
 /* Waits for an event of p (output, a signal: SIGCHLD at the shell's end) and handles
  * it. */
-static void run_wait_event(struct run_proc *p, struct run_logs *logs, int64_t now)
+static void run_wait_event(struct run *r, struct run_proc *p, struct run_logs *logs,
+			   int64_t now)
 {
-	struct pollfd fds[3] = { { .fd = p->out, .events = POLLIN },
+	struct pollfd fds[4] = { { .fd = p->out, .events = POLLIN },
 				 { .fd = p->err, .events = POLLIN },
-				 { .fd = p->wake, .events = POLLIN } };
+				 { .fd = p->wake, .events = POLLIN },
+				 { .fd = r->task ? r->task->conn.fd : -1, .events = POLLIN } };
 	char drain[64];
 
 	if (!p->reaped && waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
 		p->reaped = true;
 		return;
 	}
-	if (poll(fds, 3, run_poll_ms(p, now)) <= 0)
+	if (poll(fds, 4, run_poll_ms(p, now)) <= 0)
 		return;
+	if (fds[3].revents)
+		task_on_readable(r->task); /* a stop, or the coordinator's end */
 	if (fds[0].revents && !run_pump(p->out, STDOUT_FILENO, logs->merged, logs->out)) {
 		close(p->out);
 		p->out = -1;
@@ -922,7 +964,7 @@ static int run_exec(struct run *r, const char *cmd, struct run_logs *logs)
 	if (r->job->timeout > 0)
 		p.deadline = now + (int64_t)r->job->timeout * 1000;
 	while (run_step(r, &p, now)) {
-		run_wait_event(&p, logs, now);
+		run_wait_event(r, &p, logs, now);
 		now = run_now_ms();
 	}
 	kill(-p.pid, SIGKILL); /* whatever of its group is left */
@@ -1009,27 +1051,6 @@ static void run_save_logs(struct run *r, struct uploader *up)
 		run_fail(r, "the logs could not be saved: %s", errbuf);
 }
 
-static int run_new_id(char *out, size_t outlen)
-{
-	unsigned char random[4];
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	FILE *f = fopen("/dev/urandom", "re");
-
-	if (!f || fread(random, 1, sizeof(random), f) != sizeof(random)) {
-		if (f)
-			fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%d_%H%M%S", &tm);
-	snprintf(out, outlen, "run_%s_%02x%02x%02x%02x", stamp, random[0], random[1], random[2],
-		 random[3]);
-	return 0;
-}
-
 /* The job's code folder copied into the run's, or an empty one. */
 static int run_setup_code(struct run *r)
 {
@@ -1037,6 +1058,8 @@ static int run_setup_code(struct run *r)
 	char code[PATH_MAX], src[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
 
+	if (r->plan)
+		return 0;
 	if (util_path_join(dir, sizeof(dir), r->workdir, "code") != 0 ||
 	    util_mkdir_p(dir, 0755) != 0)
 		return run_fail(r, "cannot create %s/code", r->workdir);
@@ -1059,12 +1082,12 @@ static int run_setup_logs(struct run *r, struct run_logs *logs, char *user_logs,
 	if (util_path_join(user_logs, len, r->workdir, "user_logs") != 0 ||
 	    util_path_join(temp, sizeof(temp), r->workdir, "temp") != 0 ||
 	    util_mkdir_p(user_logs, 0755) != 0 || util_mkdir_p(temp, 0755) != 0 ||
-	    util_path_join(r->std_log, sizeof(r->std_log), user_logs, "std_log.txt") != 0)
+	    util_path_join(r->std_log, sizeof(r->std_log), user_logs, r->std_name) != 0)
 		return run_fail(r, "cannot create %s/user_logs", r->workdir);
 	logs->merged = fopen(r->std_log, "we");
 	if (!logs->merged)
 		return run_fail(r, "cannot create %s: %s", r->std_log, strerror(errno));
-	return run_add_log(r, r->std_log, "std_log.txt");
+	return run_add_log(r, r->std_log, r->std_name);
 }
 
 /* Batch AI: mounts, output folders, stdout.txt and stderr.txt, jobPreparation. */
@@ -1079,10 +1102,10 @@ static int run_setup_batchai(struct run *r, struct run_logs *logs, const char *u
 	logs->err = fopen(r->stderr_log, "we");
 	if (!logs->out || !logs->err)
 		return run_fail(r, "cannot create %s", r->stdout_log);
-	if (run_add_log(r, r->stdout_log, "stdout.txt") != 0 ||
-	    run_add_log(r, r->stderr_log, "stderr.txt") != 0)
+	if (run_add_log(r, r->stdout_log, r->stdout_name) != 0 ||
+	    run_add_log(r, r->stderr_log, r->stderr_name) != 0)
 		return run_fail(r, "%s: path too long", r->stdout_log);
-	if (job->batchai.job_preparation) {
+	if (job->batchai.job_preparation && !r->plan) {
 		int status = run_exec(r, job->batchai.job_preparation, logs);
 
 		if (status != 0)
@@ -1109,6 +1132,21 @@ static int run_setup(struct run *r, struct run_logs *logs)
 	return err;
 }
 
+/* The command line of this process: Batch AI's tensorflow roles have their own. */
+static const char *run_template(const struct run *r)
+{
+	const struct job_dist *d = &r->job->dist;
+	const struct layout_proc *p = r->task ? &r->task->proc : NULL;
+
+	if (p && p->role == LAYOUT_PS && d->ps_command)
+		return d->ps_command;
+	if (p && p->role == LAYOUT_WORKER && p->index > 0 && d->worker_command)
+		return d->worker_command;
+	if (p && p->role == LAYOUT_WORKER && d->master_command)
+		return d->master_command;
+	return r->job->command;
+}
+
 /* The command with ${{inputs.x}} / ${{outputs.x}} replaced. */
 static int run_command(struct run *r, char **out)
 {
@@ -1128,42 +1166,12 @@ static int run_command(struct run *r, char **out)
 		ins[i] = r->inputs[i].local;
 	for (size_t i = 0; i < job->noutputs; i++)
 		outs[i] = r->outputs[i].local;
-	err = job_substitute(job, &values, job->command, out, errbuf, sizeof(errbuf));
+	err = job_substitute(job, &values, run_template(r), out, errbuf, sizeof(errbuf));
 	free(ins);
 	free(outs);
 	if (err)
 		return run_fail(r, "%s: command: %s", job->source, errbuf);
 	return 0;
-}
-
-/* Opens the run store (the default datastore), which checks that it answers: the
- * reason and what to do on stderr when it does not. */
-static int run_open_home(struct run *r)
-{
-	char errbuf[1024], conf[PATH_MAX];
-	struct datastore ds;
-	int err = stores_get(r->stores, r->prefix, &r->home, errbuf, sizeof(errbuf));
-
-	if (!err)
-		return 0;
-	if (datastore_load(DATASTORE_DEFAULT_NAME, &ds, conf, sizeof(conf)) != 0)
-		ds.builtin = true;
-	if (ds.builtin && strstr(errbuf, "Azurite")) /* the datastore said what it is */
-		fprintf(stderr, "ferry run: cannot record the run: %s; Azurite also starts with "
-			"npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000\n", errbuf);
-	else if (ds.builtin)
-		fprintf(stderr, "ferry run: cannot record the run: %s; the run store %s is the "
-			"local Azurite at http://127.0.0.1:10000 (built in): start one (tools/demo "
-			"does, or npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000) or point "
-			"it elsewhere with ferry datastore add %s --endpoint URL ...\n",
-			errbuf, DATASTORE_DEFAULT_NAME, DATASTORE_DEFAULT_NAME);
-	else
-		fprintf(stderr, "ferry run: cannot record the run: %s; the run store %s is "
-			"container %s at %s (its file in the ferry datastores folder): check that "
-			"it answers, or replace it with ferry datastore add %s ...\n",
-			errbuf, DATASTORE_DEFAULT_NAME, ds.container, ds.endpoint,
-			DATASTORE_DEFAULT_NAME);
-	return err;
 }
 
 /* Closes the log files (Batch AI's may be in a mount, which must not stay busy). */
@@ -1178,30 +1186,77 @@ static void run_close_logs(struct run_logs *logs)
 	}
 }
 
+/* A task waits for go (every node prepared) and works out its process's variables. */
+static int run_task_go(struct run *r)
+{
+	char hostfile[PATH_MAX];
+
+	if (task_wait_go(r->task) != 0)
+		return -ECANCELED; /* the run was stopped before it began */
+	if (util_path_join(hostfile, sizeof(hostfile), r->workdir, "hostfile") != 0 ||
+	    task_env(r->task, r->job, hostfile, &r->task_env) != 0)
+		return run_fail(r, "cannot set up the variables of the process");
+	return 0;
+}
+
 /* Sets the run up and runs its command, the logs saved by a thread of their own
- * while it runs. */
+ * while it runs. A task's leader prepares its node and says so; the other tasks of
+ * the node wait for go, as the leader does once it is ready. */
 static void run_main(struct run *r, struct run_logs *logs, char **command)
 {
 	struct uploader *up = NULL;
 	int err;
 
 	run_set_status(r, RUN_PREPARING);
-	err = run_setup(r, logs);
+	err = r->plan ? run_task_go(r) : 0; /* the node's leader prepares it first */
+	if (!err)
+		err = run_setup(r, logs);
 	if (!err)
 		err = run_command(r, command);
 	if (!err && run_interrupted)
 		err = run_fail(r, "interrupted (signal %d) while preparing", (int)run_interrupted);
+	if (r->task && !r->plan) {
+		task_ready(r->task, err ? r->error : NULL);
+		if (!err)
+			err = run_task_go(r);
+	}
 	if (!err) {
 		run_set_status(r, RUN_RUNNING);
 		/* The thread starts after the mounts: their daemons are forks. */
 		err = uploader_start(r->home.store, r->logs, r->nlogs, RUN_LOG_UPLOAD_MS, &up);
 		if (err)
 			run_fail(r, "cannot start the log uploads: %s", strerror(-err));
+		r->started = time(NULL);
 		r->exit_code = run_exec(r, *command, logs);
+		r->ended = time(NULL);
 	}
 	run_close_logs(logs);
 	if (r->nlogs)
 		run_save_logs(r, up);
+	if (r->task && r->started)
+		task_exited(r->task, r->exit_code, r->stopped, r->started, r->ended,
+			    r->error[0] ? r->error : NULL);
+	if (r->task)
+		r->error[0] = '\0'; /* said in ready or exited */
+}
+
+/* A task's end: the leader waits for the node's other processes, uploads the node's
+ * outputs, unmounts and says how that went. Returns the task's exit status. */
+static int run_task_end(struct run *r)
+{
+	int mounts_err;
+
+	if (r->task->leader) {
+		if (r->started) /* else no process of the node started */
+			task_wait_node_done(r->task);
+		if (r->nlogs && r->started)
+			run_finalize(r);
+		mounts_err = mounts_end(r->mounts, run_mount_report, r);
+		if (mounts_err != -EBUSY && !getenv("FERRY_KEEP_RUN_DIR"))
+			run_remove_workdir(r);
+		task_finished(r->task, r->error[0] ? r->error : NULL);
+	}
+	return r->exit_code < 0 ? RUN_EXIT_SETUP : r->exit_code;
 }
 
 /* Uploads the outputs, ends the mounts and records how the run ended. Returns the
@@ -1210,6 +1265,8 @@ static int run_end(struct run *r)
 {
 	int mounts_err;
 
+	if (r->task)
+		return run_task_end(r);
 	run_set_status(r, RUN_FINALIZING);
 	if (r->nlogs)
 		run_finalize(r);
@@ -1231,12 +1288,56 @@ static int run_end(struct run *r)
 }
 
 /* Parses the job and makes what a run needs before it touches the network. */
-static int run_init(struct run *r, const struct run_opts *opts, struct job **job)
+/* The task of this slot (task mode): 1 for a slot without a process. */
+static int run_init_task(struct run *r, const struct run_opts *opts, struct task *task)
+{
+	char errbuf[1024];
+	int err = task_start(task, opts->engine == RUN_ENGINE_SLURM ? TASK_ENGINE_SLURM
+								  : TASK_ENGINE_MPI,
+			     r->job, errbuf, sizeof(errbuf));
+
+	if (err) {
+		fprintf(stderr, "ferry run: %s\n", errbuf);
+		return err;
+	}
+	if (task->idle)
+		return 1;
+	r->task = task;
+	r->plan = !task->leader;
+	util_errf(r->std_name, sizeof(r->std_name), "std_log_process_%d.txt", task->proc.rank);
+	util_errf(r->stdout_name, sizeof(r->stdout_name), "stdout-%d.txt", task->proc.rank);
+	util_errf(r->stderr_name, sizeof(r->stderr_name), "stderr-%d.txt", task->proc.rank);
+	return run_copy(r->id, sizeof(r->id), task->run_id);
+}
+
+/* A job for more than one process needs an engine: one line saying how to run it. */
+static int run_check_local(const struct job *job)
+{
+	struct layout l;
+	char errbuf[256];
+
+	if (layout_make(job, &l, errbuf, sizeof(errbuf)) != 0) {
+		fprintf(stderr, "ferry run: %s: %s\n", job->source, errbuf);
+		return -EINVAL;
+	}
+	if (l.procs == 1)
+		return 0;
+	fprintf(stderr, "ferry run: %s: the job asks for %d node%s and %d process%s in all: run "
+		"it with --engine slurm (srun, in or outside an allocation) or --engine mpi "
+		"[--hostfile FILE] (mpirun)\n", job->source, l.nodes, l.nodes == 1 ? "" : "s",
+		l.procs, l.procs == 1 ? "" : "es");
+	return -EINVAL;
+}
+
+/* Parses the job and makes what a run needs before it touches the network. Returns 1
+ * for a task without a process. */
+static int run_init(struct run *r, const struct run_opts *opts, struct job **job,
+		    struct task *task)
 {
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	struct sigaction sa_child = { .sa_handler = run_on_signal,
 				      .sa_flags = SA_RESTART | SA_NOCLDSTOP };
-	char errbuf[1024], logs[RUN_ID_MAX + 16];
+	char errbuf[1024], logs[RUN_ID_MAX + 32];
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	int err = job_parse_file(opts->job_path, job, errbuf, sizeof(errbuf));
 
@@ -1245,11 +1346,17 @@ static int run_init(struct run *r, const struct run_opts *opts, struct job **job
 		return err;
 	}
 	r->job = *job;
+	memcpy(r->std_name, "std_log.txt", sizeof("std_log.txt"));
+	memcpy(r->stdout_name, "stdout.txt", sizeof("stdout.txt"));
+	memcpy(r->stderr_name, "stderr.txt", sizeof("stderr.txt"));
+	err = opts->task ? run_init_task(r, opts, task) : run_check_local(*job);
+	if (err)
+		return err;
 	r->inputs = calloc((*job)->ninputs + 1, sizeof(*r->inputs));
 	r->outputs = calloc((*job)->noutputs + 1, sizeof(*r->outputs));
 	if (!r->inputs || !r->outputs || stores_new(&r->stores) != 0 ||
-	    (opts->run_id ? run_copy(r->id, sizeof(r->id), opts->run_id)
-			  : run_new_id(r->id, sizeof(r->id))) != 0 ||
+	    (r->task ? 0 : opts->run_id ? run_copy(r->id, sizeof(r->id), opts->run_id)
+					: record_new_id(r->id, sizeof(r->id))) != 0 ||
 	    auth_cred_shared_key(AUTH_DEV_ACCOUNT, AUTH_DEV_KEY, &r->dev_cred) != 0 ||
 	    (run_wake[0] < 0 && pipe2(run_wake, O_CLOEXEC | O_NONBLOCK) != 0)) {
 		fprintf(stderr, "ferry run: out of memory\n");
@@ -1258,9 +1365,13 @@ static int run_init(struct run *r, const struct run_opts *opts, struct job **job
 	gethostname(r->node, sizeof(r->node) - 1);
 	snprintf(r->prefix, sizeof(r->prefix), "azureml://datastores/%s/paths/runs/%s/",
 		 DATASTORE_DEFAULT_NAME, r->id);
-	snprintf(logs, sizeof(logs), "ferry-run-%s", r->id);
+	if (r->task)
+		snprintf(logs, sizeof(logs), "ferry-run-%s-node%d", r->id, r->task->proc.node);
+	else
+		snprintf(logs, sizeof(logs), "ferry-run-%s", r->id);
 	if (util_path_join(r->workdir, sizeof(r->workdir), tmp, logs) != 0 ||
-	    mkdir(r->workdir, 0700) != 0 || mounts_new(r->workdir, &r->mounts) != 0) {
+	    (!r->plan && mkdir(r->workdir, 0700) != 0) ||
+	    mounts_new(r->workdir, &r->mounts) != 0) {
 		fprintf(stderr, "ferry run: cannot create %s: %s\n", r->workdir, strerror(errno));
 		return -EIO;
 	}
@@ -1276,19 +1387,26 @@ int run_job(const struct run_opts *opts)
 {
 	struct run r;
 	struct run_logs logs = { 0 };
+	struct task task = { .conn.fd = -1 };
 	struct job *job = NULL;
 	char *command = NULL;
-	int exit_status = RUN_EXIT_SETUP;
+	int exit_status = RUN_EXIT_SETUP, err;
 
+	if (opts->engine != RUN_ENGINE_LOCAL && !opts->task)
+		return engine_run(opts);
 	memset(&r, 0, sizeof(r));
 	r.exit_code = -1;
-	if (run_init(&r, opts, &job) == 0) {
-		if (run_open_home(&r) == 0 && run_set_status(&r, RUN_QUEUED) == 0) {
+	err = run_init(&r, opts, &job, &task);
+	if (err == 0) {
+		if (stores_open_home(r.stores, r.prefix, &r.home) == 0 &&
+		    run_set_status(&r, RUN_QUEUED) == 0) {
 			run_main(&r, &logs, &command);
 			exit_status = run_end(&r);
-		} else if (!getenv("FERRY_KEEP_RUN_DIR")) {
+		} else if (!r.plan && !getenv("FERRY_KEEP_RUN_DIR")) {
 			run_remove_workdir(&r);
 		}
+	} else if (err == 1) {
+		exit_status = 0; /* a slot without a process */
 	}
 	run_close_logs(&logs);
 	for (size_t i = 0; r.outputs && i < job->noutputs; i++)
@@ -1299,6 +1417,8 @@ int run_job(const struct run_opts *opts)
 	mounts_free(r.mounts);
 	stores_free(r.stores);
 	auth_cred_free(r.dev_cred);
+	task_env_free(r.task_env);
+	task_end(&task);
 	job_free(job);
 	return exit_status;
 }

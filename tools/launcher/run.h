@@ -26,12 +26,23 @@
 
 #define RUN_ID_MAX 96
 
+enum run_engine {
+	RUN_ENGINE_LOCAL, /* this node, one process */
+	RUN_ENGINE_SLURM, /* srun */
+	RUN_ENGINE_MPI,   /* mpirun */
+};
+
 struct run_opts {
 	const char *job_path;
 	const char *run_id; /* NULL: a new id */
+	enum run_engine engine;
+	const char *hostfile;    /* mpi: the hosts; NULL: this node */
+	const char *shared_temp; /* a folder every node sees, for AZ_BATCHAI_SHARED_JOB_TEMP */
+	bool task;               /* a slot started by an engine (ferry run --task) */
 };
 
-/* Runs the job and returns the exit status for ferry: the command's (128 + signal
+/* Runs the job and returns the exit status for ferry (with an engine, engine_run()
+ * coordinates it; with task, this is one slot of such a run): the command's (128 + signal
  * when it was killed); RUN_EXIT_FAILED when it succeeded but the record, a log or an
  * output was not saved; or RUN_EXIT_SETUP (the run store unreachable, a bad job file,
  * a missing input, ...) with the reason on stderr. Installs handlers for SIGINT,

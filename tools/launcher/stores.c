@@ -1,6 +1,7 @@
 #include "tools/launcher/stores.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,4 +138,32 @@ int stores_kind(const struct stores_target *t, enum datastore_kind *out)
 		return err;
 	*out = attr.is_dir ? DATASTORE_DIR : DATASTORE_FILE;
 	return 0;
+}
+
+int stores_open_home(struct stores *set, const char *prefix, struct stores_target *home)
+{
+	char errbuf[1024], conf[PATH_MAX];
+	struct datastore ds;
+	int err = stores_get(set, prefix, home, errbuf, sizeof(errbuf));
+
+	if (!err)
+		return 0;
+	if (datastore_load(DATASTORE_DEFAULT_NAME, &ds, conf, sizeof(conf)) != 0)
+		ds.builtin = true;
+	if (ds.builtin && strstr(errbuf, "Azurite")) /* the datastore said what it is */
+		fprintf(stderr, "ferry run: cannot record the run: %s; Azurite also starts with "
+			"npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000\n", errbuf);
+	else if (ds.builtin)
+		fprintf(stderr, "ferry run: cannot record the run: %s; the run store %s is the "
+			"local Azurite at http://127.0.0.1:10000 (built in): start one (tools/demo "
+			"does, or npx azurite-blob --blobHost 127.0.0.1 --blobPort 10000) or point "
+			"it elsewhere with ferry datastore add %s --endpoint URL ...\n",
+			errbuf, DATASTORE_DEFAULT_NAME, DATASTORE_DEFAULT_NAME);
+	else
+		fprintf(stderr, "ferry run: cannot record the run: %s; the run store %s is "
+			"container %s at %s (its file in the ferry datastores folder): check that "
+			"it answers, or replace it with ferry datastore add %s ...\n",
+			errbuf, DATASTORE_DEFAULT_NAME, ds.container, ds.endpoint,
+			DATASTORE_DEFAULT_NAME);
+	return err;
 }

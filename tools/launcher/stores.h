@@ -36,4 +36,9 @@ int stores_get(struct stores *set, const char *uri, struct stores_target *out,
  * ending with '/' names only a folder). -errno of the store when it cannot tell. */
 int stores_kind(const struct stores_target *t, enum datastore_kind *out);
 
+/* Opens the run store (the default datastore) for the run folder prefix
+ * (azureml://datastores/workspaceblobstore/paths/runs/<id>/), which checks that it
+ * answers; when it does not, says on stderr why and what to do. */
+int stores_open_home(struct stores *set, const char *prefix, struct stores_target *home);
+
 #endif
