@@ -51,7 +51,8 @@ import json, os, re, sys
 NAMES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK", "MASTER_ADDR",
          "MASTER_PORT", "TF_CONFIG", "AZ_BATCHAI_TASK_INDEX", "AZ_BATCHAI_PS_HOSTS",
          "AZ_BATCHAI_WORKER_HOSTS", "AZUREML_RUN_ID", "SLURMD_NODENAME", "SLURM_PROCID",
-         "OMPI_COMM_WORLD_RANK", "TMPDIR")
+         "OMPI_COMM_WORLD_RANK", "TMPDIR", "AZ_BATCHAI_SHARED_JOB_TEMP",
+         "AZ_BATCHAI_MPI_HOST_FILE", "AZ_BATCHAI_JOB_TEMP")
 
 
 def unescape(s):
@@ -66,6 +67,11 @@ with open("/proc/self/mountinfo") as f:
         if parts[sep + 1] == "fuse.ferry":
             mounts.append(unescape(parts[4]))
 out = {"env": {k: os.environ.get(k) for k in NAMES}, "mounts": mounts, "cwd": os.getcwd()}
+if os.environ.get("AZ_BATCHAI_MPI_HOST_FILE"):
+    with open(os.environ["AZ_BATCHAI_MPI_HOST_FILE"]) as f:
+        out["hostfile"] = f.read()
+shared = os.environ.get("AZ_BATCHAI_SHARED_JOB_TEMP")
+out["shared_is_dir"] = bool(shared) and os.path.isdir(shared)
 if len(sys.argv) > 1:
     out["data"] = os.path.normpath(sys.argv[1])
     with open(os.path.join(sys.argv[1], "in.txt")) as f:
@@ -177,9 +183,10 @@ def ferry(*args, engine=None, timeout=90):
     return out
 
 
-def run(job, engine):
-    """`ferry run job --engine ...`; the CompletedProcess with .id (None: no run began)."""
-    r = ferry("run", job, *engine_args(engine), engine=engine)
+def run(job, engine, *extra):
+    """`ferry run job --engine ... extra`; the CompletedProcess with .id (None: no run
+    began)."""
+    r = ferry("run", job, *engine_args(engine), *extra, engine=engine)
     r.id = run_id_of(r.stderr)
     return r
 
@@ -531,7 +538,8 @@ def test_batchai_tensorflow_workers_and_parameter_server():
             "parameterServerCount": 1,
         },
     }}, indent=2))
-    r = run(job, "slurm")
+    shared = ft.make_tmpdir("shared")
+    r = run(job, "slurm", "--shared-temp", shared)
     check(r.id, "no run began (stderr %r)" % r.stderr[-800:])
     check_eq(r.returncode, 0, "exit status (stderr %r)" % r.stderr[-800:])
     check_clean(r.id, "slurm")
@@ -556,10 +564,71 @@ def test_batchai_tensorflow_workers_and_parameter_server():
                   e["AZ_BATCHAI_TASK_INDEX"]), ("n1:2222", "n1:2223,n2:2223", str(index)),
                  "rank %d: AZ_BATCHAI_PS_HOSTS, _WORKER_HOSTS, _TASK_INDEX" % rank)
         check_eq(e["SLURMD_NODENAME"], layout[rank][2], "rank %d: its node" % rank)
+        check_eq((e["AZ_BATCHAI_SHARED_JOB_TEMP"], p["shared_is_dir"]),
+                 (os.path.join(shared, r.id), True), "rank %d: AZ_BATCHAI_SHARED_JOB_TEMP" % rank)
+        check_eq(os.path.dirname(e["AZ_BATCHAI_JOB_TEMP"] or ""), node_dir(r.id, layout[rank][0]),
+                 "rank %d: AZ_BATCHAI_JOB_TEMP is in its node's folder" % rank)
+        check_eq(p.get("hostfile"), "n1 slots=2\nn2 slots=1\n",
+                 "rank %d: the file AZ_BATCHAI_MPI_HOST_FILE names" % rank)
         out = must_get("runs/%s/user_logs/stdout-%d.txt" % (r.id, rank)).decode()
         check_eq(probe_of(out, "stdout-%d.txt" % rank), p, "rank %d: stdout-%d.txt" % (rank, rank))
     extra = get("runs/%s/user_logs/std_log_process_3.txt" % r.id)
     check(extra is None or b"PROBE" not in extra, "slot 3 (no task) ran the script")
+
+
+def test_logs_of_each_rank_and_an_allocation_of_ones_own():
+    """Inside an allocation (salloc, as in an sbatch script) ferry's srun runs in it;
+    ferry job logs shows rank 0, --rank N rank N, and refuses a rank the run lacks."""
+    job = job_file("alloc.yml", "type: command\ncommand: %s\n%s" % (json.dumps(
+        'echo "rank $RANK of job $SLURM_JOB_ID"'), distributed("pytorch")))
+    argv = ["salloc", "--nodes=2", "--ntasks-per-node=2", "sh", "-c",
+            'echo "allocation $SLURM_JOB_ID" >&2; exec "$@"', "sh", ft.ferry_bin(), "run", job,
+            "--engine", "slurm"]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=TEST_TIMEOUT, env=env("slurm"), cwd=tmp)
+    ft.log("salloc ... ferry run -> %d | %s" % (r.returncode, " | ".join(
+        r.stderr.strip().splitlines())[-600:]))
+    check_eq(r.returncode, 0, "exit status (stderr %r)" % r.stderr[-800:])
+    outer = re.search(r"^allocation (\d+)$", r.stderr, re.M)
+    rid = run_id_of(r.stderr)
+    check(outer and rid, "no allocation or run id on stderr: %r" % r.stderr[-800:])
+    check_clean(rid, "slurm")
+    for rank in range(4):
+        check_eq(rank_log(rid, rank).strip(), "rank %d of job %s" % (rank, outer.group(1)),
+                 "std_log_process_%d.txt" % rank)
+    shown = ferry("job", "logs", rid)
+    check_eq((shown.returncode, shown.stdout.strip()), (0, "rank 0 of job %s" % outer.group(1)),
+             "ferry job logs (rank 0)")
+    shown = ferry("job", "logs", rid, "--rank", "2", "--follow")
+    check_eq((shown.returncode, shown.stdout.strip()), (0, "rank 2 of job %s" % outer.group(1)),
+             "ferry job logs --rank 2 --follow")
+    shown = ferry("job", "logs", rid, "--rank", "4")
+    check_eq(shown.returncode, 1, "ferry job logs --rank 4: exit status")
+    check_in("no rank 4", shown.stderr, "ferry job logs --rank 4: the error")
+
+
+def test_example_data_parallel_matches_one_process():
+    """examples/tiny-regression-mpi (mpi4py, 2 nodes x 2 ranks, srun --mpi=pmix) fits the
+    model examples/tiny-regression fits in one process, within compare.py's tolerance."""
+    examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+    data = ft.make_tmpdir("iris")
+    subprocess.run([sys.executable, os.path.join(examples, "tiny-regression-mpi", "make_data.py"),
+                    data, "--rows", "500"], check=True, timeout=30)
+    with open(os.path.join(data, "train.csv"), "rb") as f:
+        blobs.put_blob("datasets/iris-like/train.csv", f.read())
+    models = []
+    for example, engine in (("tiny-regression", None), ("tiny-regression-mpi", "slurm")):
+        r = run(os.path.join(examples, example, "job.yml"), engine)
+        check_eq(r.returncode, 0, "%s: exit status (stderr %r)" % (example, r.stderr[-800:]))
+        check_clean(r.id, engine)
+        path = os.path.join(tmp, "%s.json" % example)
+        write(path, must_get("runs/%s/outputs/model/model.json" % r.id).decode())
+        models.append(path)
+    c = subprocess.run([sys.executable, os.path.join(examples, "tiny-regression-mpi",
+                                                     "compare.py")] + models,
+                       capture_output=True, text=True, timeout=30)
+    ft.log("compare.py: %s%s" % (c.stdout, c.stderr))
+    check_eq(c.returncode, 0, "compare.py of the two models (%s %s)" % (c.stdout, c.stderr))
 
 
 def test_multi_node_job_without_engine_is_refused():

@@ -231,7 +231,11 @@ class SlurmCluster:
         self.conf = os.path.join(d, "slurm.conf")
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self.vars = {"SLURM_CONF": self.conf}
+        # MPI programs under srun --mpi=pmix: both fake nodes share this host's /dev/shm,
+        # where Open MPI's shared-memory transport (vader) would take the other node's
+        # segments for its own; TCP on loopback between all ranks instead.
+        self.vars = {"SLURM_CONF": self.conf, "OMPI_MCA_btl": "self,tcp",
+                     "OMPI_MCA_btl_tcp_if_include": "lo", "OMPI_MCA_oob_tcp_if_include": "lo"}
 
         deadline = time.monotonic() + self.start_timeout
         self._spawn("munged", ["munged", "-F", "-f", "--key-file=" + key, "--socket=" + sock,

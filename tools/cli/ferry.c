@@ -161,8 +161,10 @@ static int ferry_run(int argc, char **argv)
 		case 'H':
 			opts.hostfile = optarg;
 			break;
-		case 'S':
-			opts.shared_temp = optarg;
+		case 'S': /* for every node of the run, through the engine */
+			if (!realpath(optarg, job_path) || setenv("FERRY_SHARED_TEMP", job_path, 1))
+				return cli_usage_error("run", ferry_run_usage, "--shared-temp %s: %s",
+						       optarg, strerror(errno));
 			break;
 		case 'T':
 			opts.task = true;

@@ -43,7 +43,7 @@ static int coord_read_hello(const json_t *root, int max_slots, struct coord_msg 
 			    char *errbuf, size_t errlen)
 {
 	const char *token, *host;
-	long long slot;
+	long long slot = 0;
 	int err = record_string(root, "token", "", COORD_TOKEN_LEN, RECORD_ONE_LINE, false,
 				&token, errbuf, errlen);
 
@@ -102,7 +102,7 @@ static int coord_read_exited(const json_t *root, struct coord_msg *m, char *errb
 			     size_t errlen)
 {
 	const json_t *stopped = json_object_get(root, "stopped");
-	long long code, started, ended;
+	long long code = 0, started = 0, ended = 0;
 	int err = record_int(root, "exit_code", "", 0, 255, false, &code, errbuf, errlen);
 
 	if (!err)
@@ -125,7 +125,7 @@ static int coord_read(const json_t *root, int max_slots, int max_hosts,
 		      struct coord_msg *m, char *errbuf, size_t errlen)
 {
 	const char *type, *error = NULL;
-	long long port;
+	long long port = 0;
 	size_t t;
 	int err = record_string(root, "type", "", 16, RECORD_ONE_LINE, false, &type, errbuf,
 				errlen);

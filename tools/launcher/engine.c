@@ -302,10 +302,11 @@ static void engine_hello(struct engine *e, int c, const struct coord_msg *m)
 	engine_check_node(e, sl->proc.node);
 }
 
+/* Every task gets go, and then the record says Running (the processes do not wait
+ * for the datastore). */
 static void engine_go(struct engine *e)
 {
 	e->go_sent = true;
-	engine_set_status(e, RECORD_RUNNING);
 	for (int s = 0; s < e->nslots; s++) {
 		if (!e->slots[s].has_proc)
 			continue;
@@ -313,6 +314,7 @@ static void engine_go(struct engine *e)
 		if (e->slots[s].hello)
 			engine_send(e, s, COORD_GO);
 	}
+	engine_set_status(e, RECORD_RUNNING);
 }
 
 static void engine_ready(struct engine *e, struct engine_slot *sl, const struct coord_msg *m)
@@ -714,8 +716,7 @@ static int engine_env(const struct engine *e)
 	}
 	if (!err && (setenv("FERRY_RUN_ID", e->id, 1) || setenv("FERRY_COORDINATOR", where, 1) ||
 		     setenv("FERRY_RUN_TOKEN", e->token, 1) ||
-		     (hosts.data && setenv("FERRY_HOSTS", hosts.data, 1)) ||
-		     (e->opts->shared_temp && setenv("FERRY_SHARED_TEMP", e->opts->shared_temp, 1))))
+		     (hosts.data && setenv("FERRY_HOSTS", hosts.data, 1))))
 		err = -ENOMEM;
 	util_buf_free(&hosts);
 	return err;

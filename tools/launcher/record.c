@@ -488,7 +488,7 @@ bool record_host_valid(const char *s)
 static int record_read_proc(const json_t *item, const char *where, size_t i, int nodes,
 			    struct record_proc *p, char *errbuf, size_t errlen)
 {
-	long long rank, node, local, code;
+	long long rank = 0, node = 0, local = 0, code = -1;
 	int err = 0;
 
 	if (!json_is_object(item)) {

@@ -573,6 +573,15 @@ static int run_prepare_output(struct run *r, size_t i)
 	return 0;
 }
 
+/* Batch AI's AZ_BATCHAI_SHARED_JOB_TEMP: <--shared-temp>/<run id>, a folder every node
+ * of the run sees; -ENOENT without --shared-temp. */
+static int run_shared_temp(const struct run *r, char out[PATH_MAX])
+{
+	const char *dir = getenv("FERRY_SHARED_TEMP");
+
+	return dir && *dir ? util_path_join(out, PATH_MAX, dir, r->id) : -ENOENT;
+}
+
 /* Batch AI: $AZ_BATCHAI_JOB_MOUNT_ROOT and $AZ_BATCHAI_MOUNT_ROOT (both the job's mount
  * root here) expanded at the start of a path. */
 static int run_batchai_path(const struct run *r, const char *in, char *out, size_t outlen)
@@ -695,6 +704,8 @@ static int run_prepare_batchai(struct run *r, const char *user_logs)
 
 	if (r->plan)
 		return run_batchai_logs(r, user_logs);
+	if (run_shared_temp(r, path) == 0 && (err = util_mkdir_p(path, 0755)) != 0)
+		return run_fail(r, "--shared-temp: cannot create %s: %s", path, strerror(-err));
 	for (size_t i = 0; i < b->nmounts; i++) {
 		err = run_batchai_mount(r, &b->mounts[i]);
 		if (err)
@@ -742,6 +753,8 @@ static void run_child_batchai_env(const struct run *r)
 	}
 	if (util_path_join(value, sizeof(value), r->workdir, "temp") == 0)
 		setenv("AZ_BATCHAI_JOB_TEMP", value, 1);
+	if (run_shared_temp(r, value) == 0)
+		setenv("AZ_BATCHAI_SHARED_JOB_TEMP", value, 1);
 	snprintf(rank, sizeof(rank), "%ld", run_rank());
 	setenv("AZ_BATCHAI_TASK_INDEX", rank, 1);
 	setenv("AZ_BATCHAI_JOB_NAME", job->name ? job->name : r->id, 1);

@@ -37,7 +37,6 @@ struct run_opts {
 	const char *run_id; /* NULL: a new id */
 	enum run_engine engine;
 	const char *hostfile;    /* mpi: the hosts; NULL: this node */
-	const char *shared_temp; /* a folder every node sees, for AZ_BATCHAI_SHARED_JOB_TEMP */
 	bool task;               /* a slot started by an engine (ferry run --task) */
 };
 
