@@ -527,8 +527,6 @@ static void engine_loop(struct engine *e)
 			else if (e->pid)
 				kill(-e->pid, SIGTERM);
 			handled = engine_signals;
-			if (!e->stopping && !e->error[0])
-				e->error[0] = '\0';
 			engine_stop(e);
 		}
 		if (e->pid && waitpid(e->pid, &e->engine_status, WNOHANG) == e->pid)
@@ -773,7 +771,6 @@ static int engine_start(struct engine *e, char *errbuf, size_t errlen)
 /* The job, its layout, the slots and the outputs' places. */
 static int engine_init(struct engine *e, char *errbuf, size_t errlen)
 {
-	struct layout_proc p;
 	int err = job_parse_file(e->opts->job_path, &e->job, errbuf, errlen);
 
 	if (!err)
@@ -802,7 +799,6 @@ static int engine_init(struct engine *e, char *errbuf, size_t errlen)
 		if (e->slots[s].has_proc && e->slots[s].proc.local == 0)
 			e->nodes_pending++;
 	}
-	(void)p;
 	snprintf(e->prefix, sizeof(e->prefix), "azureml://datastores/%s/paths/runs/%s/",
 		 DATASTORE_DEFAULT_NAME, e->id);
 	for (size_t i = 0; i < e->job->noutputs; i++) {
