@@ -90,34 +90,26 @@ static uint64_t size_sum;
 /* Collects entries as lines "B|P name size mtime etag folder". */
 static int collect_fn(void *ctx, const struct listxml_item *item)
 {
-	char line[20000];
-	int n;
-
 	size_sum += item->size;
-	n = snprintf(line, sizeof(line), "%c %s %" PRIu64 " %" PRId64 " %s %d\n",
-		     item->is_prefix ? 'P' : 'B', item->name, item->size, item->mtime,
-		     item->etag[0] ? item->etag : "-", item->hdi_isfolder);
-	return xmlfeed_add(ctx, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+	return xmlfeed_addf(ctx, "%c %s %" PRIu64 " %" PRId64 " %s %d\n",
+			    item->is_prefix ? 'P' : 'B', item->name, item->size, item->mtime,
+			    item->etag[0] ? item->etag : "-", item->hdi_isfolder);
 }
 
-/* Parses doc fed in pieces of step bytes (0: whole); returns feed's or finish's error. */
-static int parse_doc(const char *doc, size_t len, size_t step, struct xmlfeed_text *c,
-		     char *marker, size_t marker_len)
+/* xmlfeed_new_fn: a parser whose entries go to collect_fn(). */
+static int new_parser(struct xmlfeed_text *c, struct xmlstream **out)
 {
-	struct xmlstream *p;
-	int err = listxml_new(collect_fn, c, &p);
-
-	return err ? err : xmlfeed_parse(p, doc, len, step, marker, marker_len);
+	return listxml_new(collect_fn, c, out);
 }
 
 static void parses_azurite_page(void)
 {
-	CHECK(xmlfeed_gives(parse_doc, azurite_page, 0, azurite_expected, ""));
+	CHECK(xmlfeed_gives(new_parser, azurite_page, 0, azurite_expected, ""));
 }
 
 static void parses_azure_page_with_encoded_name_and_marker(void)
 {
-	CHECK(xmlfeed_gives(parse_doc, azure_page, 0, azure_expected, azure_marker));
+	CHECK(xmlfeed_gives(new_parser, azure_page, 0, azure_expected, azure_marker));
 }
 
 static void absent_next_marker_is_empty(void)
@@ -126,7 +118,7 @@ static void absent_next_marker_is_empty(void)
 	struct xmlfeed_text c = { 0 };
 	char marker[16] = "junk";
 
-	CHECK(parse_doc(doc, strlen(doc), 0, &c, marker, sizeof(marker)) == 0);
+	CHECK(xmlfeed_parse(new_parser, doc, strlen(doc), 0, &c, marker, sizeof(marker)) == 0);
 	CHECK(c.count == 0);
 	CHECK_STR(marker, "");
 	xmlfeed_reset(&c);
@@ -135,8 +127,8 @@ static void absent_next_marker_is_empty(void)
 static void byte_at_a_time_gives_same_entries(void)
 {
 	for (size_t step = 1; step <= 7; step += 2) {
-		CHECK(xmlfeed_gives(parse_doc, azurite_page, step, azurite_expected, ""));
-		CHECK(xmlfeed_gives(parse_doc, azure_page, step, azure_expected, azure_marker));
+		CHECK(xmlfeed_gives(new_parser, azurite_page, step, azurite_expected, ""));
+		CHECK(xmlfeed_gives(new_parser, azure_page, step, azure_expected, azure_marker));
 	}
 }
 
@@ -152,17 +144,8 @@ static void malformed_xml_is_ebadmsg(void)
 		"<EnumerationResults><Blobs><Blob><Name>\xff\xfe</Name></Blob></Blobs>"
 		"</EnumerationResults>",
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		struct xmlfeed_text c = { 0 };
-		char marker[16];
-
-		CHECK(parse_doc(docs[i], strlen(docs[i]), 0, &c, marker, sizeof(marker)) ==
-		      -EBADMSG);
-		CHECK(c.count == 0);
-		xmlfeed_reset(&c);
-	}
+	CHECK(xmlfeed_refuses(new_parser, docs, sizeof(docs) / sizeof(docs[0]), -EBADMSG));
 }
 
 static void bad_entries_are_ebadmsg(void)
@@ -198,19 +181,8 @@ static void bad_entries_are_ebadmsg(void)
 		"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed"
 		"</Code><Message>no</Message></Error>",
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		struct xmlfeed_text c = { 0 };
-		char marker[16];
-		int err = parse_doc(docs[i], strlen(docs[i]), 0, &c, marker, sizeof(marker));
-
-		if (err != -EBADMSG)
-			fprintf(stderr, "doc %zu: %d\n", i, err);
-		CHECK(err == -EBADMSG);
-		CHECK(c.count == 0);
-		xmlfeed_reset(&c);
-	}
+	CHECK(xmlfeed_refuses(new_parser, docs, sizeof(docs) / sizeof(docs[0]), -EBADMSG));
 }
 
 static void truncated_document_fails_at_finish(void)
@@ -271,7 +243,8 @@ static void callback_nonzero_stops_parse(void)
 	/* a positive value comes back as it is, also when fed byte by byte */
 	c.stop_after = 3;
 	c.stop_value = 7;
-	CHECK(parse_doc(azure_page, strlen(azure_page), 1, &c, marker, sizeof(marker)) == 7);
+	CHECK(xmlfeed_parse(new_parser, azure_page, strlen(azure_page), 1, &c, marker,
+			    sizeof(marker)) == 7);
 	CHECK(c.count == 3);
 	xmlfeed_reset(&c);
 }
@@ -283,10 +256,10 @@ static void marker_too_long_is_enametoolong(void)
 	char marker[256];
 	size_t need = strlen(azure_marker) + 1;
 
-	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, need - 1) ==
-	      -ENAMETOOLONG);
+	CHECK(xmlfeed_parse(new_parser, azure_page, strlen(azure_page), 0, &c, marker,
+			    need - 1) == -ENAMETOOLONG);
 	xmlfeed_reset(&c);
-	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, need) == 0);
+	CHECK(xmlfeed_parse(new_parser, azure_page, strlen(azure_page), 0, &c, marker, need) == 0);
 	CHECK_STR(marker, azure_marker);
 	xmlfeed_reset(&c);
 
@@ -345,7 +318,7 @@ static void parses_5000_entry_page(void)
 	CHECK(len < cap);
 
 	size_sum = 0;
-	CHECK(parse_doc(doc, len, 16384, &c, marker, sizeof(marker)) == 0);
+	CHECK(xmlfeed_parse(new_parser, doc, len, 16384, &c, marker, sizeof(marker)) == 0);
 	CHECK(c.count == entries);
 	CHECK_STR(marker, "file04999.bin");
 	/* sizes of the blobs: all i in [0, 5000) not divisible by 10 */
@@ -373,8 +346,8 @@ static void mutated_pages_never_crash(void)
 
 		memcpy(buf, src, len);
 		len = xmlfeed_mutate(buf, len, sizeof(buf), &state);
-		err = parse_doc(buf, len, 1 + xmlfeed_random(&state) % 97, &c, marker,
-				sizeof(marker));
+		err = xmlfeed_parse(new_parser, buf, len, 1 + xmlfeed_random(&state) % 97, &c,
+				    marker, sizeof(marker));
 		if (err && err != -EBADMSG && err != -ENAMETOOLONG)
 			unexpected++;
 		xmlfeed_reset(&c);
@@ -413,8 +386,8 @@ static void parser_errors_stay_off_stderr(void)
 		char marker[16];
 		size_t len = lens[i] ? lens[i] : strlen(docs[i]);
 
-		parse_doc(docs[i], len, 0, &c, marker, sizeof(marker));
-		parse_doc(docs[i], len, 1, &c, marker, sizeof(marker));
+		xmlfeed_parse(new_parser, docs[i], len, 0, &c, marker, sizeof(marker));
+		xmlfeed_parse(new_parser, docs[i], len, 1, &c, marker, sizeof(marker));
 		xmlfeed_reset(&c);
 	}
 	fflush(stderr);

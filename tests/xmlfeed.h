@@ -1,11 +1,12 @@
 /* xmlfeed: what the tests of the listing parsers (test_listxml, test_filesxml) share:
- * entries collected as lines of text, a document fed to an xmlstream in pieces, and
+ * entries collected as lines of text, a document fed to a parser in pieces, and
  * documents damaged at random (a small deterministic generator, so that a failure
  * comes back on the next run). */
 #ifndef FERRY_XMLFEED_H
 #define FERRY_XMLFEED_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,12 +24,22 @@ struct xmlfeed_text {
 	int stop_value;
 };
 
-/* Appends line (of len bytes) as the next entry: 0, stop_value, or -ENOMEM. */
-static inline int xmlfeed_add(struct xmlfeed_text *t, const char *line, size_t len)
+/* Appends the formatted line as the next entry: 0, stop_value, or -errno. */
+static inline int xmlfeed_addf(struct xmlfeed_text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline int xmlfeed_addf(struct xmlfeed_text *t, const char *fmt, ...)
 {
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
 	t->count++;
-	if (t->len + len + 1 > t->cap) {
-		size_t cap = (t->cap + len + 1) * 2;
+	if (t->len + (size_t)n + 1 > t->cap) {
+		size_t cap = (t->cap + (size_t)n + 1) * 2;
 		char *text = realloc(t->text, cap);
 
 		if (!text)
@@ -36,9 +47,10 @@ static inline int xmlfeed_add(struct xmlfeed_text *t, const char *line, size_t l
 		t->text = text;
 		t->cap = cap;
 	}
-	memcpy(t->text + t->len, line, len);
-	t->len += len;
-	t->text[t->len] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(t->text + t->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
 	if (t->stop_after && t->count == t->stop_after)
 		return t->stop_value;
 	return 0;
@@ -50,14 +62,21 @@ static inline void xmlfeed_reset(struct xmlfeed_text *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Feeds doc to p in pieces of step bytes (0: whole), finishes it and frees it;
- * returns what the feed or the finish returned. */
-static inline int xmlfeed_parse(struct xmlstream *p, const char *doc, size_t len,
-				size_t step, char *marker, size_t marker_len)
-{
-	size_t off = 0;
-	int err = 0;
+/* Makes a parser whose entries go to c (as lines: xmlfeed_addf()). */
+typedef int (*xmlfeed_new_fn)(struct xmlfeed_text *c, struct xmlstream **out);
 
+/* Parses doc (len bytes) with a parser from make, fed in pieces of step bytes (0:
+ * whole), then finished; returns what making, a feed or the finish returned. */
+static inline int xmlfeed_parse(xmlfeed_new_fn make, const char *doc, size_t len,
+				size_t step, struct xmlfeed_text *c, char *marker,
+				size_t marker_len)
+{
+	struct xmlstream *p;
+	size_t off = 0;
+	int err = make(c, &p);
+
+	if (err)
+		return err;
 	if (!step)
 		step = len ? len : 1;
 	while (off < len && !err) {
@@ -72,19 +91,14 @@ static inline int xmlfeed_parse(struct xmlstream *p, const char *doc, size_t len
 	return err;
 }
 
-/* How a test parses: doc (len bytes) fed in pieces of step (0: whole), entries
- * collected into c; returns the feed's or the finish's error. */
-typedef int (*xmlfeed_parse_fn)(const char *doc, size_t len, size_t step,
-				struct xmlfeed_text *c, char *marker, size_t marker_len);
-
-/* Whether parse takes doc, fed in pieces of step bytes, to the entries want and the
- * NextMarker want_marker; what differs goes to stderr. */
-static inline bool xmlfeed_gives(xmlfeed_parse_fn parse, const char *doc, size_t step,
+/* Whether make's parser takes doc, fed in pieces of step bytes, to the entries want
+ * and the NextMarker want_marker; what differs goes to stderr. */
+static inline bool xmlfeed_gives(xmlfeed_new_fn make, const char *doc, size_t step,
 				 const char *want, const char *want_marker)
 {
 	struct xmlfeed_text c = { 0 };
 	char marker[512] = "junk";
-	int err = parse(doc, strlen(doc), step, &c, marker, sizeof(marker));
+	int err = xmlfeed_parse(make, doc, strlen(doc), step, &c, marker, sizeof(marker));
 	const char *got = c.text ? c.text : "";
 	bool same = !err && !strcmp(got, want) && !strcmp(marker, want_marker);
 
@@ -94,6 +108,28 @@ static inline bool xmlfeed_gives(xmlfeed_parse_fn parse, const char *doc, size_t
 			step, err, got, marker, want, want_marker);
 	xmlfeed_reset(&c);
 	return same;
+}
+
+/* Whether make's parser refuses every one of the n documents (each whole) with want,
+ * delivering no entry; the ones it does not go to stderr. */
+static inline bool xmlfeed_refuses(xmlfeed_new_fn make, const char *const *docs, size_t n,
+				   int want)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < n; i++) {
+		struct xmlfeed_text c = { 0 };
+		char marker[512];
+		int err = xmlfeed_parse(make, docs[i], strlen(docs[i]), 0, &c, marker,
+					sizeof(marker));
+
+		if (err != want || c.count) {
+			fprintf(stderr, "doc %zu: %d, %d entries\n", i, err, c.count);
+			all = false;
+		}
+		xmlfeed_reset(&c);
+	}
+	return all;
 }
 
 /* Feeds p head, then kilobytes of 'n' (the text of the element head opens) until p
