@@ -1,5 +1,6 @@
-/* Unit tests of http (retries, backoff, time bound, rewound uploads) and of how blob
- * reads response headers, against a scripted HTTP server run by the test itself: a
+/* Unit tests of http (retries, backoff, time bound, rewound uploads), of how blob
+ * reads response headers and of the file share store's requests and answers, against
+ * a scripted HTTP server run by the test itself: a
  * thread on 127.0.0.1:0 that answers each connection with the next step of a script.
  * Outcomes are decided by what the server saw (counters, bodies, arrival times), never
  * by sleeping. */
@@ -19,6 +20,7 @@
 #include "auth/auth.h"
 #include "auth/base/log.h"
 #include "cache/store/blob.h"
+#include "cache/store/files.h"
 #include "cache/store/http.h"
 #include "unit.h"
 
@@ -40,6 +42,7 @@ struct step {
 struct seen {
 	uint64_t at_ms;   /* when its connection was accepted */
 	char method[8];
+	char head[1024];  /* the request line and headers (cut at 1023 bytes) */
 	size_t body_len;  /* body bytes received */
 	bool body_whole;  /* the body received equals server.expect */
 };
@@ -129,11 +132,16 @@ static int read_request(struct server *srv, int conn, size_t limit, struct seen 
 	static char head[65536];
 	char *body_start, *body;
 	ssize_t got = read_head(conn, head, sizeof(head), &body_start);
-	size_t want, have;
+	size_t want, have, len;
 
 	if (got < 0)
 		return -1;
 	sscanf(head, "%7s", s->method);
+	len = (size_t)(body_start - head);
+	if (len > sizeof(s->head) - 1)
+		len = sizeof(s->head) - 1;
+	memcpy(s->head, head, len);
+	s->head[len] = '\0';
 	want = content_length(head);
 	if (want > limit)
 		want = limit;
@@ -264,30 +272,45 @@ static void server_stop(struct server *srv)
 
 /* Blob headers -------------------------------------------------------------------- */
 
-/* A blob store on a service that answers with step; what fn returns. */
-static long with_store(const struct step *step, long (*fn)(struct store *store, void *arg),
-		       void *arg)
+/* A store on a scripted service, and what the service saw. */
+struct store_case {
+	const struct step *steps;
+	size_t nsteps;
+	bool files;        /* a file share store, else a blob store */
+	const char *path;  /* of the URL, after the account: "cont", "share/dir" */
+	bool shared_key;   /* the emulator's key, else anonymous */
+	struct server srv; /* stopped when run_store() returns; seen stays readable */
+};
+
+/* Builds the store of sc on a one-worker client and returns what fn returns. */
+static long run_store(struct store_case *sc, long (*fn)(struct store *store, void *arg),
+		      void *arg)
 {
 	struct http_client_opts opts;
 	struct http_client *http = NULL;
 	struct auth_cred *cred = NULL;
 	struct url_container url;
 	struct store *store = NULL;
-	struct server srv;
 	char text[128], err_line[256];
 	long result;
 	int err;
 
-	server_start(&srv, step, 1);
-	snprintf(text, sizeof(text), "http://127.0.0.1:%d/devstoreaccount1/cont", srv.port);
+	server_start(&sc->srv, sc->steps, sc->nsteps);
+	snprintf(text, sizeof(text), "http://127.0.0.1:%d/devstoreaccount1/%s", sc->srv.port,
+		 sc->path ? sc->path : "cont");
 	http_client_opts_default(&opts);
 	opts.workers = 1;
 	err = url_parse_container(text, &url, err_line, sizeof(err_line));
 	if (!err)
-		err = auth_cred_anonymous(&cred);
+		err = sc->shared_key ? auth_cred_shared_key(AUTH_DEV_ACCOUNT, AUTH_DEV_KEY, &cred)
+				     : auth_cred_anonymous(&cred);
 	if (!err)
 		err = http_client_new(&opts, &http);
-	if (!err) {
+	if (!err && sc->files) {
+		struct files_config cfg = { .url = &url, .cred = cred, .http = http };
+
+		err = files_store_new(&cfg, &store);
+	} else if (!err) {
 		struct blob_config cfg = { .url = &url, .cred = cred, .http = http };
 
 		err = blob_store_new(&cfg, &store);
@@ -298,8 +321,17 @@ static long with_store(const struct step *step, long (*fn)(struct store *store, 
 		store->ops->destroy(store);
 	http_client_free(http);
 	auth_cred_free(cred);
-	server_stop(&srv);
+	server_stop(&sc->srv);
 	return result;
+}
+
+/* A blob store on a service that answers with step; what fn returns. */
+static long with_store(const struct step *step, long (*fn)(struct store *store, void *arg),
+		       void *arg)
+{
+	struct store_case sc = { .steps = step, .nsteps = 1 };
+
+	return run_store(&sc, fn, arg);
 }
 
 static long stat_f(struct store *store, void *attr)
@@ -433,6 +465,495 @@ static void read_refuses_an_answer_at_another_offset(void)
 		CHECK(with_store(&step, read_f_at_5, NULL) == -EBADMSG);
 	}
 	CHECK(with_store(&whole, read_f_at_5, NULL) == -EBADMSG);
+}
+
+/* File share store ---------------------------------------------------------------- */
+
+/* A file share store at share "share" (and directory prefix, if not NULL) with the
+ * emulator's key, on a service that plays steps; what fn returns. */
+static long with_files(struct store_case *sc, const struct step *steps, size_t nsteps,
+		       const char *prefix, long (*fn)(struct store *store, void *arg), void *arg)
+{
+	static char path[128];
+
+	memset(sc, 0, sizeof(*sc));
+	snprintf(path, sizeof(path), "share%s%s", prefix ? "/" : "", prefix ? prefix : "");
+	sc->steps = steps;
+	sc->nsteps = nsteps;
+	sc->files = true;
+	sc->path = path;
+	sc->shared_key = true;
+	return run_store(sc, fn, arg);
+}
+
+/* Whether request i of sc had the request line "METHOD TARGET HTTP/1.1". */
+static bool saw_request(const struct store_case *sc, size_t i, const char *method,
+			const char *target)
+{
+	char line[512];
+
+	if (i >= sc->srv.nseen)
+		return false;
+	snprintf(line, sizeof(line), "%s %s HTTP/1.1\r\n", method, target);
+	return strncmp(sc->srv.seen[i].head, line, strlen(line)) == 0;
+}
+
+/* Whether request i of sc carried the header line (any case, as curl sends it). */
+static bool saw_header(const struct store_case *sc, size_t i, const char *line)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "\r\n%s\r\n", line);
+	return i < sc->srv.nseen && strcasestr(sc->srv.seen[i].head, want) != NULL;
+}
+
+/* The path stat_path() asks for, when not "d/f.txt". */
+static const char *stat_target;
+
+static long stat_path(struct store *store, void *arg)
+{
+	struct store_attr *attr = arg;
+
+	memset(attr, 0, sizeof(*attr));
+	return store_stat(store, stat_target ? stat_target : "d/f.txt", attr);
+}
+
+#define FILE_HEADERS                                                       \
+	"Content-Length: 12345\r\n"                                        \
+	"Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n"                 \
+	"ETag: \"0x8DC0FFEE\"\r\n"                                         \
+	"x-ms-type: File\r\n"                                              \
+	"x-ms-file-last-write-time: 2023-11-14T22:13:19.1234567Z\r\n"
+
+static void files_stat_reads_file_properties(void)
+{
+	static const struct step steps[] = { { STEP_ANSWER, 200, FILE_HEADERS, NULL } };
+	struct store_case sc;
+	struct store_attr attr;
+
+	CHECK(with_files(&sc, steps, 1, "top%20dir", stat_path, &attr) == 0);
+	CHECK(attr.size == 12345);
+	CHECK_STR(attr.etag, "\"0x8DC0FFEE\"");
+	CHECK(attr.mtime == 1700000000 - 1 && attr.mtime_nsec == 123456700);
+	CHECK(!attr.is_dir);
+	CHECK(sc.srv.nseen == 1);
+	CHECK(saw_request(&sc, 0, "HEAD", "/devstoreaccount1/share/top%20dir/d/f.txt"));
+	CHECK(saw_header(&sc, 0, "x-ms-version: " FILES_API_VERSION));
+	CHECK(strcasestr(sc.srv.seen[0].head, "\r\nAuthorization: SharedKey devstoreaccount1:"));
+}
+
+static void files_stat_without_write_time_takes_last_modified(void)
+{
+	static const struct step steps[] = {
+		{ STEP_ANSWER, 200, "Content-Length: 1\r\nETag: \"0x1\"\r\n"
+				    "Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n", NULL },
+	};
+	struct store_case sc;
+	struct store_attr attr;
+
+	CHECK(with_files(&sc, steps, 1, NULL, stat_path, &attr) == 0);
+	CHECK(attr.mtime == 1700000000 && attr.mtime_nsec == 0);
+	CHECK(saw_request(&sc, 0, "HEAD", "/devstoreaccount1/share/d/f.txt"));
+}
+
+static void files_stat_falls_back_to_the_directory(void)
+{
+	static const struct step steps[] = {
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+		{ STEP_ANSWER, 200, "ETag: \"0x8DD\"\r\n"
+				    "Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n", NULL },
+	};
+	struct store_case sc;
+	struct store_attr attr;
+
+	CHECK(with_files(&sc, steps, 2, NULL, stat_path, &attr) == 0);
+	CHECK(attr.is_dir);
+	CHECK(attr.size == 0);
+	CHECK_STR(attr.etag, "\"0x8DD\"");
+	CHECK(sc.srv.nseen == 2);
+	CHECK(saw_request(&sc, 1, "HEAD", "/devstoreaccount1/share/d/f.txt?restype=directory"));
+}
+
+static void files_stat_of_nothing_is_enoent(void)
+{
+	static const struct step neither[] = {
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+	};
+	static const struct step no_parent[] = {
+		{ STEP_ANSWER, 404, "x-ms-error-code: ParentNotFound\r\n", NULL },
+	};
+	static const struct step refused[] = {
+		{ STEP_ANSWER, 403, "x-ms-error-code: AuthenticationFailed\r\n", NULL },
+	};
+	struct store_case sc;
+	struct store_attr attr;
+
+	CHECK(with_files(&sc, neither, 1, NULL, stat_path, &attr) == -ENOENT);
+	CHECK(sc.srv.nseen == 2);
+	CHECK(with_files(&sc, no_parent, 1, NULL, stat_path, &attr) == -ENOENT);
+	CHECK(sc.srv.nseen == 1); /* no directory where there is no parent */
+	CHECK(with_files(&sc, refused, 1, NULL, stat_path, &attr) == -EACCES);
+	CHECK(sc.srv.nseen == 1);
+}
+
+static void files_paths_are_checked_before_any_request(void)
+{
+	static const struct step steps[] = { { STEP_ANSWER, 200, FILE_HEADERS, NULL } };
+	static const char *const missing[] = { "a/../b", "..", "a/./b", "a//b", "d/", "/a" };
+	struct store_case sc;
+	struct store_attr attr;
+
+	char name[256];
+
+	for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+		stat_target = missing[i];
+		CHECK(with_files(&sc, steps, 1, NULL, stat_path, &attr) == -ENOENT);
+		CHECK(sc.srv.nseen == 0);
+	}
+	memset(name, 'n', 255); /* as long as a name can be */
+	name[255] = '\0';
+	stat_target = name;
+	CHECK(with_files(&sc, steps, 1, NULL, stat_path, &attr) == 0);
+	CHECK(sc.srv.nseen == 1);
+	stat_target = NULL;
+}
+
+static long stat_long_name(struct store *store, void *arg)
+{
+	size_t slash = *(const size_t *)arg;
+	struct store_attr attr;
+	char path[300];
+
+	memset(path, 'n', 256);
+	path[256] = '\0';
+	if (slash)
+		path[slash] = '/';
+	return store_stat(store, path, &attr);
+}
+
+static void files_name_past_255_characters_is_enametoolong(void)
+{
+	static const struct step steps[] = { { STEP_ANSWER, 200, FILE_HEADERS, NULL } };
+	static const size_t none = 0, middle = 128;
+	struct store_case sc;
+
+	CHECK(with_files(&sc, steps, 1, NULL, stat_long_name, (void *)&none) == -ENAMETOOLONG);
+	CHECK(sc.srv.nseen == 0);
+	/* a '/' makes it two names, both short enough */
+	CHECK(with_files(&sc, steps, 1, NULL, stat_long_name, (void *)&middle) == 0);
+	CHECK(sc.srv.nseen == 1);
+}
+
+static long lookup_d(struct store *store, void *attr)
+{
+	return store_lookup(store, "d", attr);
+}
+
+static void files_lookup_asks_for_both_at_once(void)
+{
+	static const struct step steps[] = {
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+		{ STEP_ANSWER, 200, "ETag: \"0x8DD\"\r\n", NULL },
+	};
+	static const struct step file[] = {
+		{ STEP_ANSWER, 200, FILE_HEADERS, NULL },
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+	};
+	struct store_case sc;
+	struct store_attr attr;
+
+	CHECK(with_files(&sc, steps, 2, NULL, lookup_d, &attr) == 0);
+	CHECK(attr.is_dir);
+	CHECK_STR(attr.etag, "\"0x8DD\"");
+	CHECK(sc.srv.nseen == 2);
+	CHECK(saw_request(&sc, 0, "HEAD", "/devstoreaccount1/share/d"));
+	CHECK(saw_request(&sc, 1, "HEAD", "/devstoreaccount1/share/d?restype=directory"));
+	CHECK(with_files(&sc, file, 2, NULL, lookup_d, &attr) == 0);
+	CHECK(!attr.is_dir && attr.size == 12345);
+	CHECK(with_files(&sc, steps + 0, 1, NULL, lookup_d, &attr) == -ENOENT);
+}
+
+struct read_case {
+	const char *etag; /* pinned to, or NULL */
+	char buf[16];
+};
+
+static long read_f_5(struct store *store, void *arg)
+{
+	struct read_case *rc = arg;
+
+	memset(rc->buf, 0, sizeof(rc->buf));
+	return store_read(store, "f", rc->etag, 5, 5, rc->buf);
+}
+
+static void files_read_compares_the_etag(void)
+{
+	static const struct step same[] = {
+		{ STEP_ANSWER, 206, "Content-Range: bytes 5-9/10\r\nETag: \"0x1\"\r\n", "world" },
+	};
+	static const struct step untagged[] = {
+		{ STEP_ANSWER, 206, "Content-Range: bytes 5-9/10\r\n", "world" },
+	};
+	struct read_case rc = { .etag = "\"0x1\"" };
+	struct store_case sc;
+
+	CHECK(with_files(&sc, same, 1, NULL, read_f_5, &rc) == 5);
+	CHECK_STR(rc.buf, "world");
+	CHECK(saw_request(&sc, 0, "GET", "/devstoreaccount1/share/f"));
+	CHECK(saw_header(&sc, 0, "x-ms-range: bytes=5-9"));
+	CHECK(!strcasestr(sc.srv.seen[0].head, "If-Match")); /* Get File takes none */
+
+	rc.etag = "\"0x2\""; /* it changed since */
+	CHECK(with_files(&sc, same, 1, NULL, read_f_5, &rc) == -ESTALE);
+	CHECK(with_files(&sc, untagged, 1, NULL, read_f_5, &rc) == -EBADMSG);
+	rc.etag = NULL; /* not pinned: any version */
+	CHECK(with_files(&sc, same, 1, NULL, read_f_5, &rc) == 5);
+	CHECK(with_files(&sc, untagged, 1, NULL, read_f_5, &rc) == 5);
+}
+
+static void files_read_past_the_end(void)
+{
+	static const struct step end[] = {
+		{ STEP_ANSWER, 416, "x-ms-error-code: InvalidRange\r\n", NULL },
+		{ STEP_ANSWER, 200, "Content-Length: 5\r\nETag: \"0x1\"\r\n", NULL },
+	};
+	static const struct step replaced[] = {
+		{ STEP_ANSWER, 416, "x-ms-error-code: InvalidRange\r\n", NULL },
+		{ STEP_ANSWER, 200, "Content-Length: 3\r\nETag: \"0x2\"\r\n", NULL },
+	};
+	static const struct step gone[] = {
+		{ STEP_ANSWER, 416, "x-ms-error-code: InvalidRange\r\n", NULL },
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+	};
+	static const struct step short_answer[] = {
+		{ STEP_ANSWER, 206, "Content-Range: bytes 5-6/7\r\nETag: \"0x1\"\r\n", "wo" },
+	};
+	struct read_case rc = { .etag = "\"0x1\"" };
+	struct store_case sc;
+
+	CHECK(with_files(&sc, end, 2, NULL, read_f_5, &rc) == 0);
+	CHECK(sc.srv.nseen == 2);
+	CHECK(saw_request(&sc, 1, "HEAD", "/devstoreaccount1/share/f"));
+	CHECK(with_files(&sc, replaced, 2, NULL, read_f_5, &rc) == -ESTALE);
+	CHECK(with_files(&sc, gone, 2, NULL, read_f_5, &rc) == -ESTALE);
+	CHECK(with_files(&sc, short_answer, 1, NULL, read_f_5, &rc) == 2);
+	rc.etag = NULL;
+	CHECK(with_files(&sc, end, 2, NULL, read_f_5, &rc) == 0);
+	CHECK(sc.srv.nseen == 1);
+}
+
+#define LIST_PAGE(entries, marker)                                                   \
+	"<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ShareName=\"share\" " \
+	"DirectoryPath=\"d\"><Entries>" entries "</Entries><NextMarker>" marker             \
+	"</NextMarker></EnumerationResults>"
+
+struct list_case {
+	const char *marker;
+	char next[64];
+	char names[256];
+	int count;
+};
+
+static int list_collect(void *ctx, const struct store_entry *entry)
+{
+	struct list_case *lc = ctx;
+	size_t len = strlen(lc->names);
+
+	lc->count++;
+	snprintf(lc->names + len, sizeof(lc->names) - len, "%s%s%s,",
+		 entry->attr.is_dir ? "d:" : "", entry->name, entry->attr.etag);
+	return 0;
+}
+
+static long list_d(struct store *store, void *arg)
+{
+	struct list_case *lc = arg;
+
+	return store_list(store, "d", lc->marker, list_collect, lc, lc->next, sizeof(lc->next));
+}
+
+static void files_list_gives_entries_and_the_next_marker(void)
+{
+	static const struct step steps[] = {
+		{ STEP_ANSWER, 200, NULL,
+		  LIST_PAGE("<File><Name>a b</Name><Properties><Content-Length>3</Content-Length>"
+			    "<Etag>\"0x1\"</Etag></Properties></File>"
+			    "<Directory><Name>sub</Name><Properties><Etag>\"0x2\"</Etag>"
+			    "</Properties></Directory>",
+			    "2!48!next") },
+	};
+	struct list_case lc = { .marker = "1!8!m+/=" };
+	struct store_case sc;
+
+	CHECK(with_files(&sc, steps, 1, "top", list_d, &lc) == 0);
+	CHECK_STR(lc.names, "a b\"0x1\",d:sub\"0x2\",");
+	CHECK_STR(lc.next, "2!48!next");
+	CHECK(saw_request(&sc, 0, "GET",
+			  "/devstoreaccount1/share/top/d?restype=directory&comp=list"
+			  "&include=Timestamps%2CETag&maxresults=5000&marker=1%218%21m%2B%2F%3D"));
+	CHECK(saw_header(&sc, 0, "x-ms-file-extended-info: true"));
+}
+
+static void files_list_refuses_a_hostile_page(void)
+{
+	static const struct step steps[] = {
+		{ STEP_ANSWER, 200, NULL,
+		  LIST_PAGE("<File><Name>ok</Name><Properties><Content-Length>3</Content-Length>"
+			    "</Properties></File><Directory><Name>..</Name></Directory>", "") },
+	};
+	static const struct step missing[] = {
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+	};
+	struct list_case lc = { 0 };
+	struct store_case sc;
+
+	CHECK(with_files(&sc, steps, 1, NULL, list_d, &lc) == -EBADMSG);
+	CHECK(lc.count == 1); /* what came before the bad entry, never the bad entry */
+	CHECK(with_files(&sc, missing, 1, NULL, list_d, &lc) == -ENOENT);
+}
+
+static long has_children_d(struct store *store, void *arg)
+{
+	(void)arg;
+	return store_has_children(store, "d");
+}
+
+static void files_has_children_lists_one_entry(void)
+{
+	static const struct step one[] = {
+		{ STEP_ANSWER, 200, NULL,
+		  LIST_PAGE("<Directory><Name>x</Name><Properties/></Directory>", "more") },
+	};
+	static const struct step none[] = { { STEP_ANSWER, 200, NULL, LIST_PAGE("", "") } };
+	static const struct step later[] = {
+		{ STEP_ANSWER, 200, NULL, LIST_PAGE("", "m1") },
+		{ STEP_ANSWER, 200, NULL,
+		  LIST_PAGE("<File><Name>y</Name><Properties><Content-Length>0</Content-Length>"
+			    "</Properties></File>", "") },
+	};
+	static const struct step missing[] = {
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+	};
+	static const struct step endless[] = { { STEP_ANSWER, 200, NULL, LIST_PAGE("", "m") } };
+	struct store_case sc;
+
+	CHECK(with_files(&sc, one, 1, NULL, has_children_d, NULL) == 1);
+	CHECK(sc.srv.nseen == 1);
+	CHECK(saw_request(&sc, 0, "GET",
+			  "/devstoreaccount1/share/d?restype=directory&comp=list"
+			  "&include=Timestamps%2CETag&maxresults=1"));
+	CHECK(with_files(&sc, none, 1, NULL, has_children_d, NULL) == 0);
+	CHECK(with_files(&sc, later, 2, NULL, has_children_d, NULL) == 1);
+	CHECK(saw_request(&sc, 1, "GET",
+			  "/devstoreaccount1/share/d?restype=directory&comp=list"
+			  "&include=Timestamps%2CETag&maxresults=1&marker=m1"));
+	CHECK(with_files(&sc, missing, 1, NULL, has_children_d, NULL) == 0);
+	CHECK(with_files(&sc, endless, 1, NULL, has_children_d, NULL) == -EIO);
+}
+
+static char probe_line[512];
+
+static long probe(struct store *store, void *arg)
+{
+	(void)arg;
+	probe_line[0] = '\0';
+	return store_probe(store, probe_line, sizeof(probe_line));
+}
+
+static void files_probe_says_what_is_wrong(void)
+{
+	static const struct step ok[] = { { STEP_ANSWER, 200, "ETag: \"0x1\"\r\n", "" } };
+	static const struct step bad_key[] = {
+		{ STEP_ANSWER, 403, "x-ms-error-code: AuthenticationFailed\r\n", "" },
+	};
+	static const struct step no_share[] = {
+		{ STEP_ANSWER, 404, "x-ms-error-code: ShareNotFound\r\n", "" },
+	};
+	static const struct step no_dir[] = {
+		{ STEP_ANSWER, 200, "ETag: \"0x1\"\r\n", "" },
+		{ STEP_ANSWER, 404, "x-ms-error-code: ResourceNotFound\r\n", NULL },
+	};
+	static const struct step denied[] = {
+		{ STEP_ANSWER, 403, "x-ms-error-code: AuthorizationPermissionMismatch\r\n", "" },
+	};
+	struct store_case sc;
+
+	CHECK(with_files(&sc, ok, 1, NULL, probe, NULL) == 0);
+	CHECK(saw_request(&sc, 0, "GET", "/devstoreaccount1/share?restype=share"));
+	CHECK(with_files(&sc, ok, 1, "a/b", probe, NULL) == 0);
+	CHECK(sc.srv.nseen == 2);
+	CHECK(saw_request(&sc, 1, "HEAD", "/devstoreaccount1/share/a/b?restype=directory"));
+
+	CHECK(with_files(&sc, bad_key, 1, NULL, probe, NULL) == -EACCES);
+	CHECK(strstr(probe_line, "authentication failed for account 'devstoreaccount1'"));
+	CHECK(strstr(probe_line, "AuthenticationFailed"));
+	CHECK(with_files(&sc, no_share, 1, NULL, probe, NULL) == -ENOENT);
+	CHECK(strstr(probe_line, "share 'share' not found in account 'devstoreaccount1'"));
+	CHECK(with_files(&sc, no_dir, 2, "a/b", probe, NULL) == -ENOENT);
+	CHECK(strstr(probe_line, "directory 'a/b' not found in share 'share'"));
+	CHECK(with_files(&sc, denied, 1, NULL, probe, NULL) == -EACCES);
+	CHECK(strstr(probe_line, "access denied to share 'share'"));
+	CHECK(!strchr(probe_line, '\n'));
+}
+
+static void files_probe_refuses_anonymous_without_a_request(void)
+{
+	static const struct step ok[] = { { STEP_ANSWER, 200, NULL, "" } };
+	struct store_case sc = { .steps = ok, .nsteps = 1, .files = true, .path = "share" };
+
+	CHECK(run_store(&sc, probe, NULL) == -EACCES);
+	CHECK(strstr(probe_line, "needs a shared key or a SAS"));
+	CHECK(sc.srv.nseen == 0);
+}
+
+static long create_root(struct store *store, void *arg)
+{
+	(void)arg;
+	return store_create_root(store);
+}
+
+static void files_create_root_makes_the_share(void)
+{
+	static const struct step made[] = { { STEP_ANSWER, 201, NULL, "" } };
+	static const struct step exists[] = {
+		{ STEP_ANSWER, 409, "x-ms-error-code: ShareAlreadyExists\r\n", "" },
+	};
+	static const struct step deleting[] = {
+		{ STEP_ANSWER, 409, "x-ms-error-code: ShareBeingDeleted\r\n", "" },
+	};
+	struct store_case sc;
+
+	CHECK(with_files(&sc, made, 1, "a", create_root, NULL) == 0);
+	CHECK(saw_request(&sc, 0, "PUT", "/devstoreaccount1/share?restype=share"));
+	CHECK(with_files(&sc, exists, 1, NULL, create_root, NULL) == 0);
+	CHECK(with_files(&sc, deleting, 1, NULL, create_root, NULL) == -EIO);
+}
+
+static long try_writes(struct store *store, void *arg)
+{
+	static const char *const ids[] = { "AAAA" };
+	struct store_block *blocks = NULL;
+	size_t nblocks = 0;
+	int refused = 0;
+
+	(void)arg;
+	refused += store_put(store, "f", "x", 1, NULL, NULL, NULL) == -EROFS;
+	refused += store_put_block(store, "f", "AAAA", "x", 1) == -EROFS;
+	refused += store_commit(store, "f", ids, 1, NULL, NULL, NULL) == -EROFS;
+	refused += store_get_blocks(store, "f", NULL, &blocks, &nblocks) == -EROFS;
+	refused += store_set_meta(store, "f", &(struct store_meta){ 0 }, NULL, NULL) == -EROFS;
+	refused += store_copy(store, "f", "g", NULL) == -EROFS;
+	refused += store_remove(store, "f", NULL) == -EROFS;
+	return refused;
+}
+
+static void files_writes_are_erofs_without_a_request(void)
+{
+	static const struct step ok[] = { { STEP_ANSWER, 201, NULL, "" } };
+	struct store_case sc;
+
+	CHECK(with_files(&sc, ok, 1, NULL, try_writes, NULL) == 7);
+	CHECK(sc.srv.nseen == 0);
 }
 
 /* Retries ------------------------------------------------------------------------- */
@@ -701,6 +1222,22 @@ int main(void)
 	RUN(stat_refuses_a_malformed_content_length);
 	RUN(read_takes_the_answer_at_its_offset);
 	RUN(read_refuses_an_answer_at_another_offset);
+	RUN(files_stat_reads_file_properties);
+	RUN(files_stat_without_write_time_takes_last_modified);
+	RUN(files_stat_falls_back_to_the_directory);
+	RUN(files_stat_of_nothing_is_enoent);
+	RUN(files_paths_are_checked_before_any_request);
+	RUN(files_name_past_255_characters_is_enametoolong);
+	RUN(files_lookup_asks_for_both_at_once);
+	RUN(files_read_compares_the_etag);
+	RUN(files_read_past_the_end);
+	RUN(files_list_gives_entries_and_the_next_marker);
+	RUN(files_list_refuses_a_hostile_page);
+	RUN(files_has_children_lists_one_entry);
+	RUN(files_probe_says_what_is_wrong);
+	RUN(files_probe_refuses_anonymous_without_a_request);
+	RUN(files_create_root_makes_the_share);
+	RUN(files_writes_are_erofs_without_a_request);
 	RUN(backoff_schedule_doubles_with_jitter);
 	RUN(retries_wait_longer_each_time);
 	RUN(retry_after_seconds_is_honoured);

@@ -9,6 +9,7 @@
 
 #include "cache/store/listxml.h"
 #include "unit.h"
+#include "xmlfeed.h"
 
 /* What Azurite 3.x answers for ?restype=container&comp=list&delimiter=/&prefix=docs/
  * &include=metadata: prefixes first, then blobs. */
@@ -83,136 +84,51 @@ static const char azure_expected[] =
 static const char azure_marker[] =
 	"2!84!MDAwMDEyIWUlMjBmLyEwMDAwMjghOTk5OS0xMi0zMVQyMzo1OTo1OS45OTk5OTk5WiE-";
 
-/* Collects entries as lines "B|P name size mtime etag folder". */
-struct collect {
-	char *text;
-	size_t len, cap;
-	int count;
-	int stop_after; /* return stop_value on this entry (1-based); 0 never */
-	int stop_value;
-	uint64_t size_sum;
-};
+/* Sum of the sizes of the entries collect_fn() saw. */
+static uint64_t size_sum;
 
+/* Collects entries as lines "B|P name size mtime etag folder". */
 static int collect_fn(void *ctx, const struct listxml_item *item)
 {
-	struct collect *c = ctx;
-	char line[20000];
-	int n;
-
-	c->count++;
-	c->size_sum += item->size;
-	n = snprintf(line, sizeof(line), "%c %s %" PRIu64 " %" PRId64 " %s %d\n",
-		     item->is_prefix ? 'P' : 'B', item->name, item->size, item->mtime,
-		     item->etag[0] ? item->etag : "-", item->hdi_isfolder);
-	if (n > 0 && (size_t)n < sizeof(line)) {
-		if (c->len + (size_t)n + 1 > c->cap) {
-			size_t cap = (c->cap + (size_t)n + 1) * 2;
-			char *text = realloc(c->text, cap);
-
-			if (!text)
-				return -ENOMEM;
-			c->text = text;
-			c->cap = cap;
-		}
-		memcpy(c->text + c->len, line, (size_t)n + 1);
-		c->len += (size_t)n;
-	}
-	if (c->stop_after && c->count == c->stop_after)
-		return c->stop_value;
-	return 0;
+	size_sum += item->size;
+	return xmlfeed_addf(ctx, "%c %s %" PRIu64 " %" PRId64 " %s %d\n",
+			    item->is_prefix ? 'P' : 'B', item->name, item->size, item->mtime,
+			    item->etag[0] ? item->etag : "-", item->hdi_isfolder);
 }
 
-static void collect_reset(struct collect *c)
+/* xmlfeed_new_fn: a parser whose entries go to collect_fn(). */
+static int new_parser(struct xmlfeed_text *c, struct xmlstream **out)
 {
-	free(c->text);
-	memset(c, 0, sizeof(*c));
-}
-
-/* Parses doc fed in pieces of step bytes (0: whole); returns feed's or finish's error. */
-static int parse_doc(const char *doc, size_t len, size_t step, struct collect *c,
-		     char *marker, size_t marker_len)
-{
-	struct listxml *p;
-	size_t off = 0;
-	int err;
-
-	err = listxml_new(collect_fn, c, &p);
-	if (err)
-		return err;
-	if (!step)
-		step = len ? len : 1;
-	while (off < len) {
-		size_t n = len - off < step ? len - off : step;
-
-		err = listxml_feed(p, doc + off, n);
-		if (err)
-			goto out_free_parser;
-		off += n;
-	}
-	err = listxml_finish(p, marker, marker_len);
-out_free_parser:
-	listxml_free(p);
-	return err;
+	return listxml_new(collect_fn, c, out);
 }
 
 static void parses_azurite_page(void)
 {
-	struct collect c = { 0 };
-	char marker[64] = "junk";
-
-	CHECK(parse_doc(azurite_page, strlen(azurite_page), 0, &c, marker, sizeof(marker)) ==
-	      0);
-	CHECK(c.count == 5);
-	CHECK_STR(c.text, azurite_expected);
-	CHECK_STR(marker, "");
-	collect_reset(&c);
+	CHECK(xmlfeed_gives(new_parser, azurite_page, 0, azurite_expected, ""));
 }
 
 static void parses_azure_page_with_encoded_name_and_marker(void)
 {
-	struct collect c = { 0 };
-	char marker[256] = "";
-
-	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, sizeof(marker)) == 0);
-	CHECK(c.count == 5);
-	CHECK_STR(c.text, azure_expected);
-	CHECK_STR(marker, azure_marker);
-	collect_reset(&c);
+	CHECK(xmlfeed_gives(new_parser, azure_page, 0, azure_expected, azure_marker));
 }
 
 static void absent_next_marker_is_empty(void)
 {
 	static const char doc[] = "<EnumerationResults><Blobs/></EnumerationResults>";
-	struct collect c = { 0 };
+	struct xmlfeed_text c = { 0 };
 	char marker[16] = "junk";
 
-	CHECK(parse_doc(doc, strlen(doc), 0, &c, marker, sizeof(marker)) == 0);
+	CHECK(xmlfeed_parse(new_parser, doc, strlen(doc), 0, &c, marker, sizeof(marker)) == 0);
 	CHECK(c.count == 0);
 	CHECK_STR(marker, "");
-	collect_reset(&c);
+	xmlfeed_reset(&c);
 }
 
 static void byte_at_a_time_gives_same_entries(void)
 {
-	static const struct {
-		const char *doc, *expected, *marker;
-	} pages[] = {
-		{ azurite_page, azurite_expected, "" },
-		{ azure_page, azure_expected, azure_marker },
-	};
-	size_t i, step;
-
-	for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-		for (step = 1; step <= 7; step += 2) {
-			struct collect c = { 0 };
-			char marker[256] = "junk";
-
-			CHECK(parse_doc(pages[i].doc, strlen(pages[i].doc), step, &c, marker,
-					sizeof(marker)) == 0);
-			CHECK_STR(c.text, pages[i].expected);
-			CHECK_STR(marker, pages[i].marker);
-			collect_reset(&c);
-		}
+	for (size_t step = 1; step <= 7; step += 2) {
+		CHECK(xmlfeed_gives(new_parser, azurite_page, step, azurite_expected, ""));
+		CHECK(xmlfeed_gives(new_parser, azure_page, step, azure_expected, azure_marker));
 	}
 }
 
@@ -228,17 +144,8 @@ static void malformed_xml_is_ebadmsg(void)
 		"<EnumerationResults><Blobs><Blob><Name>\xff\xfe</Name></Blob></Blobs>"
 		"</EnumerationResults>",
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		struct collect c = { 0 };
-		char marker[16];
-
-		CHECK(parse_doc(docs[i], strlen(docs[i]), 0, &c, marker, sizeof(marker)) ==
-		      -EBADMSG);
-		CHECK(c.count == 0);
-		collect_reset(&c);
-	}
+	CHECK(xmlfeed_refuses(new_parser, docs, sizeof(docs) / sizeof(docs[0]), -EBADMSG));
 }
 
 static void bad_entries_are_ebadmsg(void)
@@ -274,19 +181,8 @@ static void bad_entries_are_ebadmsg(void)
 		"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed"
 		"</Code><Message>no</Message></Error>",
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		struct collect c = { 0 };
-		char marker[16];
-		int err = parse_doc(docs[i], strlen(docs[i]), 0, &c, marker, sizeof(marker));
-
-		if (err != -EBADMSG)
-			fprintf(stderr, "doc %zu: %d\n", i, err);
-		CHECK(err == -EBADMSG);
-		CHECK(c.count == 0);
-		collect_reset(&c);
-	}
+	CHECK(xmlfeed_refuses(new_parser, docs, sizeof(docs) / sizeof(docs[0]), -EBADMSG));
 }
 
 static void truncated_document_fails_at_finish(void)
@@ -295,101 +191,96 @@ static void truncated_document_fails_at_finish(void)
 	int failures = 0;
 
 	for (cut = 0; cut < len; cut++) {
-		struct collect c = { 0 };
-		struct listxml *p;
+		struct xmlfeed_text c = { 0 };
+		struct xmlstream *p;
 		char marker[16];
 		int err;
 
 		CHECK(listxml_new(collect_fn, &c, &p) == 0);
-		err = listxml_feed(p, azurite_page, cut);
+		err = xmlstream_feed(p, azurite_page, cut);
 		if (!err)
-			err = listxml_finish(p, marker, sizeof(marker));
+			err = xmlstream_finish(p, marker, sizeof(marker));
 		if (err != -EBADMSG)
 			failures++;
-		listxml_free(p);
-		collect_reset(&c);
+		xmlstream_free(p);
+		xmlfeed_reset(&c);
 	}
 	CHECK(failures == 0);
 
 	/* the plain case: the feed is fine, the finish is not */
 	{
-		struct collect c = { 0 };
-		struct listxml *p;
+		struct xmlfeed_text c = { 0 };
+		struct xmlstream *p;
 		char marker[16];
 
 		CHECK(listxml_new(collect_fn, &c, &p) == 0);
-		CHECK(listxml_feed(p, azurite_page, len / 2) == 0);
-		CHECK(listxml_finish(p, marker, sizeof(marker)) == -EBADMSG);
+		CHECK(xmlstream_feed(p, azurite_page, len / 2) == 0);
+		CHECK(xmlstream_finish(p, marker, sizeof(marker)) == -EBADMSG);
 		CHECK_STR(marker, "");
-		listxml_free(p);
-		collect_reset(&c);
+		xmlstream_free(p);
+		xmlfeed_reset(&c);
 	}
 }
 
 static void callback_nonzero_stops_parse(void)
 {
-	struct collect c = { 0 };
-	struct listxml *p;
+	struct xmlfeed_text c = { 0 };
+	struct xmlstream *p;
 	char marker[16];
 
 	c.stop_after = 2;
 	c.stop_value = -ECANCELED;
 	CHECK(listxml_new(collect_fn, &c, &p) == 0);
-	CHECK(listxml_feed(p, azurite_page, strlen(azurite_page)) == -ECANCELED);
+	CHECK(xmlstream_feed(p, azurite_page, strlen(azurite_page)) == -ECANCELED);
 	CHECK(c.count == 2);
 	/* the stop is sticky and nothing more is delivered */
-	CHECK(listxml_feed(p, "x", 1) == -ECANCELED);
-	CHECK(listxml_finish(p, marker, sizeof(marker)) == -ECANCELED);
+	CHECK(xmlstream_feed(p, "x", 1) == -ECANCELED);
+	CHECK(xmlstream_finish(p, marker, sizeof(marker)) == -ECANCELED);
 	CHECK(c.count == 2);
-	listxml_free(p);
-	collect_reset(&c);
+	xmlstream_free(p);
+	xmlfeed_reset(&c);
 
 	/* a positive value comes back as it is, also when fed byte by byte */
 	c.stop_after = 3;
 	c.stop_value = 7;
-	CHECK(parse_doc(azure_page, strlen(azure_page), 1, &c, marker, sizeof(marker)) == 7);
+	CHECK(xmlfeed_parse(new_parser, azure_page, strlen(azure_page), 1, &c, marker,
+			    sizeof(marker)) == 7);
 	CHECK(c.count == 3);
-	collect_reset(&c);
+	xmlfeed_reset(&c);
 }
 
 static void marker_too_long_is_enametoolong(void)
 {
-	struct collect c = { 0 };
-	struct listxml *p;
+	struct xmlfeed_text c = { 0 };
+	struct xmlstream *p;
 	char marker[256];
 	size_t need = strlen(azure_marker) + 1;
 
-	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, need - 1) ==
-	      -ENAMETOOLONG);
-	collect_reset(&c);
-	CHECK(parse_doc(azure_page, strlen(azure_page), 0, &c, marker, need) == 0);
+	CHECK(xmlfeed_parse(new_parser, azure_page, strlen(azure_page), 0, &c, marker,
+			    need - 1) == -ENAMETOOLONG);
+	xmlfeed_reset(&c);
+	CHECK(xmlfeed_parse(new_parser, azure_page, strlen(azure_page), 0, &c, marker, need) == 0);
 	CHECK_STR(marker, azure_marker);
-	collect_reset(&c);
+	xmlfeed_reset(&c);
 
 	CHECK(listxml_new(collect_fn, &c, &p) == 0);
-	CHECK(listxml_feed(p, azure_page, strlen(azure_page)) == 0);
-	CHECK(listxml_finish(p, marker, 0) == -ENAMETOOLONG);
-	listxml_free(p);
-	collect_reset(&c);
+	CHECK(xmlstream_feed(p, azure_page, strlen(azure_page)) == 0);
+	CHECK(xmlstream_finish(p, marker, 0) == -ENAMETOOLONG);
+	xmlstream_free(p);
+	xmlfeed_reset(&c);
 }
 
 static void name_too_long_is_enametoolong(void)
 {
-	static const char head[] = "<EnumerationResults><Blobs><Blob><Name>";
-	struct collect c = { 0 };
-	struct listxml *p;
-	char chunk[1024];
-	int err = 0, i;
+	struct xmlfeed_text c = { 0 };
+	struct xmlstream *p;
+	int kib;
 
-	memset(chunk, 'n', sizeof(chunk));
 	CHECK(listxml_new(collect_fn, &c, &p) == 0);
-	CHECK(listxml_feed(p, head, strlen(head)) == 0);
-	for (i = 0; i < 64 && !err; i++)
-		err = listxml_feed(p, chunk, sizeof(chunk));
-	CHECK(err == -ENAMETOOLONG);
+	CHECK(xmlfeed_endless_text(p, "<EnumerationResults><Blobs><Blob><Name>", 64, &kib) ==
+	      -ENAMETOOLONG);
 	CHECK(c.count == 0);
-	listxml_free(p);
-	collect_reset(&c);
+	xmlfeed_reset(&c);
 }
 
 static void parses_5000_entry_page(void)
@@ -397,7 +288,7 @@ static void parses_5000_entry_page(void)
 	const int entries = 5000;
 	size_t cap = (size_t)entries * 400 + 256, len = 0;
 	char *doc = malloc(cap);
-	struct collect c = { 0 };
+	struct xmlfeed_text c = { 0 };
 	char marker[64];
 	char last[64];
 	int i, n;
@@ -426,28 +317,17 @@ static void parses_5000_entry_page(void)
 	len += (size_t)n;
 	CHECK(len < cap);
 
-	CHECK(parse_doc(doc, len, 16384, &c, marker, sizeof(marker)) == 0);
+	size_sum = 0;
+	CHECK(xmlfeed_parse(new_parser, doc, len, 16384, &c, marker, sizeof(marker)) == 0);
 	CHECK(c.count == entries);
 	CHECK_STR(marker, "file04999.bin");
 	/* sizes of the blobs: all i in [0, 5000) not divisible by 10 */
-	CHECK(c.size_sum == (uint64_t)(4999 * 5000 / 2 - 10 * (499 * 500 / 2)));
+	CHECK(size_sum == (uint64_t)(4999 * 5000 / 2 - 10 * (499 * 500 / 2)));
 	snprintf(last, sizeof(last), "B file04999.bin 4999 1704067200 0x8DC%013d 0\n", 4999);
 	CHECK(c.len >= strlen(last) && !strcmp(c.text + c.len - strlen(last), last));
 	CHECK(!strncmp(c.text, "P dir00000/ 0 0 - 0\n", 20));
-	collect_reset(&c);
+	xmlfeed_reset(&c);
 	free(doc);
-}
-
-/* A small deterministic generator (xorshift) for the mutation test. */
-static uint32_t next_random(uint32_t *state)
-{
-	uint32_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*state = x;
-	return x;
 }
 
 static void mutated_pages_never_crash(void)
@@ -459,41 +339,18 @@ static void mutated_pages_never_crash(void)
 
 	for (round = 0; round < 3000; round++) {
 		const char *src = sources[round % 2];
-		size_t len = strlen(src), k, flips;
-		struct collect c = { 0 };
+		size_t len = strlen(src);
+		struct xmlfeed_text c = { 0 };
 		char marker[512];
 		int err;
 
 		memcpy(buf, src, len);
-		flips = 1 + next_random(&state) % 8;
-		for (k = 0; k < flips; k++) {
-			size_t at = next_random(&state) % len;
-
-			switch (next_random(&state) % 4) {
-			case 0: /* any byte */
-				buf[at] = (char)(next_random(&state) & 0xff);
-				break;
-			case 1: /* a markup byte */
-				buf[at] = "<>/&;\"'=!?[]%"[next_random(&state) % 13];
-				break;
-			case 2: /* cut the document */
-				len = at;
-				break;
-			default: /* repeat a stretch */
-				if (len + 64 < sizeof(buf)) {
-					memmove(buf + at + 32, buf + at, len - at);
-					len += 32;
-				}
-				break;
-			}
-			if (!len)
-				break;
-		}
-		err = parse_doc(buf, len, 1 + next_random(&state) % 97, &c, marker,
-				sizeof(marker));
+		len = xmlfeed_mutate(buf, len, sizeof(buf), &state);
+		err = xmlfeed_parse(new_parser, buf, len, 1 + xmlfeed_random(&state) % 97, &c,
+				    marker, sizeof(marker));
 		if (err && err != -EBADMSG && err != -ENAMETOOLONG)
 			unexpected++;
-		collect_reset(&c);
+		xmlfeed_reset(&c);
 	}
 	CHECK(unexpected == 0);
 }
@@ -525,13 +382,13 @@ static void parser_errors_stay_off_stderr(void)
 	saved = dup(STDERR_FILENO);
 	dup2(fd, STDERR_FILENO);
 	for (i = 0; i < (int)(sizeof(docs) / sizeof(docs[0])); i++) {
-		struct collect c = { 0 };
+		struct xmlfeed_text c = { 0 };
 		char marker[16];
 		size_t len = lens[i] ? lens[i] : strlen(docs[i]);
 
-		parse_doc(docs[i], len, 0, &c, marker, sizeof(marker));
-		parse_doc(docs[i], len, 1, &c, marker, sizeof(marker));
-		collect_reset(&c);
+		xmlfeed_parse(new_parser, docs[i], len, 0, &c, marker, sizeof(marker));
+		xmlfeed_parse(new_parser, docs[i], len, 1, &c, marker, sizeof(marker));
+		xmlfeed_reset(&c);
 	}
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);

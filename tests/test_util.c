@@ -43,6 +43,14 @@ static void hex_digits_of_both_cases(void)
 	CHECK(util_hex_digit('g') == -1 && util_hex_digit('%') == -1 && util_hex_digit('\0') == -1);
 }
 
+static void utf8_chars_counts_characters_not_bytes(void)
+{
+	CHECK(util_utf8_chars("") == 0);
+	CHECK(util_utf8_chars("abc") == 3);
+	CHECK(util_utf8_chars("\xc3\xa9t\xc3\xa9") == 3);          /* été */
+	CHECK(util_utf8_chars("\xe6\x97\xa5\xf0\x9f\x98\x80") == 2); /* 日😀 */
+}
+
 static void path_join_puts_one_slash(void)
 {
 	char out[16];
@@ -140,6 +148,7 @@ int main(void)
 	RUN(parse_size_takes_bytes_and_binary_suffixes);
 	RUN(parse_size_refuses_malformed_and_huge);
 	RUN(hex_digits_of_both_cases);
+	RUN(utf8_chars_counts_characters_not_bytes);
 	RUN(path_join_puts_one_slash);
 	RUN(mkdir_p_creates_parents_and_refuses_files);
 	RUN(full_io_and_capped_read);

@@ -189,6 +189,15 @@ int util_path_join(char *out, size_t outlen, const char *dir, const char *name)
 	return 0;
 }
 
+size_t util_utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 int util_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')

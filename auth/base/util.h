@@ -54,6 +54,10 @@ int util_mkdir_p(const char *path, mode_t mode);
  * -ENAMETOOLONG when it does not fit. */
 int util_path_join(char *out, size_t outlen, const char *dir, const char *name);
 
+/* Characters of a UTF-8 string: its bytes that do not continue a sequence (how
+ * Azure counts the length of a name). */
+size_t util_utf8_chars(const char *s);
+
 /* The value of a hexadecimal digit (either case), or -1. */
 int util_hex_digit(char c);
 

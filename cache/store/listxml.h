@@ -1,6 +1,6 @@
-/* listxml: a streaming parser of List Blobs answers (EnumerationResults), fed piece by
- * piece as the body arrives, so a 5000-entry page is never held whole.
- * One parser per response; not thread-safe. */
+/* listxml: a streaming parser of List Blobs answers (EnumerationResults): an xmlstream
+ * with their grammar, fed piece by piece as the body arrives, so a 5000-entry page is
+ * never held whole. One parser per response; not thread-safe. */
 #ifndef FERRY_LISTXML_H
 #define FERRY_LISTXML_H
 
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct listxml;
+#include "cache/store/xmlstream.h"
 
 struct listxml_item {
 	const char *name;  /* full blob name or prefix, decoded (Encoded="true" names too);
@@ -25,16 +25,13 @@ struct listxml_item {
 };
 
 /* Called for each entry as soon as it is complete; non-zero stops the parse and is
- * returned by listxml_feed(). The item's strings live until the callback returns. */
+ * returned by xmlstream_feed(). The item's strings live until the callback returns. */
 typedef int (*listxml_fn)(void *ctx, const struct listxml_item *item);
 
-int listxml_new(listxml_fn fn, void *ctx, struct listxml **out);
-/* -EBADMSG when the bytes are not well-formed XML. */
-int listxml_feed(struct listxml *p, const char *data, size_t len);
-/* Ends the document: copies NextMarker (or "" when absent or empty) to next_marker.
- * -EBADMSG when the document is incomplete, -ENAMETOOLONG when the marker does not fit. */
-int listxml_finish(struct listxml *p, char *next_marker, size_t next_len);
-void listxml_free(struct listxml *p);
+/* A parser of one List Blobs answer: feed it with xmlstream_feed(), end it with
+ * xmlstream_finish(), which gives the NextMarker, free it with xmlstream_free().
+ * -EINVAL without fn, -ENOMEM. */
+int listxml_new(listxml_fn fn, void *ctx, struct xmlstream **out);
 
 /* Parses ferry's mtime metadata value "SEC.NSEC" (NSEC 0..999999999, ".NSEC" optional).
  * -EINVAL when malformed. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cache/store/listxml.h"
+#include "feedxml.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,38 +29,18 @@ static int on_item(void *ctx, const struct listxml_item *it)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1)
-		return 0;
-	uint32_t seed = data[0] * 2654435761u + 1;
-	data++;
-	size--;
 	size_t sum = 0;
-	struct listxml *p;
-	if (listxml_new(on_item, &sum, &p) != 0)
+	struct xmlstream *p;
+
+	if (size < 1 || listxml_new(on_item, &sum, &p) != 0)
 		return 0;
-	size_t off = 0;
-	int rc = 0;
-	while (off < size && rc == 0) {
-		seed = seed * 1103515245u + 12345u;
-		size_t n = (seed >> 16) % 300 + 1;
-		if (n > size - off)
-			n = size - off;
-		rc = listxml_feed(p, (const char *)data + off, n);
-		off += n;
-	}
-	char marker[1024];
-	if (rc == 0 && listxml_finish(p, marker, sizeof(marker)) == 0)
-		sum += strlen(marker);
-	listxml_free(p);
+	sum += feedxml_run(p, data, size);
 
 	/* The metadata mtime parser takes the input as one string. */
 	char s[64];
-	size_t l = size < sizeof(s) - 1 ? size : sizeof(s) - 1;
-	memcpy(s, data, l);
-	s[l] = '\0';
 	int64_t sec;
 	uint32_t nsec;
-	if (listxml_parse_mtime(s, &sec, &nsec) == 0)
+	if (listxml_parse_mtime(feedxml_string(data, size, s, sizeof(s)), &sec, &nsec) == 0)
 		sum += nsec;
 	return sum == 0x7fffffff; /* keeps sum alive; always 0 in practice */
 }
