@@ -109,6 +109,7 @@ enum mount_key {
 	MOUNT_KEY_DEBUG,
 	MOUNT_KEY_CONFLICT,
 	MOUNT_KEY_LOG_LEVEL,
+	MOUNT_KEY_KIND,
 };
 
 struct mount_value {
@@ -167,6 +168,7 @@ static const struct fuse_opt mount_opts[] = {
 	FUSE_OPT_KEY("debug", MOUNT_KEY_DEBUG),
 	FUSE_OPT_KEY("conflict=", MOUNT_KEY_CONFLICT),
 	FUSE_OPT_KEY("log_level=", MOUNT_KEY_LOG_LEVEL),
+	FUSE_OPT_KEY("kind=", MOUNT_KEY_KIND),
 	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
@@ -306,6 +308,12 @@ static int mount_parse_one(void *data, const char *arg, int key, struct fuse_arg
 		if (strcmp(value, "fail") != 0 && strcmp(value, "overwrite") != 0)
 			return mount_parse_fail(p, name, value, "one of fail, overwrite");
 		p->mo->conflict_overwrite = strcmp(value, "overwrite") == 0;
+		return 0;
+	case MOUNT_KEY_KIND:
+		if (strcmp(value, "blob") != 0 && strcmp(value, "file") != 0)
+			return mount_parse_fail(p, name, value, "blob or file");
+		p->mo->kind_given = true;
+		p->mo->kind = strcmp(value, "file") == 0 ? URL_FILE : URL_BLOB;
 		return 0;
 	case MOUNT_KEY_LOG_LEVEL:
 		if (log_parse_level(value, &level) != 0)
@@ -484,6 +492,7 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 			 char *errbuf, size_t errlen)
 {
 	struct store_open_opts sopts;
+	int err;
 
 	store_open_opts_default(&sopts);
 	sopts.account_key_file = mo->account_key_file[0] ? mo->account_key_file : NULL;
@@ -494,7 +503,15 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 	sopts.workers = mo->workers;
 	sopts.timeout_s = mo->timeout_s;
 	sopts.cred = mo->cred;
-	return store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
+	sopts.kind_given = mo->kind_given;
+	sopts.kind = mo->kind;
+	err = store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
+	if (!err && store_spec_target(ms->spec)->url.kind == URL_FILE && !mo->read_only) {
+		util_errf(errbuf, errlen, "file shares are mounted read-only in this version: "
+			  "add -o ro");
+		err = -EROFS;
+	}
+	return err;
 }
 
 /* What the disk tier's keys name the store by: where it is, however the mount named it

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cache/store/url.h"
+
 struct auth_cred;
 
 struct mount_options {
@@ -26,6 +28,8 @@ struct mount_options {
 	bool conflict_overwrite; /* -o conflict=overwrite: commits without If-Match */
 	bool allow_http;  /* plain http to a host that is not loopback */
 	bool allow_other; /* other users may use the mount */
+	bool kind_given;  /* -o kind=blob|file: what a path-style URL's root is */
+	enum url_kind kind;
 	double attr_timeout, entry_timeout, negative_timeout;
 	uid_t uid;
 	gid_t gid;

@@ -63,6 +63,25 @@ static const char *const ds_cred_names[] = {
 	[DATASTORE_CRED_EMULATOR] = "emulator",
 };
 
+static const char *const ds_type_names[] = { [URL_BLOB] = "azure_blob",
+					     [URL_FILE] = "azure_file" };
+
+const char *datastore_type_name(enum url_kind kind)
+{
+	return kind == URL_FILE ? ds_type_names[URL_FILE] : ds_type_names[URL_BLOB];
+}
+
+int datastore_type_parse(const char *s, enum url_kind *out)
+{
+	for (size_t i = 0; i < sizeof(ds_type_names) / sizeof(ds_type_names[0]); i++) {
+		if (strcmp(s, ds_type_names[i]) == 0) {
+			*out = (enum url_kind)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 const char *datastore_cred_name(enum datastore_cred cred)
 {
 	if ((size_t)cred < sizeof(ds_cred_names) / sizeof(ds_cred_names[0]))
@@ -252,8 +271,8 @@ int datastore_normalize(struct datastore *ds, char *errbuf, size_t errlen)
 				       "datastore %s: give the account (--account) or the blob "
 				       "endpoint (--endpoint)",
 				       ds->name);
-		if (ds_join(ds->endpoint, sizeof(ds->endpoint),
-			    "https://%s.blob.core.windows.net", ds->account))
+		if (ds_join(ds->endpoint, sizeof(ds->endpoint), "https://%s.%s.core.windows.net",
+			    ds->account, ds->kind == URL_FILE ? "file" : "blob"))
 			return ds_fail(errbuf, errlen, "datastore %s: account name too long",
 				       ds->name);
 	}
@@ -267,6 +286,11 @@ int datastore_normalize(struct datastore *ds, char *errbuf, size_t errlen)
 			       "https://ACCOUNT.blob.core.windows.net or "
 			       "http(s)://HOST:PORT/ACCOUNT)",
 			       ds->name, ds->endpoint, ds->container, uerr);
+	if (!u.path_style && u.kind != ds->kind)
+		return ds_fail(errbuf, errlen,
+			       "datastore %s: endpoint %s is the %s service, not the type's (%s)",
+			       ds->name, ds->endpoint, u.kind == URL_FILE ? "file" : "blob",
+			       datastore_type_name(ds->kind));
 	if (strcmp(u.container, ds->container) != 0 || u.prefix[0])
 		return ds_fail(errbuf, errlen,
 			       "datastore %s: endpoint %s has a path after the account; give "
@@ -338,6 +362,13 @@ static int ds_apply_line(struct datastore *ds, char *key, char *value, const cha
 				       key);
 		return 0;
 	}
+	if (strcmp(key, "type") == 0) {
+		if (datastore_type_parse(value, &ds->kind))
+			return ds_fail(errbuf, errlen,
+				       "%s:%d: type '%s' is not azure_blob or azure_file", path,
+				       lineno, value);
+		return 0;
+	}
 	if (strcmp(key, "credential") == 0) {
 		if (datastore_cred_parse(value, &ds->cred))
 			return ds_fail(errbuf, errlen,
@@ -354,8 +385,8 @@ static int ds_apply_line(struct datastore *ds, char *key, char *value, const cha
 		return 0;
 	}
 	return ds_fail(errbuf, errlen,
-		       "%s:%d: unknown key '%s' (keys: account, container, endpoint, prefix, "
-		       "credential, create_container)",
+		       "%s:%d: unknown key '%s' (keys: type, account, container, endpoint, "
+		       "prefix, credential, create_container)",
 		       path, lineno, key);
 }
 
@@ -535,13 +566,14 @@ int datastore_save(const struct datastore *in, const char *secret, bool replace,
 	}
 	if (ds_join(text, sizeof(text),
 		    "# ferry datastore %s (docs/datastores.md)\n"
+		    "type = %s\n"
 		    "account = %s\n"
 		    "container = %s\n"
 		    "endpoint = %s\n"
 		    "prefix =%s%s\n"
 		    "credential = %s\n"
 		    "create_container = %s\n",
-		    ds.name, ds.account, ds.container, ds.endpoint, ds.prefix[0] ? " " : "", ds.prefix,
+		    ds.name, datastore_type_name(ds.kind), ds.account, ds.container, ds.endpoint, ds.prefix[0] ? " " : "", ds.prefix,
 		    datastore_cred_name(ds.cred), ds.create_container ? "true" : "false"))
 		return ds_fail(errbuf, errlen, "datastore %s: record too long", ds.name);
 	util_path_join(sub, sizeof(sub), dir, "datastores");
@@ -799,6 +831,7 @@ int datastore_resolve(const char *uri, struct datastore_target *out, char *errbu
 	err = url_parse_container(url, &out->url, uerr, sizeof(uerr));
 	if (err)
 		return ds_fail(errbuf, errlen, "datastore %s: %s", name, uerr);
+	out->url.kind = out->ds.kind;
 	if (strlen(out->url.prefix) + 1 + strlen(out->path) > 1024)
 		return ds_fail(errbuf, errlen,
 			       "%s: prefix and path are longer than a blob name may be (1024)", uri);

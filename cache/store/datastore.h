@@ -44,9 +44,10 @@ enum datastore_cred {
 
 struct datastore {
 	char name[DATASTORE_NAME_MAX];
+	enum url_kind kind; /* "type": azure_blob (a container) or azure_file (a share) */
 	char account[64];
-	char container[64];
-	char endpoint[512]; /* blob endpoint: https://ACCOUNT.blob.core.windows.net or
+	char container[64]; /* the container, or the share */
+	char endpoint[512]; /* https://ACCOUNT.blob.core.windows.net (.file. for a share) or
 			       http://HOST:PORT/ACCOUNT; no trailing '/' */
 	char prefix[1024];  /* no leading or trailing '/'; "" for none */
 	enum datastore_cred cred;
@@ -57,6 +58,10 @@ struct datastore {
 /* "env", "none", "account_key", "sas", "emulator"; -EINVAL for anything else. */
 const char *datastore_cred_name(enum datastore_cred cred);
 int datastore_cred_parse(const char *s, enum datastore_cred *out);
+
+/* "azure_blob" or "azure_file"; -EINVAL for anything else. */
+const char *datastore_type_name(enum url_kind kind);
+int datastore_type_parse(const char *s, enum url_kind *out);
 
 /* 1 when name is a valid datastore name, else 0. */
 int datastore_name_valid(const char *name);

@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "auth/base/util.h"
 #include "cache/store/blob.h"
+#include "cache/store/files.h"
 #include "cache/store/datastore.h"
 #include "cache/store/http.h"
 #include "cache/store/url.h"
@@ -119,6 +120,22 @@ static int store_root_at_path(struct datastore_target *t, char *errbuf, size_t e
 	return 0;
 }
 
+/* -o kind=: what a path-style URL's root is. */
+static int store_set_kind(struct datastore_target *t, enum url_kind kind, char *errbuf,
+			  size_t errlen)
+{
+	const char *names[] = { [URL_BLOB] = "blob", [URL_FILE] = "file" };
+
+	if (t->url.kind != kind && (t->from_datastore || !t->url.path_style)) {
+		util_errf(errbuf, errlen, "kind=%s, but %s is a %s %s", names[kind],
+			  t->from_datastore ? t->ds.name : t->url.host, names[t->url.kind],
+			  t->from_datastore ? "datastore" : "service host");
+		return -EINVAL;
+	}
+	t->url.kind = kind;
+	return 0;
+}
+
 int store_resolve(const char *uri, const struct store_open_opts *opts_in,
 		  struct store_spec **out, char *errbuf, size_t errlen)
 {
@@ -147,6 +164,8 @@ int store_resolve(const char *uri, const struct store_open_opts *opts_in,
 		uri = named;
 	}
 	err = datastore_resolve(uri, &spec->target, errbuf, errlen);
+	if (!err && opts->kind_given)
+		err = store_set_kind(&spec->target, opts->kind, errbuf, errlen);
 	if (!err && !opts->root_at_container)
 		err = store_root_at_path(&spec->target, errbuf, errlen);
 	if (err)
@@ -248,9 +267,16 @@ int store_spec_open(struct store_spec *spec, struct store **out, char *errbuf,
 		util_errf(errbuf, errlen, "cannot start the HTTP client: %s", strerror(-err));
 		goto out_release;
 	}
-	bcfg = (struct blob_config){ .url = &spec->target.url, .cred = spec->cred,
-				     .http = base->http };
-	err = blob_store_new(&bcfg, &store);
+	if (spec->target.url.kind == URL_FILE) {
+		struct files_config fcfg = { .url = &spec->target.url, .cred = spec->cred,
+					     .http = base->http };
+
+		err = files_store_new(&fcfg, &store);
+	} else {
+		bcfg = (struct blob_config){ .url = &spec->target.url, .cred = spec->cred,
+					     .http = base->http };
+		err = blob_store_new(&bcfg, &store);
+	}
 	if (err) {
 		util_errf(errbuf, errlen, "cannot use container '%s': %s",
 			  spec->target.url.container, strerror(-err));

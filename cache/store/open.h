@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "cache/store/store.h"
+#include "cache/store/url.h"
 
 struct auth_cred;
 struct datastore_target; /* cache/store/datastore.h */
@@ -37,6 +38,10 @@ struct store_open_opts {
 	 * container plus the datastore's prefix, with the URI's path in the target's path
 	 * (what ferry ls and cp use, to tell a file from a folder). */
 	bool root_at_container;
+	/* What a path-style URL's root is (-o kind=blob|file): a host-style URL says it
+	 * itself, and a datastore its type; a kind that contradicts them is refused. */
+	bool kind_given;
+	enum url_kind kind;
 };
 
 /* No files, https only off loopback, 8 workers, 60 s, rooted at the URI's path. */

@@ -119,15 +119,22 @@ static int take_host(const char *host, struct url_container *out, char *errbuf,
 	return 0;
 }
 
-/* "<account>.blob.<suffix>" with a non-empty suffix: returns the end of the account
- * label, or NULL for any other host. */
-static const char *host_style_account_end(const char *host)
+/* "<account>.blob.<suffix>" or "<account>.file.<suffix>" with a non-empty suffix:
+ * returns the end of the account label (and which service), or NULL for any other
+ * host. */
+static const char *host_style_account_end(const char *host, enum url_kind *kind)
 {
 	const char *dot = strchr(host, '.');
 
-	if (!dot || dot == host || strncmp(dot + 1, "blob.", 5) != 0 || dot[6] == '\0')
+	if (!dot || dot == host)
 		return NULL;
-	return dot;
+	if (strncmp(dot + 1, "blob.", 5) == 0)
+		*kind = URL_BLOB;
+	else if (strncmp(dot + 1, "file.", 5) == 0)
+		*kind = URL_FILE;
+	else
+		return NULL;
+	return dot[6] ? dot : NULL;
 }
 
 /* Takes the next '/'-separated segment of *path (skipping empty ones), decoded, into
@@ -274,7 +281,7 @@ static int parse_path(const char *path, struct url_container *out, char *errbuf,
 	const char *end = path + strlen(path), *account_end;
 	int err;
 
-	account_end = host_style_account_end(out->host);
+	account_end = host_style_account_end(out->host, &out->kind);
 	if (account_end) {
 		out->path_style = false;
 		if (!copy_span(out->host, account_end, out->account, sizeof(out->account)))

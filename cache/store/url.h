@@ -12,12 +12,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* What a URL's root is: a blob container or an Azure Files share. */
+enum url_kind {
+	URL_BLOB,
+	URL_FILE,
+};
+
 struct url_container {
+	enum url_kind kind;   /* from the host (ACCOUNT.blob.* or ACCOUNT.file.*); a
+			       * path-style URL is URL_BLOB unless its user says otherwise */
 	char scheme[8];       /* "http" or "https" */
 	char host[256];       /* without port; IPv6 literals keep their brackets */
 	int port;             /* 0 when the URL names none */
 	char account[64];
-	char container[64];
+	char container[64];   /* the container, or the share */
 	char prefix[1024];    /* decoded, no leading or trailing '/'; "" for none */
 	bool path_style;      /* the account is the first path segment */
 };

@@ -44,6 +44,7 @@ enum cmd_o_key {
 	CMD_O_TIMEOUT,
 	CMD_O_BLOCK_SIZE,
 	CMD_O_LOG_LEVEL,
+	CMD_O_KIND,
 };
 
 static const struct fuse_opt cmd_o_opts[] = {
@@ -56,6 +57,7 @@ static const struct fuse_opt cmd_o_opts[] = {
 	FUSE_OPT_KEY("timeout=", CMD_O_TIMEOUT),
 	FUSE_OPT_KEY("block_size=", CMD_O_BLOCK_SIZE),
 	FUSE_OPT_KEY("log_level=", CMD_O_LOG_LEVEL),
+	FUSE_OPT_KEY("kind=", CMD_O_KIND),
 	FUSE_OPT_END
 };
 
@@ -158,11 +160,17 @@ static int cmd_o_one(void *data, const char *arg, int key, struct fuse_args *out
 			return cmd_o_bad(o, arg, "one of error, warn, info, debug");
 		o->log_level = (int)level;
 		return 0;
+	case CMD_O_KIND:
+		if (strcmp(value, "blob") != 0 && strcmp(value, "file") != 0)
+			return cmd_o_bad(o, arg, "blob or file");
+		o->ds.kind_given = true;
+		o->ds.kind = strcmp(value, "file") == 0 ? URL_FILE : URL_BLOB;
+		return 0;
 	}
 	fprintf(stderr,
 		"ferry %s: unknown option '%s' (options: account_key_file=, sas_file=, "
 		"bearer_token_file=, ca_file=, allow_http, workers=, timeout=, block_size=, "
-		"log_level=; see docs/datastores.md)\n",
+		"log_level=, kind=; see docs/datastores.md)\n",
 		o->cmd, arg);
 	return -1;
 }

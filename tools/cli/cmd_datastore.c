@@ -13,7 +13,8 @@
 #include "tools/cli/cmd_data.h"
 
 #define CMD_DATASTORE_USAGE                                                                  \
-	"ferry datastore add NAME (--account ACCOUNT | --endpoint URL) --container CONTAINER\n" \
+	"ferry datastore add NAME (--account ACCOUNT | --endpoint URL)\n"                     \
+	"                 (--container CONTAINER | --type azure_file --share SHARE)\n"          \
 	"                 [--prefix PATH] [--account-key-file FILE | --sas-file FILE |\n"       \
 	"                 --credential env|none|account_key|sas|emulator] [--create-container]\n" \
 	"                 [--force]\n"                                                          \
@@ -130,12 +131,15 @@ enum {
 	CMD_ADD_CREDENTIAL,
 	CMD_ADD_CREATE_CONTAINER,
 	CMD_ADD_FORCE,
+	CMD_ADD_TYPE,
 	CMD_ADD_SECRET, /* a secret on the command line: refused */
 };
 
 static const struct option cmd_add_longopts[] = {
 	{ "account", required_argument, NULL, CMD_ADD_ACCOUNT },
 	{ "container", required_argument, NULL, CMD_ADD_CONTAINER },
+	{ "share", required_argument, NULL, CMD_ADD_CONTAINER },
+	{ "type", required_argument, NULL, CMD_ADD_TYPE },
 	{ "endpoint", required_argument, NULL, CMD_ADD_ENDPOINT },
 	{ "prefix", required_argument, NULL, CMD_ADD_PREFIX },
 	{ "account-key-file", required_argument, NULL, CMD_ADD_KEY_FILE },
@@ -189,6 +193,11 @@ static int cmd_add_flag(struct cmd_add_args *a, int opt, const char *flag, char 
 		return CLI_GO_ON;
 	case CMD_ADD_FORCE:
 		a->force = true;
+		return CLI_GO_ON;
+	case CMD_ADD_TYPE:
+		if (datastore_type_parse(optarg, &ds->kind) != 0)
+			return cli_usage_error("datastore add", cmd_datastore_usage,
+					       "--type takes azure_blob or azure_file");
 		return CLI_GO_ON;
 	case CMD_ADD_SECRET:
 		fprintf(stderr, "ferry datastore add: secrets are never taken on the command line "
@@ -365,8 +374,9 @@ static int cmd_datastore_show(const char *name)
 		       ds.name);
 	else if (datastore_config_dir(dir, sizeof(dir)) == 0)
 		printf("record:           %s/datastores/%s.conf\n", dir, ds.name);
+	printf("type:             %s\n", datastore_type_name(ds.kind));
 	printf("account:          %s\n", ds.account);
-	printf("container:        %s\n", ds.container);
+	printf("%-18s%s\n", ds.kind == URL_FILE ? "share:" : "container:", ds.container);
 	printf("endpoint:         %s\n", ds.endpoint);
 	printf("prefix:           %s\n", ds.prefix[0] ? ds.prefix : "(none)");
 	printf("url:              %s\n", url);

@@ -320,6 +320,8 @@ static int run_mount(struct run *r, const char *what, const char *uri, const cha
 		mo.mountpoint = mountpoint;
 		mo.read_only = read_only;
 		mo.cred = cred;
+		mo.kind_given = true; /* the URL below is path-style: say what it names */
+		mo.kind = t->url.kind;
 		if (t->from_datastore)
 			run_mount_secret(r, &t->ds, &mo);
 	}
