@@ -802,12 +802,7 @@ static int engine_init(struct engine *e, char *errbuf, size_t errlen)
 	snprintf(e->prefix, sizeof(e->prefix), "azureml://datastores/%s/paths/runs/%s/",
 		 DATASTORE_DEFAULT_NAME, e->id);
 	for (size_t i = 0; i < e->job->noutputs; i++) {
-		const struct job_output *o = &e->job->outputs[i];
-
-		if (o->path)
-			e->out_uris[i] = strdup(o->path);
-		else if (asprintf(&e->out_uris[i], "%soutputs/%s/", e->prefix, o->name) < 0)
-			e->out_uris[i] = NULL;
+		e->out_uris[i] = record_output_uri(e->prefix, &e->job->outputs[i]);
 		if (!e->out_uris[i])
 			return -ENOMEM;
 	}

@@ -68,6 +68,15 @@ int record_new_id(char *out, size_t outlen)
 	return 0;
 }
 
+char *record_output_uri(const char *prefix, const struct job_output *out)
+{
+	char *uri;
+
+	if (out->path)
+		return strdup(out->path);
+	return asprintf(&uri, "%soutputs/%s/", prefix, out->name) < 0 ? NULL : uri;
+}
+
 /* Writing --------------------------------------------------------------------------- */
 
 /* A JSON string of s (null for NULL); bytes that are not UTF-8 become '?'. */

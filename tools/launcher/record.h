@@ -101,6 +101,11 @@ bool record_id_valid(const char *id);
  * -EIO when no randomness could be read. */
 int record_new_id(char *out, size_t outlen);
 
+/* Where output out of the run whose folder is prefix (azureml://.../runs/<id>/) lives:
+ * its path, or <prefix>outputs/<name>/. A new string for free(); NULL: out of memory. */
+struct job_output;
+char *record_output_uri(const char *prefix, const struct job_output *out);
+
 /* The record as indented JSON; *out is malloc'ed (len without the NUL). -ENOMEM. */
 int record_to_json(const struct run_record *rec, char **out, size_t *len);
 

@@ -527,21 +527,6 @@ static int run_prepare_input(struct run *r, size_t i)
 	return run_input_mount(r, what, i, dir);
 }
 
-/* The URI of an output: its path, or runs/<id>/outputs/<name>/ in the run store. */
-static char *run_output_uri(const struct run *r, const struct job_output *out)
-{
-	size_t len;
-	char *uri;
-
-	if (out->path)
-		return strdup(out->path);
-	len = strlen(r->prefix) + strlen(out->name) + sizeof("outputs//");
-	uri = malloc(len);
-	if (uri && snprintf(uri, len, "%soutputs/%s/", r->prefix, out->name) < 0)
-		uri[0] = '\0';
-	return uri;
-}
-
 static int run_prepare_output(struct run *r, size_t i)
 {
 	const struct job_output *out = &r->job->outputs[i];
@@ -553,7 +538,7 @@ static int run_prepare_output(struct run *r, size_t i)
 	d->name = out->name;
 	d->mode = job_output_mode_name(out->mode);
 	util_errf(what, sizeof(what), "%s:%u: outputs.%s", r->job->source, out->line, out->name);
-	d->uri = d->owned = run_output_uri(r, out);
+	d->uri = d->owned = record_output_uri(r->prefix, out);
 	if (!d->uri)
 		return run_fail(r, "%s: out of memory", what);
 	if (datastore_is_uri(d->uri) != 1)
