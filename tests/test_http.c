@@ -1214,7 +1214,9 @@ static void time_bound_ends_a_stalled_answer(void)
 
 	exchange_run(&x, steps, 1, bound_to_300ms);
 	CHECK(x.result == -ETIMEDOUT);
-	CHECK(x.took_ms >= 300);
+	/* libcurl may time on CLOCK_MONOTONIC_RAW, this test on CLOCK_MONOTONIC; while
+	 * NTP slews the clock, libcurl's 300 ms measured here were 299.86 ms */
+	CHECK(x.took_ms >= 299);
 	CHECK(x.took_ms < 300 + 1000);
 	CHECK(x.req.status == 0);
 	CHECK(x.srv.stalled);

@@ -83,12 +83,12 @@ static void http_share_unlock(CURL *easy, curl_lock_data data, void *ctx)
 	pthread_mutex_unlock(&c->share_locks[data]);
 }
 
-static uint64_t http_now_ms(void)
+static uint64_t http_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static void http_sleep_ms(uint64_t ms)
@@ -303,16 +303,18 @@ static int http_run(struct http_client *c, CURL *easy, struct http_request *req,
 {
 	int max_attempts = req->max_attempts > 0 ? req->max_attempts : c->opts.max_attempts;
 	int timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : c->opts.op_timeout_ms;
-	uint64_t deadline = http_now_ms() + (uint64_t)timeout_ms;
+	/* In microseconds: a deadline kept in whole milliseconds ends up to 1 ms early. */
+	uint64_t deadline = http_now_us() + (uint64_t)timeout_ms * 1000;
 	CURLcode rc = CURLE_OK;
 	int err;
 
 	for (req->attempts = 1;; req->attempts++) {
-		uint64_t now = http_now_ms(), wait, retry_after;
+		uint64_t now = http_now_us(), wait, retry_after;
 
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		err = http_attempt_once(c, easy, req, deadline - now, &rc, &retry_after);
+		err = http_attempt_once(c, easy, req, (deadline - now + 999) / 1000, &rc,
+					&retry_after);
 		if (err)
 			return err;
 		if (rc == CURLE_OK && !http_status_retryable(req->status))
@@ -329,7 +331,7 @@ static int http_run(struct http_client *c, CURL *easy, struct http_request *req,
 		log_info("%s %s: %s, attempt %d, retrying in %llu ms", req->method, req->url,
 			 rc == CURLE_OK ? req->error_code : req->error_text, req->attempts,
 			 (unsigned long long)wait);
-		if (http_now_ms() + wait >= deadline)
+		if (http_now_us() + wait * 1000 >= deadline)
 			return rc == CURLE_OK ? http_answered(easy, req) : -ETIMEDOUT;
 		http_sleep_ms(wait);
 	}
@@ -345,7 +347,7 @@ static int http_run(struct http_client *c, CURL *easy, struct http_request *req,
 static void *http_worker(void *arg)
 {
 	struct http_client *c = arg;
-	unsigned int seed = (unsigned int)(uintptr_t)&seed ^ (unsigned int)http_now_ms();
+	unsigned int seed = (unsigned int)(uintptr_t)&seed ^ (unsigned int)http_now_us();
 	CURL *easy = curl_easy_init();
 	struct http_job *job;
 
