@@ -1,10 +1,11 @@
-/* Tests of layout.c (where each process of a distributed job runs) and coord.c (the
- * coordinator's messages): pure functions, no network. */
+/* Tests of layout.c (where each process of a distributed job runs), coord.c (the
+ * coordinator's messages) and envlist.c (a child's environment): no network. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tools/launcher/coord.h"
+#include "tools/launcher/envlist.h"
 #include "tools/launcher/layout.h"
 #include "unit.h"
 
@@ -154,6 +155,27 @@ static void test_tokens_compare_whole(void)
 	CHECK(!coord_token_ok("0123456789abcdef", t));
 }
 
+/* A later value replaces an earlier one of the same name, whatever its source; a name
+ * that is a prefix of another is another name. */
+static void test_envlist_replaces_by_whole_name(void)
+{
+	char *base[] = { "PATH=/bin", "RANK=9", "RANKS=x", "junk", NULL };
+	struct envlist l;
+
+	envlist_init(&l, base);
+	envlist_set(&l, "RANK", "%d", 3);
+	envlist_put(&l, "PATH=/usr/bin");
+	envlist_put(&l, "NEW=a=b");
+	CHECK(l.err == 0 && l.n == 4);
+	CHECK(l.vars[4] == NULL);
+	CHECK(strcmp(l.vars[0], "PATH=/usr/bin") == 0);
+	CHECK(strcmp(l.vars[1], "RANK=3") == 0);
+	CHECK(strcmp(l.vars[2], "RANKS=x") == 0);
+	CHECK(strcmp(l.vars[3], "NEW=a=b") == 0);
+	envlist_free(&l);
+	CHECK(l.vars == NULL && l.n == 0);
+}
+
 int main(void)
 {
 	RUN(test_pytorch_ranks_fill_nodes_in_blocks);
@@ -163,5 +185,6 @@ int main(void)
 	RUN(test_messages_round_trip);
 	RUN(test_bad_messages_are_refused);
 	RUN(test_tokens_compare_whole);
+	RUN(test_envlist_replaces_by_whole_name);
 	return unit_done();
 }

@@ -23,6 +23,7 @@
 #include "cache/store/datastore.h"
 #include "tools/launcher/job/jobfile.h"
 #include "tools/launcher/engine.h"
+#include "tools/launcher/envlist.h"
 #include "tools/launcher/layout.h"
 #include "tools/launcher/mounts.h"
 #include "tools/launcher/record.h"
@@ -728,53 +729,56 @@ static long run_rank(void)
 	return 0;
 }
 
-/* In the child: Batch AI's AZ_BATCHAI_* variables. */
-static void run_child_batchai_env(const struct run *r)
+/* Batch AI's AZ_BATCHAI_* variables. */
+static void run_batchai_env(const struct run *r, struct envlist *env)
 {
 	const struct job *job = r->job;
 	char name[JOB_NAME_MAX + 32], value[PATH_MAX], rank[32];
 
 	if (run_batchai_path(r, "$AZ_BATCHAI_JOB_MOUNT_ROOT", value, sizeof(value)) == 0) {
-		setenv("AZ_BATCHAI_JOB_MOUNT_ROOT", value, 1);
-		setenv("AZ_BATCHAI_MOUNT_ROOT", value, 1);
+		envlist_set(env, "AZ_BATCHAI_JOB_MOUNT_ROOT", "%s", value);
+		envlist_set(env, "AZ_BATCHAI_MOUNT_ROOT", "%s", value);
 	}
 	if (util_path_join(value, sizeof(value), r->workdir, "temp") == 0)
-		setenv("AZ_BATCHAI_JOB_TEMP", value, 1);
+		envlist_set(env, "AZ_BATCHAI_JOB_TEMP", "%s", value);
 	if (run_shared_temp(r, value) == 0)
-		setenv("AZ_BATCHAI_SHARED_JOB_TEMP", value, 1);
+		envlist_set(env, "AZ_BATCHAI_SHARED_JOB_TEMP", "%s", value);
 	snprintf(rank, sizeof(rank), "%ld", run_rank());
-	setenv("AZ_BATCHAI_TASK_INDEX", rank, 1);
-	setenv("AZ_BATCHAI_JOB_NAME", job->name ? job->name : r->id, 1);
+	envlist_set(env, "AZ_BATCHAI_TASK_INDEX", "%s", rank);
+	envlist_set(env, "AZ_BATCHAI_JOB_NAME", "%s", job->name ? job->name : r->id);
 	if (r->stdout_log[0] && run_copy(value, sizeof(value), r->stdout_log) == 0) {
 		*strrchr(value, '/') = '\0';
-		setenv("AZ_BATCHAI_STDOUTERR_DIR", value, 1);
+		envlist_set(env, "AZ_BATCHAI_STDOUTERR_DIR", "%s", value);
 	}
 	for (size_t i = 0; i < job->batchai.ninputs; i++) {
 		util_errf(name, sizeof(name), "AZ_BATCHAI_INPUT_%s", job->batchai.inputs[i].id);
 		if (run_batchai_path(r, job->batchai.inputs[i].path, value, sizeof(value)) == 0)
-			setenv(name, value, 1);
+			envlist_set(env, name, "%s", value);
 	}
 	for (size_t i = 0; i < job->batchai.noutputs; i++) {
 		util_errf(name, sizeof(name), "AZ_BATCHAI_OUTPUT_%s", job->batchai.outputs[i].id);
 		if (run_batchai_output(r, &job->batchai.outputs[i], value) == 0)
-			setenv(name, value, 1);
+			envlist_set(env, name, "%s", value);
 	}
 }
 
-/* In the child, before exec: the job's environment. */
-static void run_child_env(const struct run *r)
+/* The command's environment: ferry run's, the run's and the job's. */
+static int run_env(const struct run *r, struct envlist *env)
 {
+	extern char **environ;
 	const struct job *job = r->job;
 
-	setenv("AZUREML_RUN_ID", r->id, 1);
-	setenv("AZUREML_EXPERIMENT_NAME", job->experiment_name ? job->experiment_name : "Default",
-	       1);
+	envlist_init(env, environ);
+	envlist_set(env, "AZUREML_RUN_ID", "%s", r->id);
+	envlist_set(env, "AZUREML_EXPERIMENT_NAME", "%s",
+		    job->experiment_name ? job->experiment_name : "Default");
 	for (size_t i = 0; i < job->nenv; i++)
-		setenv(job->env[i].name, job->env[i].value, 1);
+		envlist_set(env, job->env[i].name, "%s", job->env[i].value);
 	if (job->kind == JOB_BATCHAI)
-		run_child_batchai_env(r);
+		run_batchai_env(r, env);
 	for (size_t i = 0; r->task_env && r->task_env[i]; i++)
-		putenv(r->task_env[i]);
+		envlist_put(env, r->task_env[i]);
+	return env->err;
 }
 
 struct run_logs {
@@ -828,19 +832,30 @@ struct run_proc {
 /* Starts cmd under sh -c in the code folder, its output into two pipes. */
 static int run_spawn(struct run *r, const char *cmd, struct run_proc *p)
 {
-	int out_pipe[2], err_pipe[2];
+	char *const argv[] = { "sh", "-c", (char *)cmd, NULL };
+	int out_pipe[2], err_pipe[2], err;
 	char code_dir[PATH_MAX];
+	struct envlist env;
 
 	if (util_path_join(code_dir, sizeof(code_dir), r->workdir, "code") != 0)
 		return run_fail(r, "%s: path too long", r->workdir);
-	if (pipe2(out_pipe, O_CLOEXEC) != 0)
+	if (run_env(r, &env) != 0) {
+		envlist_free(&env);
+		return run_fail(r, "out of memory");
+	}
+	if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+		envlist_free(&env);
 		return run_fail(r, "pipe: %s", strerror(errno));
+	}
 	if (pipe2(err_pipe, O_CLOEXEC) != 0) {
 		close(out_pipe[0]);
 		close(out_pipe[1]);
+		envlist_free(&env);
 		return run_fail(r, "pipe: %s", strerror(errno));
 	}
 	fflush(NULL);
+	/* The log uploader's thread runs: the child calls async-signal-safe functions
+	 * only. */
 	p->pid = fork();
 	if (p->pid == 0) {
 		setpgid(0, 0);
@@ -850,12 +865,13 @@ static int run_spawn(struct run *r, const char *cmd, struct run_proc *p)
 		signal(SIGPIPE, SIG_DFL);
 		if (chdir(code_dir) != 0 && chdir(r->workdir) != 0)
 			_exit(127);
-		run_child_env(r);
 		dup2(out_pipe[1], STDOUT_FILENO);
 		dup2(err_pipe[1], STDERR_FILENO);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		execve("/bin/sh", argv, env.vars);
 		_exit(127);
 	}
+	err = errno;
+	envlist_free(&env);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
 	p->out = out_pipe[0];
@@ -866,7 +882,7 @@ static int run_spawn(struct run *r, const char *cmd, struct run_proc *p)
 	}
 	close(p->out);
 	close(p->err);
-	return run_fail(r, "cannot start the command: %s", strerror(errno));
+	return run_fail(r, "cannot start the command: %s", strerror(err));
 }
 
 /* The time-driven steps: a timeout or an interrupt stops the group, SIGKILL follows

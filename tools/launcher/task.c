@@ -6,7 +6,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "auth/base/util.h"
+#include "tools/launcher/envlist.h"
 #include "tools/launcher/record.h"
 
 /* The whole number in the variable name, from 0 to max: -EINVAL when it is not. */
@@ -285,40 +285,6 @@ int task_finished(struct task *t, const char *error)
 
 /* Environment ----------------------------------------------------------------------- */
 
-struct task_envb {
-	char **vars;
-	size_t n;
-	int err;
-};
-
-static void task_put(struct task_envb *b, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void task_put(struct task_envb *b, const char *name, const char *fmt, ...)
-{
-	char **grown;
-	char *value = NULL, *var = NULL;
-	va_list ap;
-
-	if (b->err)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(&value, fmt, ap) < 0)
-		value = NULL;
-	va_end(ap);
-	grown = realloc(b->vars, (b->n + 2) * sizeof(*b->vars));
-	if (grown)
-		b->vars = grown;
-	if (!value || !grown || asprintf(&var, "%s=%s", name, value) < 0) {
-		free(value);
-		b->err = -ENOMEM;
-		return;
-	}
-	free(value);
-	b->vars[b->n++] = var;
-	b->vars[b->n] = NULL;
-}
-
 /* "host:port,host:port" of every task of role, into *list (malloc'ed). */
 static int task_role_hosts(const struct task *t, enum layout_role role, json_t *array,
 			   char **list)
@@ -344,7 +310,7 @@ static int task_role_hosts(const struct task *t, enum layout_role role, json_t *
 }
 
 /* TF_CONFIG, and Batch AI's lists of hosts. */
-static void task_env_tf(const struct task *t, const struct job *job, struct task_envb *b)
+static void task_env_tf(const struct task *t, const struct job *job, struct envlist *b)
 {
 	json_t *workers = json_array(), *ps = json_array();
 	json_t *config = json_pack("{s:{s:o, s:o}, s:{s:s, s:i}}", "cluster", "worker", workers,
@@ -357,10 +323,10 @@ static void task_env_tf(const struct task *t, const struct job *job, struct task
 	    !(text = json_dumps(config, JSON_COMPACT)))
 		b->err = -ENOMEM;
 	else
-		task_put(b, "TF_CONFIG", "%s", text);
+		envlist_set(b, "TF_CONFIG", "%s", text);
 	if (!b->err && job->kind == JOB_BATCHAI) {
-		task_put(b, "AZ_BATCHAI_PS_HOSTS", "%s", ps_list);
-		task_put(b, "AZ_BATCHAI_WORKER_HOSTS", "%s", worker_list);
+		envlist_set(b, "AZ_BATCHAI_PS_HOSTS", "%s", ps_list);
+		envlist_set(b, "AZ_BATCHAI_WORKER_HOSTS", "%s", worker_list);
 	}
 	free(text);
 	free(worker_list);
@@ -398,28 +364,31 @@ static int task_hostfile(const struct task *t, const char *path)
 int task_env(const struct task *t, const struct job *job, const char *hostfile,
 	     char ***out)
 {
-	struct task_envb b = { 0 };
+	struct envlist b;
 	const struct layout_proc *p = &t->proc;
 
+	envlist_init(&b, NULL);
 	if (job->dist.type == JOB_DIST_PYTORCH) {
-		task_put(&b, "MASTER_ADDR", "%s", t->hosts[0]);
-		task_put(&b, "MASTER_PORT", "%d", t->master_port);
-		task_put(&b, "WORLD_SIZE", "%d", t->layout.procs);
-		task_put(&b, "RANK", "%d", p->rank);
-		task_put(&b, "LOCAL_RANK", "%d", p->local);
-		task_put(&b, "LOCAL_WORLD_SIZE", "%d", layout_node_procs(&t->layout, p->node));
-		task_put(&b, "NODE_RANK", "%d", p->node);
+		envlist_set(&b, "MASTER_ADDR", "%s", t->hosts[0]);
+		envlist_set(&b, "MASTER_PORT", "%d", t->master_port);
+		envlist_set(&b, "WORLD_SIZE", "%d", t->layout.procs);
+		envlist_set(&b, "RANK", "%d", p->rank);
+		envlist_set(&b, "LOCAL_RANK", "%d", p->local);
+		envlist_set(&b, "LOCAL_WORLD_SIZE", "%d", layout_node_procs(&t->layout, p->node));
+		envlist_set(&b, "NODE_RANK", "%d", p->node);
 	}
 	if (job->dist.type == JOB_DIST_TENSORFLOW)
 		task_env_tf(t, job, &b);
 	if (job->kind == JOB_BATCHAI) {
-		task_put(&b, "AZ_BATCHAI_TASK_INDEX", "%d", p->index);
+		envlist_set(&b, "AZ_BATCHAI_TASK_INDEX", "%d", p->index);
 		if (!b.err && task_hostfile(t, hostfile) == 0)
-			task_put(&b, "AZ_BATCHAI_MPI_HOST_FILE", "%s", hostfile);
+			envlist_set(&b, "AZ_BATCHAI_MPI_HOST_FILE", "%s", hostfile);
 	}
 	if (b.err) {
-		task_env_free(b.vars);
-		return b.err;
+		int err = b.err;
+
+		envlist_free(&b);
+		return err;
 	}
 	*out = b.vars;
 	return 0;
