@@ -492,7 +492,6 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 			 char *errbuf, size_t errlen)
 {
 	struct store_open_opts sopts;
-	int err;
 
 	store_open_opts_default(&sopts);
 	sopts.account_key_file = mo->account_key_file[0] ? mo->account_key_file : NULL;
@@ -505,13 +504,7 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 	sopts.cred = mo->cred;
 	sopts.kind_given = mo->kind_given;
 	sopts.kind = mo->kind;
-	err = store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
-	if (!err && store_spec_target(ms->spec)->url.kind == URL_FILE && !mo->read_only) {
-		util_errf(errbuf, errlen, "file shares are mounted read-only in this version: "
-			  "add -o ro");
-		err = -EROFS;
-	}
-	return err;
+	return store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
 }
 
 /* What the disk tier's keys name the store by: where it is, however the mount named it

@@ -35,6 +35,7 @@ struct mem_object {
 struct mem_block {
 	char name[1100];
 	char id[STORE_BLOCK_ID_MAX];
+	uint64_t offset; /* where put_block said it goes */
 	char *data;
 	size_t size;
 };
@@ -199,7 +200,7 @@ static int mem_put(struct store *s, const char *path, const void *data, size_t l
 }
 
 static int mem_put_block(struct store *s, const char *path, const char *block_id,
-			 const void *data, size_t len)
+			 uint64_t offset, const void *data, size_t len)
 {
 	struct mem_store *m = mem_of(s);
 	struct mem_block *b;
@@ -215,6 +216,7 @@ static int mem_put_block(struct store *s, const char *path, const char *block_id
 	b = &m->blocks[m->nblocks++];
 	snprintf(b->name, sizeof(b->name), "%s", path);
 	snprintf(b->id, sizeof(b->id), "%s", block_id);
+	b->offset = offset;
 	b->data = malloc(len ? len : 1);
 	if (!b->data)
 		abort();
@@ -243,9 +245,9 @@ static int mem_commit(struct store *s, const char *path, const char *const *ids,
 		for (k = 0; k < m->nblocks; k++)
 			if (!strcmp(m->blocks[k].name, path) && !strcmp(m->blocks[k].id, ids[i]))
 				break;
-		if (k == m->nblocks) {
+		if (k == m->nblocks || m->blocks[k].offset != total) {
 			pthread_mutex_unlock(&m->lock);
-			return -EINVAL; /* InvalidBlockList */
+			return -EINVAL; /* InvalidBlockList, or not where it was put */
 		}
 		total += m->blocks[k].size;
 	}

@@ -5,8 +5,7 @@ server is written from the published REST reference, it is not Azure).
 
 Byte-exact reads of odd sizes through a read-only mount, a directory of 6,000 files
 listed in full (paged), empty directories, a file changed under an open handle,
-transient faults through the fault-injecting proxy, a read-write mount refused with one
-line, `ferry cp -r` and `ferry ls` of a share, an `azure_file` datastore, and a job with
+transient faults through the fault-injecting proxy, `ferry cp -r` and `ferry ls` of a share, an `azure_file` datastore, and a job with
 a file-share input (ro_mount and download).
 
 Run: python3 tests/integration/test_files.py [test_name ...]
@@ -169,14 +168,6 @@ def test_transient_faults_are_retried():
                      "sha256 of a read through 503s and resets")
             for r in rules:
                 check_eq(r.hits, r.count, "hits of %r" % r)
-
-
-def test_read_write_mount_is_refused():
-    mnt = ft.make_tmpdir("rwmnt")
-    r = ft.mount(url(), mnt, opts=["kind=file"], env=env())
-    check(r.returncode != 0, "a read-write mount of a share worked")
-    check_in("-o ro", r.stderr, "the refusal says what to do")
-    check(not ft.is_mounted(mnt), "something is mounted")
 
 
 def test_cp_and_ls_of_a_share():

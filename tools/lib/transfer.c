@@ -568,7 +568,7 @@ static int xfer_do_chunk(struct xfer *x, struct xfer_file *f, uint32_t index, ch
 			xfer_msg(msg, "cannot upload it: %s", transfer_store_error(err));
 	} else {
 		xfer_block_id(f, index, block_id);
-		err = store_put_block(x->dst->store, dst, block_id, buf, len);
+		err = store_put_block(x->dst->store, dst, block_id, offset, buf, len);
 		if (err)
 			xfer_msg(msg, "cannot upload block %u of %u: %s", index + 1, f->nchunks,
 				 transfer_store_error(err));
