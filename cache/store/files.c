@@ -668,7 +668,9 @@ static int files_delete(struct files_store *fs, const char *path, bool dir)
 		err = azreq_errno(&fr.az);
 		if (strcmp(fr.az.http.error_code, "DirectoryNotEmpty") == 0)
 			err = -ENOTEMPTY;
-		if (err != -ENOENT && err != -ENOTEMPTY)
+		else if (strcmp(fr.az.http.error_code, "ResourceTypeMismatch") == 0)
+			err = dir ? -ENOTDIR : -EISDIR;
+		if (err != -ENOENT && err != -ENOTEMPTY && err != -EISDIR && err != -ENOTDIR)
 			azreq_log_failure(&fr.az, err);
 	}
 	return err;
@@ -747,15 +749,24 @@ static int files_tmp_path(struct files_store *fs, const char *path, char *out, s
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Puts the finished hidden file tmp in place at path (after cond), *out from a fresh
- * look at path; on failure tmp is still there. */
+/* Puts the finished hidden file tmp (size bytes) in place at path (after cond), *out
+ * from a fresh look at path; on failure tmp is still there. A rename sent again after
+ * its answer was lost (by the retries, or by libcurl on a connection that died) finds
+ * no tmp: it landed if tmp is gone and path has its size. */
 static int files_publish(struct files_store *fs, const char *tmp, const char *path,
-			 const struct store_cond *cond, struct store_attr *out)
+			 uint64_t size, const struct store_cond *cond, struct store_attr *out)
 {
+	struct store_attr now;
 	int err = files_check_cond(fs, path, cond);
 
 	if (!err)
 		err = files_rename_run(fs, tmp, path, false, !(cond && cond->if_none));
+	if (err == -ENOENT && files_stat(&fs->base, tmp, &now) == -ENOENT &&
+	    files_stat(&fs->base, path, &now) == 0 && !now.is_dir && now.size == size) {
+		log_info("%s: the rename was sent again after its answer was lost; it had landed",
+			 path);
+		err = 0;
+	}
 	if (!err && out)
 		err = files_stat(&fs->base, path, out);
 	return err;
@@ -812,9 +823,13 @@ static int files_put(struct store *s, const char *path, const void *data, size_t
 	if (len)
 		err = files_put_ranges(fs, tmp, 0, data, len);
 	if (!err)
-		err = files_publish(fs, tmp, path, cond, out);
-	if (err && files_delete(fs, tmp, false) != 0)
-		log_warn("%s: could not delete the unfinished %s", path, tmp);
+		err = files_publish(fs, tmp, path, len, cond, out);
+	if (err) {
+		int gone = files_delete(fs, tmp, false);
+
+		if (gone && gone != -ENOENT)
+			log_warn("%s: could not delete the unfinished %s", path, tmp);
+	}
 	if (!err && out)
 		out->size = len;
 	return err;
@@ -955,7 +970,7 @@ static int files_commit(struct store *s, const char *path, const char *const *bl
 	if (!err)
 		err = files_set_props(fs, up->tmp, false, total, meta, NULL);
 	if (!err)
-		err = files_publish(fs, up->tmp, path, cond, out);
+		err = files_publish(fs, up->tmp, path, total, cond, out);
 	if (err)
 		return err;
 	pthread_mutex_lock(&fs->lock);
@@ -1013,9 +1028,9 @@ static int files_remove(struct store *s, const char *path, const struct store_co
 		err = files_check_cond(fs, path, cond);
 	if (!err)
 		err = files_delete(fs, path, false);
-	if (err == -ENOENT)
+	if (err == -ENOENT || err == -EISDIR)
 		err = files_delete(fs, path, true);
-	return err;
+	return err == -ENOTDIR ? -ENOENT : err;
 }
 
 /* Deletes what uploads left behind (their files were deleted or never committed). */

@@ -5,7 +5,8 @@ server is written from the published REST reference, it is not Azure).
 
 Byte-exact reads of odd sizes through a read-only mount, a directory of 6,000 files
 listed in full (paged), empty directories, a file changed under an open handle,
-transient faults through the fault-injecting proxy, `ferry cp -r` and `ferry ls` of a share, an `azure_file` datastore, and a job with
+transient faults through the fault-injecting proxy, a commit whose rename answer was lost,
+`ferry cp -r` and `ferry ls` of a share, an `azure_file` datastore, and a job with
 a file-share input (ro_mount and download).
 
 Run: python3 tests/integration/test_files.py [test_name ...]
@@ -168,6 +169,24 @@ def test_transient_faults_are_retried():
                      "sha256 of a read through 503s and resets")
             for r in rules:
                 check_eq(r.hits, r.count, "hits of %r" % r)
+
+
+def test_a_rename_whose_answer_was_lost_landed():
+    """The commit's Rename File lands but its answer is lost (a reset after the server
+    answered): the retry finds no hidden file, and the close still succeeds because the
+    file is there with its size."""
+    fs.mkdir(SHARE, "lost")
+    data = ft.gen_bytes(3 * MiB + 3, 41)
+    with HttpProxy(fs.port) as px:
+        with ft.mounted(px.url(url()), opts=["kind=file", "block_size=1M"], env=env()) as m:
+            with open(os.path.join(m, "lost", "f.bin"), "wb") as f:
+                # the create's rename went through; the commit's loses its answer
+                rule = px.add_fault("PUT", kind="rename", blob_prefix="lost/", reset=True,
+                                    forward=True, count=1)
+                f.write(data)
+            check_eq(rule.hits, 1, "renames whose answer was lost")
+    check_eq(sha(fs.get_file(SHARE, "lost/f.bin")), sha(data), "the file on the share")
+    check_eq(fs.listing(SHARE, "lost"), ["f.bin"], "what the folder holds")
 
 
 def test_cp_and_ls_of_a_share():
