@@ -28,6 +28,7 @@ struct mount_options {
 	bool conflict_overwrite; /* -o conflict=overwrite: commits without If-Match */
 	bool allow_http;  /* plain http to a host that is not loopback */
 	bool allow_other; /* other users may use the mount */
+	bool nonempty;    /* -o nonempty: mount over a folder that holds files */
 	bool kind_given;  /* -o kind=blob|file: what a path-style URL's root is */
 	enum url_kind kind;
 	double attr_timeout, entry_timeout, negative_timeout;

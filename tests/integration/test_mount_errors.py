@@ -139,6 +139,26 @@ def test_mountpoint_busy():
         check_eq(os.listdir(m), ["hello.txt"], "listing through the first mount")
 
 
+def test_mountpoint_not_empty():
+    """A folder with files is refused (the mount would hide them) unless -o nonempty;
+    the mount's source in /proc/self/mountinfo is its URL, its type fuse.ferry."""
+    mnt = ft.make_tmpdir("full")
+    with open(os.path.join(mnt, "mine.txt"), "w") as f:
+        f.write("local\n")
+    cp, _ = attempt(URL, mnt)
+    try:
+        check_failed_mount(cp, mnt, "not empty", also=["-o nonempty"])
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+    with ft.mounted(URL, mnt=mnt, opts=["nonempty"]) as m:
+        check_eq(os.listdir(m), ["hello.txt"], "listing through the mount over the files")
+        entry = [e for e in ft.mounts() if e["path"] == ft._canon(m)]
+        check_eq([(e["source"], e["fstype"]) for e in entry], [(URL, "fuse.ferry")],
+                 "source and type in mountinfo")
+    check_eq(os.listdir(mnt), ["mine.txt"], "the folder's own files after the unmount")
+
+
 def test_missing_mountpoint():
     mnt = os.path.join(ft.make_tmpdir("parent"), "does-not-exist")
     cp, _ = attempt(URL, mnt)

@@ -1,9 +1,16 @@
 /* ferry: the command line. Each subcommand parses its arguments and calls the library. */
+#include <curl/curl.h>
 #include <errno.h>
+#include <fuse.h>
+#include <jansson.h>
+#include <libxml/parser.h>
 #include <limits.h>
+#include <lz4.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yaml.h>
 
 #include "auth/base/util.h"
 #include "fs/mount.h"
@@ -27,6 +34,36 @@ static const char ferry_mount_help[] =
 	"AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_BEARER_TOKEN.\n"
 	"Relative paths (MOUNTPOINT, cache_dir=, ..._file=) are taken from the current\n"
 	"folder. Options are described in docs/configuration.md.\n";
+
+/* Every -o option of ferry mount (mount.c), one line each. */
+static const char ferry_mount_options[] =
+	"\nOptions (-o):\n"
+	"  ro, rw                    read-only, or read-write (the default)\n"
+	"  kind=blob|file            what a path-style URL names: a container or a share\n"
+	"  conflict=fail|overwrite   a file changed elsewhere since it was opened: fail the\n"
+	"                            close (default) or let the last writer win\n"
+	"  attr_timeout=S            seconds attributes are cached (60)\n"
+	"  entry_timeout=S           seconds names and listings are cached (60)\n"
+	"  negative_timeout=S        seconds a missing name is remembered (5)\n"
+	"  account_key_file=PATH     the account key, in a file\n"
+	"  sas_file=PATH             a SAS, in a file\n"
+	"  bearer_token_file=PATH    a bearer token, in a file\n"
+	"  ca_file=PATH              extra CA bundle for TLS\n"
+	"  allow_http                plain http to a host that is not loopback\n"
+	"  allow_other               other users may use the mount\n"
+	"  nonempty                  mount over a folder that holds files (hiding them)\n"
+	"  uid=N, gid=N              owner shown for every file (the mounting user)\n"
+	"  umask=OOO                 applied to 0777 and 0666 (022)\n"
+	"  workers=N                 parallel HTTP requests (8)\n"
+	"  timeout=S                 bound on one storage operation, retries included (60)\n"
+	"  log_level=error|warn|info|debug, debug   what is logged (warn)\n"
+	"  block_size=SIZE           download and cache unit (16M)\n"
+	"  cache_mem=SIZE            memory for cached blocks (256M)\n"
+	"  cache_dir=PATH            disk tier for cached blocks and staged writes (none)\n"
+	"  cache_size=SIZE           bound on the disk tier (10G)\n"
+	"  prefetch_window=SIZE      read-ahead cap per open file (64M)\n"
+	"fstab's generic options (defaults, _netdev, nofail, noauto, user, ...) are accepted\n"
+	"and ignored.\n";
 
 static void ferry_usage(FILE *out)
 {
@@ -74,7 +111,7 @@ static int ferry_mount(int argc, char **argv)
 			}
 			break;
 		case 'h':
-			printf("%s%s", ferry_mount_usage, ferry_mount_help);
+			printf("%s%s%s", ferry_mount_usage, ferry_mount_help, ferry_mount_options);
 			return 0;
 		default:
 			return cli_bad_option("mount", opt, argv, longopts, ferry_mount_usage);
@@ -196,6 +233,22 @@ static const struct option ferry_commands[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* ferry's version, and those of the libraries it runs with (not built against). */
+static int ferry_version(void)
+{
+	const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+	int xml = atoi(xmlParserVersion); /* "20914" is 2.9.14 */
+
+	printf("ferry %s\n", FERRY_VERSION);
+	printf("libfuse %s\n", fuse_pkgversion());
+	printf("libcurl %s (%s)\n", curl->version, curl->ssl_version ? curl->ssl_version : "no TLS");
+	printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("libxml2 %d.%d.%d, lz4 %s, libyaml %s, jansson %s\n", xml / 10000,
+	       xml / 100 % 100, xml % 100, LZ4_versionString(), yaml_get_version_string(),
+	       jansson_version_str());
+	return 0;
+}
+
 static int ferry_command(int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -214,10 +267,8 @@ static int ferry_command(int argc, char **argv)
 		return cmd_cp(argc, argv);
 	if (strcmp(cmd, "ls") == 0)
 		return cmd_ls(argc, argv);
-	if (strcmp(cmd, "version") == 0) {
-		printf("ferry %s\n", FERRY_VERSION);
-		return 0;
-	}
+	if (strcmp(cmd, "version") == 0)
+		return ferry_version();
 	if (strcmp(cmd, "help") == 0) {
 		ferry_usage(stdout);
 		return 0;
@@ -244,8 +295,7 @@ int main(int argc, char **argv)
 			ferry_usage(stdout);
 			return 0;
 		case 'V':
-			printf("ferry %s\n", FERRY_VERSION);
-			return 0;
+			return ferry_version();
 		default:
 			cli_bad_option("", opt, argv, longopts, "");
 			ferry_usage(stderr);
