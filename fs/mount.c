@@ -353,6 +353,27 @@ int mount_parse_options(struct mount_options *mo, const char *list, char *errbuf
 	return p.err ? p.err : -ENOMEM;
 }
 
+int mount_list(mount_list_fn fn, void *ctx)
+{
+	struct mntent entry, *m;
+	char strings[3 * PATH_MAX];
+	FILE *table = setmntent("/proc/self/mounts", "re");
+	int err = 0;
+
+	if (!table)
+		return -errno;
+	while (!err && (m = getmntent_r(table, &entry, strings, sizeof(strings)))) {
+		struct mount_entry e = { .mountpoint = m->mnt_dir, .source = m->mnt_fsname };
+
+		if (strcmp(m->mnt_type, "fuse.ferry") != 0)
+			continue;
+		e.read_only = hasmntopt(m, "ro") != NULL;
+		err = fn(ctx, &e);
+	}
+	endmntent(table);
+	return err;
+}
+
 int mount_is_mounted(const char *path)
 {
 	char real[PATH_MAX];

@@ -84,4 +84,17 @@ int mount_unmount(const char *mountpoint, bool lazy, char *errbuf, size_t errlen
 /* 1 if path is a mountpoint now, 0 if not, -errno when that cannot be told. */
 int mount_is_mounted(const char *path);
 
+/* One ferry mount of this mount namespace: where, from what URL, read-only or not. */
+struct mount_entry {
+	const char *mountpoint;
+	const char *source;
+	bool read_only;
+};
+typedef int (*mount_list_fn)(void *ctx, const struct mount_entry *entry);
+
+/* Calls fn for every ferry mount (type fuse.ferry) in /proc/self/mounts order; a
+ * non-zero return stops the walk and is returned. -errno when the table cannot be
+ * read. */
+int mount_list(mount_list_fn fn, void *ctx);
+
 #endif

@@ -20,8 +20,10 @@
 #include "tools/launcher/run.h"
 
 static const char ferry_mount_usage[] =
-	"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n";
-static const char ferry_unmount_usage[] = "usage: ferry unmount [-z|--lazy] MOUNTPOINT\n";
+	"usage: ferry mount URL MOUNTPOINT [-o OPTION[,OPTION...]] [-f|--foreground]\n"
+	"       ferry mount list\n";
+static const char ferry_unmount_usage[] =
+	"usage: ferry unmount [-z|--lazy] (MOUNTPOINT | --all)\n";
 static const char ferry_run_usage[] =
 	"usage: ferry run JOBFILE [--engine local|slurm|mpi] [--hostfile FILE] [--shared-temp DIR]\n";
 
@@ -69,7 +71,7 @@ static void ferry_usage(FILE *out)
 {
 	fprintf(out,
 		"%s"
-		"       ferry unmount [-z] MOUNTPOINT\n"
+		"       ferry unmount [-z] (MOUNTPOINT | --all)\n"
 		"       ferry run JOBFILE [--engine local|slurm|mpi] [--hostfile FILE]   (docs/launcher.md)\n"
 		"       ferry job list [--experiment NAME] | show RUN | logs RUN [--follow]\n"
 		"       ferry job download RUN [--all | --output NAME] [-o DIR]\n"
@@ -82,6 +84,26 @@ static void ferry_usage(FILE *out)
 		"Datastores, URIs, cp and ls: docs/datastores.md.\n",
 		ferry_mount_usage, cmd_datastore_lines, cmd_cp_lines, cmd_ls_lines,
 		ferry_mount_help);
+}
+
+static int ferry_mount_print(void *ctx, const struct mount_entry *e)
+{
+	(void)ctx;
+	printf("%s  %s  %s\n", e->mountpoint, e->read_only ? "ro" : "rw", e->source);
+	return 0;
+}
+
+/* ferry mount list: every ferry mount here, one a line. */
+static int ferry_mount_list(void)
+{
+	int err = mount_list(ferry_mount_print, NULL);
+
+	if (err) {
+		fprintf(stderr, "ferry mount list: cannot read /proc/self/mounts: %s\n",
+			strerror(-err));
+		return CLI_EXIT_FAILED;
+	}
+	return 0;
 }
 
 static int ferry_mount(int argc, char **argv)
@@ -117,6 +139,8 @@ static int ferry_mount(int argc, char **argv)
 			return cli_bad_option("mount", opt, argv, longopts, ferry_mount_usage);
 		}
 	}
+	if (argc - optind == 1 && strcmp(argv[optind], "list") == 0)
+		return ferry_mount_list();
 	if (argc - optind != 2)
 		return cli_usage_error("mount", ferry_mount_usage, "give a URL and a MOUNTPOINT");
 	mo.url = argv[optind];
@@ -129,33 +153,82 @@ static int ferry_mount(int argc, char **argv)
 	return 0;
 }
 
+/* The mount points of every ferry mount, in table order. */
+struct ferry_mounts {
+	char **paths;
+	size_t n;
+};
+
+static int ferry_mount_collect(void *ctx, const struct mount_entry *e)
+{
+	struct ferry_mounts *all = ctx;
+	char **grown = realloc(all->paths, (all->n + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	all->paths = grown;
+	all->paths[all->n] = strdup(e->mountpoint);
+	return all->paths[all->n] ? (all->n++, 0) : -ENOMEM;
+}
+
+/* ferry unmount --all: the last mounted first, so mounts inside others go first. */
+static int ferry_unmount_all(bool lazy)
+{
+	struct ferry_mounts all = { 0 };
+	char errbuf[1024];
+	int err = mount_list(ferry_mount_collect, &all), status = 0;
+
+	if (err) {
+		fprintf(stderr, "ferry unmount: cannot list the mounts: %s\n", strerror(-err));
+		status = CLI_EXIT_FAILED;
+	}
+	for (size_t i = all.n; !err && i-- > 0;) {
+		if (mount_unmount(all.paths[i], lazy, errbuf, sizeof(errbuf)) != 0) {
+			fprintf(stderr, "ferry unmount: %s\n", errbuf);
+			status = CLI_EXIT_FAILED;
+		}
+	}
+	for (size_t i = 0; i < all.n; i++)
+		free(all.paths[i]);
+	free(all.paths);
+	return status;
+}
+
 static int ferry_unmount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "lazy", no_argument, NULL, 'z' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char errbuf[1024] = "";
-	bool lazy = false;
+	bool lazy = false, all = false;
 	int opt;
 
 	cli_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":zh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":zah", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'z':
 			lazy = true;
 			break;
+		case 'a':
+			all = true;
+			break;
 		case 'h':
-			printf("%s-z detaches a busy mount now; it goes once nothing uses it.\n",
+			printf("%s-z detaches a busy mount now; it goes once nothing uses it.\n"
+			       "--all unmounts every ferry mount (ferry mount list shows them).\n",
 			       ferry_unmount_usage);
 			return 0;
 		default:
 			return cli_bad_option("unmount", opt, argv, longopts, ferry_unmount_usage);
 		}
 	}
-	if (argc - optind != 1)
-		return cli_usage_error("unmount", ferry_unmount_usage, "give one MOUNTPOINT");
+	if (all && argc - optind == 0)
+		return ferry_unmount_all(lazy);
+	if (all || argc - optind != 1)
+		return cli_usage_error("unmount", ferry_unmount_usage,
+				       "give one MOUNTPOINT, or --all");
 	if (mount_unmount(argv[optind], lazy, errbuf, sizeof(errbuf)) != 0) {
 		fprintf(stderr, "ferry unmount: %s\n", errbuf);
 		return CLI_EXIT_FAILED;
