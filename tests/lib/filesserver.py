@@ -422,8 +422,11 @@ class _Node:
         server._touch(self)
 
     def read(self, start, end):
-        """Bytes [start, end] (inclusive), zeros past what was written."""
-        chunk = bytes(self.data[start:end + 1])
+        """Bytes [start, end] (inclusive), zeros past what was written. One copy (a
+        slice of the bytearray, then bytes of it, would be two: the cost of a large
+        Get File)."""
+        with memoryview(self.data) as mv:
+            chunk = bytes(mv[start:end + 1])
         return chunk + bytes(end + 1 - start - len(chunk))
 
 
