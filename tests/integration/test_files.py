@@ -11,6 +11,7 @@ a file-share input (ro_mount and download).
 
 Run: python3 tests/integration/test_files.py [test_name ...]
 """
+import concurrent.futures
 import errno
 import hashlib
 import os
@@ -169,6 +170,23 @@ def test_transient_faults_are_retried():
                      "sha256 of a read through 503s and resets")
             for r in rules:
                 check_eq(r.hits, r.count, "hits of %r" % r)
+
+
+def test_eight_readers_keep_their_connections():
+    """8 files read at once through 8 HTTP workers: the connections are kept alive and
+    reused (libcurl's cache kept 5, so nearly every request opened a new one)."""
+    names = ["para/p%d.bin" % i for i in range(8)]
+    for i, name in enumerate(names):
+        fs.put_file(SHARE, name, ft.gen_bytes(6 * MiB + i, 50 + i))
+    with ft.mounted(url(), opts=READ_OPTS + ["workers=8"], env=env()) as m:
+        before = fs.connections_accepted()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            sums = list(pool.map(lambda n: ft.sha256_file(os.path.join(m, n)), names))
+        opened = fs.connections_accepted() - before
+    for i, name in enumerate(names):
+        check_eq(sums[i], sha(ft.gen_bytes(6 * MiB + i, 50 + i)), name)
+    ft.log("%d new connections for 8 readers of 6 blocks each" % opened)
+    check(opened <= 8, "%d new connections for 8 readers: not kept alive" % opened)
 
 
 def test_a_rename_whose_answer_was_lost_landed():

@@ -628,11 +628,13 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, addr, handler):
         self.conns = set()
         self.conns_lock = threading.Lock()
+        self.accepted = 0  # connections accepted, ever
         super().__init__(addr, handler)
 
     def process_request(self, request, client_address):
         with self.conns_lock:
             self.conns.add(request)
+            self.accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request):
@@ -802,6 +804,11 @@ class FilesServer:
     def is_dir(self, share, path):
         n = self._helper_node(share, path)
         return n is not None and n.is_dir
+
+    def connections_accepted(self):
+        """How many connections the server has accepted since it started."""
+        with self._httpd.conns_lock:
+            return self._httpd.accepted
 
     def clear_requests(self):
         with self._lock:
