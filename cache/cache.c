@@ -147,6 +147,7 @@ struct cache {
 	unsigned block_shift;
 	size_t max_window; /* at most half the slots, so read-ahead never takes them all */
 	struct cache_disk *disk; /* NULL without a disk tier; has its own lock */
+	uint64_t disk_limit;
 	struct cache_block *slots; /* each slot is guarded by lock */
 	size_t nslots;
 	struct cache_block **buckets; /* blocks by (object, index); chains guarded by lock */
@@ -168,6 +169,7 @@ struct cache {
 	size_t object_count;
 	bool stopping;
 	uint64_t mem_hits;
+	uint64_t prefetched, prefetch_unread; /* read-ahead blocks queued / never read */
 	size_t worker_jobs; /* blocks a worker took and has not finished */
 
 	/* Updated outside the lock. */
@@ -398,6 +400,8 @@ static struct cache_block *slot_take(struct cache *c, bool demand)
 		b = list_entry(c->ahead_queue.prev, struct cache_block, list);
 	else
 		return NULL;
+	if (b->owner)
+		c->prefetch_unread++; /* read-ahead that nobody read */
 	list_del(&b->list);
 	block_drop(c, b);
 	return b;
@@ -632,6 +636,7 @@ static void prefetch_issue(struct cache_file *f, uint64_t read_end)
 		if (!b)
 			break;
 		b->owner = f;
+		c->prefetched++;
 		f->ahead_bytes += len;
 		list_add_tail(&f->ahead_blocks, &b->owner_node);
 		list_add_tail(&c->ahead_queue, &b->list);
@@ -836,6 +841,7 @@ void cache_close(struct cache_file *f)
 		struct cache_block *b =
 			list_entry(f->ahead_blocks.next, struct cache_block, owner_node);
 
+		c->prefetch_unread++; /* the file closed before it read this read-ahead */
 		if (b->state == BLOCK_QUEUED) {
 			list_del(&b->list); /* off the queue */
 			block_drop(c, b);
@@ -965,6 +971,7 @@ int cache_new(const struct cache_config *cfg, struct cache **out, char *errbuf, 
 	}
 	if (cfg->disk_dir && cfg->disk_dir[0]) {
 		err = cache_disk_open(cfg->disk_dir, cfg->disk_limit, &c->disk, errbuf, errlen);
+		c->disk_limit = cfg->disk_limit;
 		if (err)
 			goto out_destroy;
 	}
@@ -1004,6 +1011,9 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&c->lock);
 	out->mem_hits = c->mem_hits;
+	out->mem_limit = c->nslots * c->block_size;
+	out->prefetched = c->prefetched;
+	out->prefetch_unread = c->prefetch_unread;
 	out->mem_used = c->mapped * c->block_size;
 	out->worker_jobs = c->worker_jobs;
 	for (struct list_node *n = c->ahead_queue.next; n != &c->ahead_queue; n = n->next)
@@ -1018,6 +1028,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	out->direct_reads = atomic_load_explicit(&c->direct_reads, memory_order_relaxed);
 	out->fetched_bytes = atomic_load_explicit(&c->fetched_bytes, memory_order_relaxed);
 	if (c->disk) {
+		out->disk_limit = c->disk_limit;
 		out->disk_used = cache_disk_used(c->disk);
 		out->disk_corrupt = cache_disk_corrupt(c->disk);
 	}

@@ -63,6 +63,10 @@ struct cache_stats {
 	uint64_t block_fetches; /* whole blocks downloaded */
 	uint64_t direct_reads;  /* reads sent to the store as they came (random access) */
 	uint64_t fetched_bytes; /* bytes downloaded, both kinds */
+	uint64_t prefetched;    /* read-ahead blocks queued */
+	uint64_t prefetch_unread; /* of those, dropped or evicted before anyone read them */
+	size_t mem_limit;       /* cache_mem */
+	uint64_t disk_limit;    /* cache_size; 0 without a disk tier */
 	size_t mem_used;        /* bytes of block memory held now */
 	size_t mem_peak;        /* the most ever held */
 	uint64_t disk_used;     /* bytes of cache files now */

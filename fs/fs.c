@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ struct fs {
 	struct meta_cache *meta;
 	struct stage *stage;
 	time_t mount_time; /* shown for the root and directories without a marker */
+	atomic_uint_least64_t read_bytes, written_bytes; /* through read() and write() */
 };
 
 enum fs_handle_kind { FS_HANDLE_FILE = 1, FS_HANDLE_DIR };
@@ -473,6 +475,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t offset,
 	if (offset < 0)
 		return -EINVAL;
 	n = stage_read(file->node, buf, size, (uint64_t)offset);
+	if (n > 0)
+		atomic_fetch_add_explicit(&fs_ctx()->read_bytes, (uint64_t)n, memory_order_relaxed);
 	return (int)n; /* stage_read never passes INT_MAX */
 }
 
@@ -490,6 +494,9 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t offset
 	if (size > INT_MAX)
 		size = INT_MAX;
 	n = stage_write(file->node, buf, size, (uint64_t)offset);
+	if (n > 0)
+		atomic_fetch_add_explicit(&fs_ctx()->written_bytes, (uint64_t)n,
+					  memory_order_relaxed);
 	return (int)n;
 }
 
@@ -1220,4 +1227,11 @@ void fs_free(struct fs *fs)
 	stage_free(fs->stage);
 	meta_free(fs->meta);
 	free(fs);
+}
+
+void fs_get_stats(struct fs *fs, struct fs_stats *out)
+{
+	out->read_bytes = atomic_load_explicit(&fs->read_bytes, memory_order_relaxed);
+	out->written_bytes = atomic_load_explicit(&fs->written_bytes, memory_order_relaxed);
+	stage_get_stats(fs->stage, &out->staging);
 }

@@ -12,9 +12,11 @@
 #define FERRY_FS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "cache/store/store.h"
+#include "fs/stage.h"
 
 struct cache;
 
@@ -39,6 +41,14 @@ struct fs;
 /* The returned fs is the private_data to hand to fuse_new(). */
 int fs_new(const struct fs_config *cfg, struct fs **out);
 void fs_free(struct fs *fs);
+
+struct fs_stats {
+	uint64_t read_bytes;    /* returned by read() since the mount */
+	uint64_t written_bytes; /* taken by write() */
+	struct stage_stats staging;
+};
+
+void fs_get_stats(struct fs *fs, struct fs_stats *out);
 
 /* The operation table; its init() sets the kernel timeouts from the fs_config. */
 const struct fuse_operations *fs_operations(void);

@@ -27,6 +27,7 @@
 #include "auth/base/util.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
+#include "fs/status.h"
 #include "cache/store/datastore.h"
 #include "cache/store/open.h"
 
@@ -69,6 +70,24 @@ static int mount_absolute(const char *path, char *out, size_t outlen)
 	if (!getcwd(cwd, sizeof(cwd)))
 		return -errno;
 	return util_path_join(out, outlen, cwd, path);
+}
+
+int mount_canonical(const char *path, char *out, size_t outlen)
+{
+	char abs[PATH_MAX], parent[PATH_MAX];
+	char *slash, *base;
+	int err = mount_absolute(path, abs, sizeof(abs));
+
+	if (err)
+		return err;
+	slash = strrchr(abs, '/');
+	base = slash + 1;
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return realpath(abs, out) ? 0 : -errno; /* PATH_MAX: outlen is that */
+	*slash = '\0';
+	if (!realpath(*abs ? abs : "/", parent))
+		return -errno;
+	return util_path_join(out, outlen, parent, base);
 }
 
 /* What the value of an option is, and where it goes. */
@@ -520,6 +539,7 @@ struct mount_state {
 	struct fs *fs;
 	struct fuse *fuse;
 	bool mounted;
+	struct status_server *status; /* answers ferry status while serving */
 };
 
 static void mount_state_free(struct mount_state *ms)
@@ -624,6 +644,9 @@ static int mount_build_fs(const struct mount_options *mo, struct mount_state *ms
 	return err;
 }
 
+/* How long ferry unmount waits for the daemon to exit once unmounted. */
+#define MOUNT_EXIT_WAIT_S 60
+
 /* The longest URL shown as the mount's source; a longer one shows as "ferry". */
 #define MOUNT_SOURCE_MAX 1024
 
@@ -712,6 +735,19 @@ static void mount_log_stats(const struct mount_options *mo, struct cache *cache)
 		 (unsigned long long)(stats.fetched_bytes >> 20), stats.mem_peak >> 20);
 }
 
+/* Answers ferry status for the mount while it serves; a mount without is only logged. */
+static void mount_status_start(const struct mount_options *mo, struct mount_state *ms)
+{
+	struct status_source src = { .mountpoint = mo->mountpoint, .url = mo->url,
+				     .read_only = mo->read_only, .fs = ms->fs,
+				     .cache = ms->cache };
+	int err = status_start(&src, &ms->status);
+
+	if (err)
+		log_warn("%s: ferry status will not answer for this mount: %s", mo->mountpoint,
+			 strerror(-err));
+}
+
 /* The part that runs in the daemon (or in the foreground): network, FUSE. Hands
  * *report_fd (-1 in the foreground) to the thread that reports readiness, setting it to
  * -1, and then serves. On an error before that, *report_fd is still the caller's. */
@@ -737,7 +773,10 @@ static int mount_serve(const struct mount_options *mo, struct mount_state *ms,
 	if (err)
 		return err;
 	*report_fd = -1; /* the thread reports, and closes it */
+	mount_status_start(mo, ms);
 	err = fuse_loop_mt(ms->fuse, &loop);
+	status_stop(ms->status);
+	ms->status = NULL;
 	fuse_remove_signal_handlers(fuse_get_session(ms->fuse));
 	mount_log_stats(mo, ms->cache);
 	return err < 0 ? err : 0;
@@ -911,8 +950,12 @@ int mount_run(const struct mount_options *given, char *errbuf, size_t errlen)
 	memset(&ms, 0, sizeof(ms));
 	log_set_level((enum log_level)mo.log_level);
 	fuse_set_log_func(mount_fuse_log);
-	/* the daemon works from "/": the caller's relative path is made absolute now */
-	err = mount_absolute(given->mountpoint, mountpoint, sizeof(mountpoint));
+	/* the daemon works from "/": the caller's relative path is made absolute now, as
+	 * /proc/mounts will show it (ferry status finds the mount by that name); a
+	 * missing parent is for mount_check_mountpoint() to name */
+	err = mount_canonical(given->mountpoint, mountpoint, sizeof(mountpoint));
+	if (err)
+		err = mount_absolute(given->mountpoint, mountpoint, sizeof(mountpoint));
 	if (err) {
 		util_errf(errbuf, errlen, "mountpoint %s: %s", given->mountpoint, strerror(-err));
 		return err;
@@ -974,11 +1017,91 @@ static int mount_fusermount(const char *mountpoint, bool lazy)
 	return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
 }
 
+/* A pidfd of the daemon serving the mount at mountpoint (canonical), or -1. */
+static int mount_daemon_pidfd(const char *mountpoint)
+{
+	pid_t pid = status_daemon_pid(mountpoint);
+
+	return pid > 0 ? pidfd_open(pid, 0) : -1;
+}
+
+/* The FUSE connection number of the mount at mountpoint (the minor of its device, from
+ * /proc/self/mountinfo, without asking the mount): >= 0, or -errno. */
+static long mount_fuse_conn(const char *mountpoint)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[3 * PATH_MAX], path[PATH_MAX];
+	unsigned major, minor;
+	long found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *dev = NULL, *where = NULL, *save = NULL, *tok = strtok_r(line, " ", &save);
+		size_t n = 0;
+
+		for (int field = 0; tok && field < 5; field++, tok = strtok_r(NULL, " ", &save)) {
+			if (field == 2)
+				dev = tok;
+			else if (field == 4)
+				where = tok;
+		}
+		if (!dev || !where || sscanf(dev, "%u:%u", &major, &minor) != 2)
+			continue;
+		/* mountinfo writes ' ', '\t', '\n' and '\\' as \ooo */
+		for (const char *c = where; *c && n + 1 < sizeof(path); n++) {
+			if (c[0] == '\\' && c[1] >= '0' && c[1] <= '3' && c[2] >= '0' &&
+			    c[2] <= '7' && c[3] >= '0' && c[3] <= '7') {
+				path[n] = (char)((c[1] - '0') * 64 + (c[2] - '0') * 8 + (c[3] - '0'));
+				c += 4;
+			} else {
+				path[n] = *c++;
+			}
+		}
+		path[n] = '\0';
+		if (strcmp(path, mountpoint) == 0)
+			found = (long)minor; /* the last mount there is the one on top */
+	}
+	fclose(f);
+	return found;
+}
+
+/* Whether FUSE connection conn still exists (another mount namespace holds a copy of
+ * the mount, so its daemon goes on); false when fusectl is not mounted. */
+static bool mount_fuse_conn_alive(long conn)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%ld", conn);
+	return conn >= 0 && access(path, F_OK) == 0;
+}
+
+/* Waits (MOUNT_EXIT_WAIT_S at most) for the daemon of pidfd to exit after its unmount:
+ * by then every file it staged was committed, or its failure logged. */
+static int mount_wait_daemon(int pidfd, const char *given, char *errbuf, size_t errlen)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	int ready;
+
+	do
+		ready = poll(&p, 1, MOUNT_EXIT_WAIT_S * 1000);
+	while (ready < 0 && errno == EINTR);
+	close(pidfd);
+	if (ready > 0)
+		return 0;
+	util_errf(errbuf, errlen, "%s is unmounted, but its daemon is still running after %d s",
+		  given, MOUNT_EXIT_WAIT_S);
+	return -ETIMEDOUT;
+}
+
 int mount_unmount(const char *given, bool lazy, char *errbuf, size_t errlen)
 {
 	char mountpoint[PATH_MAX];
-	int err = mount_absolute(given, mountpoint, sizeof(mountpoint));
+	int pidfd, err = mount_canonical(given, mountpoint, sizeof(mountpoint));
+	long conn;
 
+	if (err)
+		err = mount_absolute(given, mountpoint, sizeof(mountpoint));
 	if (err) {
 		util_errf(errbuf, errlen, "%s: %s", given, strerror(-err));
 		return err;
@@ -987,8 +1110,17 @@ int mount_unmount(const char *given, bool lazy, char *errbuf, size_t errlen)
 		util_errf(errbuf, errlen, "%s is not mounted", given);
 		return -EINVAL;
 	}
-	if (umount2(mountpoint, lazy ? MNT_DETACH : 0) == 0)
-		return 0;
+	pidfd = lazy ? -1 : mount_daemon_pidfd(mountpoint);
+	conn = pidfd >= 0 ? mount_fuse_conn(mountpoint) : -1;
+	if (umount2(mountpoint, lazy ? MNT_DETACH : 0) == 0) {
+		if (pidfd >= 0 && mount_fuse_conn_alive(conn)) {
+			close(pidfd); /* mounted elsewhere too: the daemon serves on */
+			pidfd = -1;
+		}
+		return pidfd >= 0 ? mount_wait_daemon(pidfd, given, errbuf, errlen) : 0;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
 	if (errno == EBUSY && !lazy) {
 		util_errf(errbuf, errlen,
 			  "%s is busy: files are open or a process works in it; close them, or "

@@ -84,6 +84,11 @@ int mount_unmount(const char *mountpoint, bool lazy, char *errbuf, size_t errlen
 /* 1 if path is a mountpoint now, 0 if not, -errno when that cannot be told. */
 int mount_is_mounted(const char *path);
 
+/* The absolute path of mount point path as /proc/mounts shows it: its parent's
+ * symbolic links and "..", resolved, without asking the mount itself. out holds
+ * PATH_MAX bytes. */
+int mount_canonical(const char *path, char *out, size_t outlen);
+
 /* One ferry mount of this mount namespace: where, from what URL, read-only or not. */
 struct mount_entry {
 	const char *mountpoint;

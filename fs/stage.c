@@ -1459,6 +1459,18 @@ bool stage_has_nodes(struct stage *st)
 	return atomic_load(&st->listed) != 0;
 }
 
+void stage_get_stats(struct stage *st, struct stage_stats *out)
+{
+	out->staged_bytes = atomic_load(&st->staged);
+	out->uploading_bytes = atomic_load(&st->uploading);
+	out->writing = 0;
+	pthread_mutex_lock(&st->table_lock);
+	for (size_t i = 0; i < STAGE_BUCKETS; i++)
+		for (struct stage_node *n = st->buckets[i]; n; n = n->hash_next)
+			out->writing += n->writers > 0;
+	pthread_mutex_unlock(&st->table_lock);
+}
+
 bool stage_has_nodes_under(struct stage *st, const char *dir)
 {
 	size_t len = strlen(dir);

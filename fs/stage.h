@@ -90,6 +90,15 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *attr
  * to a close() or fsync() are dropped. The last close of a node libfuse hid
  * (.fuse_hidden*) deletes its object. */
 void stage_close(struct stage_node *node, bool writable);
+struct stage_stats {
+	uint64_t staged_bytes;    /* written blocks held in staging files: not yet
+				     committed, or kept copies of uploaded ones */
+	uint64_t uploading_bytes; /* of those, in an upload in flight */
+	size_t writing;        /* files open for writing */
+};
+
+void stage_get_stats(struct stage *st, struct stage_stats *out);
+
 /* Whether any node is open (so listings should ask stage_attr() about entries). */
 bool stage_has_nodes(struct stage *st);
 /* Whether a node is open for a path under directory dir ("" for the root). */

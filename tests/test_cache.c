@@ -1208,6 +1208,7 @@ static void demand_overtakes_readahead_and_close_cancels_it(void)
 	struct cache *c = cache_make(&cfg);
 	struct cache_file *f = open_object(c, &object);
 	unsigned char *buf = malloc(BS);
+	struct cache_stats st;
 	int i;
 
 	CHECK(cache_read(f, 0, BS, buf) == (ssize_t)BS); /* queues block 1 */
@@ -1219,6 +1220,9 @@ static void demand_overtakes_readahead_and_close_cancels_it(void)
 	CHECK(bytes_ok(&object, 3 * BS, buf, BS));
 	CHECK(reads_at(fake, 3 * BS) == 1);
 	cache_close(f); /* cancels 4..7; 2 is finished by the worker */
+	cache_get_stats(c, &st);
+	CHECK(st.prefetched == 7);      /* 1, 2 and 3, then 4..7 */
+	CHECK(st.prefetch_unread == 5); /* 2 and 4..7: the file closed first */
 	gate_open(fake);
 	cache_free(c);
 	for (i = 4; i < 12; i++)

@@ -1,16 +1,23 @@
 #include "auth/base/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "auth/base/redact.h"
+#include "auth/base/util.h"
 
 static _Atomic int log_level = LOG_LVL_WARN;
 static _Atomic int log_syslog;
+
+static pthread_mutex_t log_last_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_last[512];
+static int64_t log_last_time;
 
 void log_set_level(enum log_level level)
 {
@@ -53,8 +60,25 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	redact_secrets(raw, clean, sizeof(clean));
+	if (level == LOG_LVL_ERROR) {
+		pthread_mutex_lock(&log_last_lock);
+		util_errf(log_last, sizeof(log_last), "%s", clean);
+		log_last_time = (int64_t)time(NULL);
+		pthread_mutex_unlock(&log_last_lock);
+	}
 	if (log_syslog)
 		syslog(priorities[level], "%s", clean);
 	else
 		fprintf(stderr, "ferry: %s\n", clean);
+}
+
+int64_t log_last_error(char *out, size_t len)
+{
+	int64_t when;
+
+	pthread_mutex_lock(&log_last_lock);
+	snprintf(out, len, "%s", log_last);
+	when = log_last_time;
+	pthread_mutex_unlock(&log_last_lock);
+	return when;
 }

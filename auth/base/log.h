@@ -4,6 +4,9 @@
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* Messages above level are dropped. Default: LOG_LVL_WARN. */
@@ -14,6 +17,10 @@ int log_parse_level(const char *s, enum log_level *out);
 void log_to_syslog(const char *ident);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The last error-level message of this process (redacted, cut to len) into out, and
+ * when it was logged (seconds since the epoch); 0 and "" when there was none. */
+int64_t log_last_error(char *out, size_t len);
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)

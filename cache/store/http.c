@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,57 @@ struct http_answer {
 };
 
 static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
+
+static struct {
+	atomic_uint_least64_t requests[HTTP_KINDS];
+	atomic_uint_least64_t retries, errors, bytes_in, bytes_out;
+} http_counters;
+
+static enum http_kind http_kind_of(const char *method)
+{
+	static const char *const names[] = { "GET", "HEAD", "PUT", "DELETE" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(method, names[i]) == 0)
+			return (enum http_kind)i;
+	return HTTP_OTHER;
+}
+
+const char *http_kind_name(enum http_kind kind)
+{
+	static const char *const names[HTTP_KINDS] = { "GET", "HEAD", "PUT", "DELETE", "other" };
+
+	return kind < HTTP_KINDS ? names[kind] : "other";
+}
+
+/* Counts what req, now done with result, did. */
+static void http_count(const struct http_request *req, int result)
+{
+	long st = req->status;
+
+	atomic_fetch_add_explicit(&http_counters.requests[http_kind_of(req->method)], 1,
+				  memory_order_relaxed);
+	if (req->attempts > 1)
+		atomic_fetch_add_explicit(&http_counters.retries, (uint64_t)req->attempts - 1,
+					  memory_order_relaxed);
+	if (result || st == 401 || st == 403 || st == 429 || st >= 500)
+		atomic_fetch_add_explicit(&http_counters.errors, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&http_counters.bytes_in, req->body_len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&http_counters.bytes_out,
+				  (uint64_t)req->upload_len * (uint64_t)(req->attempts ? req->attempts : 1),
+				  memory_order_relaxed);
+}
+
+void http_get_stats(struct http_stats *out)
+{
+	for (int i = 0; i < HTTP_KINDS; i++)
+		out->requests[i] = atomic_load_explicit(&http_counters.requests[i],
+							memory_order_relaxed);
+	out->retries = atomic_load_explicit(&http_counters.retries, memory_order_relaxed);
+	out->errors = atomic_load_explicit(&http_counters.errors, memory_order_relaxed);
+	out->bytes_in = atomic_load_explicit(&http_counters.bytes_in, memory_order_relaxed);
+	out->bytes_out = atomic_load_explicit(&http_counters.bytes_out, memory_order_relaxed);
+}
 static CURLcode http_global_result;
 
 static void http_global_init(void)
@@ -368,6 +420,7 @@ static void *http_worker(void *arg)
 		pthread_mutex_unlock(&c->lock);
 
 		job->result = easy ? http_run(c, easy, job->req, &seed) : -ENOMEM;
+		http_count(job->req, job->result);
 
 		pthread_mutex_lock(&c->lock);
 		job->done = true;

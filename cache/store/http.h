@@ -103,6 +103,19 @@ int http_execute(struct http_client *client, struct http_request *req);
 int http_execute_all(struct http_client *client, struct http_request *const *reqs,
 		     size_t n, int *results);
 
+/* What every client of this process has done since it started. */
+enum http_kind { HTTP_GET, HTTP_HEAD, HTTP_PUT, HTTP_DELETE, HTTP_OTHER, HTTP_KINDS };
+struct http_stats {
+	uint64_t requests[HTTP_KINDS]; /* operations (http_execute), by method */
+	uint64_t retries;              /* attempts after the first */
+	uint64_t errors;               /* ended without an answer, or with 401, 403, 429, 5xx */
+	uint64_t bytes_in;             /* body bytes of final answers */
+	uint64_t bytes_out;            /* body bytes sent, retries included */
+};
+
+void http_get_stats(struct http_stats *out);
+const char *http_kind_name(enum http_kind kind); /* "GET", ..., "other" */
+
 /* The value of header name (any case) of answer, copied to out: -ENOENT when absent,
  * -ENOSPC when it does not fit, -EBADMSG when it is repeated or holds a control
  * character. */

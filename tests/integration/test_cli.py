@@ -61,6 +61,7 @@ HELP = (
     (["datastore", "remove"], "ferry datastore remove"),
     (["cp"], "ferry cp"),
     (["ls"], "ferry ls"),
+    (["status"], "ferry status"),
 )
 
 

@@ -17,6 +17,7 @@
 #include "tools/cli/cli.h"
 #include "tools/cli/cmd_data.h"
 #include "tools/cli/cmd_job.h"
+#include "tools/cli/cmd_status.h"
 #include "tools/launcher/run.h"
 
 static const char ferry_mount_usage[] =
@@ -72,6 +73,7 @@ static void ferry_usage(FILE *out)
 	fprintf(out,
 		"%s"
 		"       ferry unmount [-z] (MOUNTPOINT | --all)\n"
+		"       ferry status [MOUNTPOINT] [--json | --prometheus]\n"
 		"       ferry run JOBFILE [--engine local|slurm|mpi] [--hostfile FILE]   (docs/launcher.md)\n"
 		"       ferry job list [--experiment NAME] | show RUN | logs RUN [--follow]\n"
 		"       ferry job download RUN [--all | --output NAME] [-o DIR]\n"
@@ -302,7 +304,8 @@ static int ferry_run(int argc, char **argv)
 static const struct option ferry_commands[] = {
 	{ "mount", 0, NULL, 0 }, { "unmount", 0, NULL, 0 }, { "run", 0, NULL, 0 },
 	{ "job", 0, NULL, 0 },   { "datastore", 0, NULL, 0 }, { "cp", 0, NULL, 0 },
-	{ "ls", 0, NULL, 0 },    { "version", 0, NULL, 0 },   { "help", 0, NULL, 0 },
+	{ "ls", 0, NULL, 0 },    { "status", 0, NULL, 0 },    { "version", 0, NULL, 0 },
+	{ "help", 0, NULL, 0 },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -340,6 +343,8 @@ static int ferry_command(int argc, char **argv)
 		return cmd_cp(argc, argv);
 	if (strcmp(cmd, "ls") == 0)
 		return cmd_ls(argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc, argv);
 	if (strcmp(cmd, "version") == 0)
 		return ferry_version();
 	if (strcmp(cmd, "help") == 0) {
