@@ -1,5 +1,5 @@
-# What `cmake --install` puts where: the program, the mount(8) helpers, the man pages,
-# the systemd unit template, bash completion and the documentation.
+# What `cmake --install` puts where, and the Debian package of it (CPack's DEB
+# generator): `cmake --build build --target package` writes build/ferry_VERSION_ARCH.deb.
 include(GNUInstallDirs)
 find_program(PYTHON3 python3 REQUIRED)
 find_program(GZIP gzip REQUIRED)
@@ -42,3 +42,37 @@ install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 file(GLOB ferry_docs ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${ferry_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 install(FILES packaging/mount.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME ferry)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "Azure Blob and Files mounts (FUSE) and a run-launcher for ML training nodes")
+string(JOIN "\n" CPACK_PACKAGE_DESCRIPTION
+  "ferry gets training data onto machine-learning nodes and results back off them."
+  "'ferry mount' mounts an Azure Blob container or an Azure Files share at a"
+  "directory (FUSE; from fstab through mount.ferry, or with the unit"
+  "ferry-mount@.service); 'ferry run' runs Azure ML command jobs and Batch AI job"
+  "files, on one node or on many under Slurm or Open MPI; 'ferry cp' and 'ferry ls'"
+  "copy and list datastores.")
+set(FERRY_DEB_MAINTAINER "ferry maintainers <maintainers@users.noreply.r-seed-114c3bd3.example>"
+    CACHE STRING "Maintainer field of the Debian package")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${FERRY_DEB_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_SECTION utils)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+# The libraries' packages come from dpkg-shlibdeps where it is (dpkg-dev); fuse3 is the
+# mount and unmount tooling (fusermount3), which no library link shows.
+find_program(DPKG_SHLIBDEPS dpkg-shlibdeps)
+if(DPKG_SHLIBDEPS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "fuse3")
+else()
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libfuse3-3, libcurl4, libssl3, libxml2, \
+liblz4-1, libyaml-0-2, libjansson4, fuse3")
+endif()
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${PROJECT_SOURCE_DIR}/packaging/deb/postinst ${PROJECT_SOURCE_DIR}/packaging/deb/postrm)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+include(CPack)
