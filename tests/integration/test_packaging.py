@@ -40,16 +40,9 @@ keyfile = None
 
 def setup():
     global az, URL, keyfile
-    az = ft.Azurite().start()
-    c = az.client().with_container(CONTAINER)
-    c.create_container()
     BLOBS["dir/data.bin"] = ft.gen_bytes(3 * ft.MiB + 17, seed=41)
-    c.put_many(BLOBS.items())
-    URL = az.url(CONTAINER)
-    keyfile = os.path.join(ft.make_tmpdir("key"), "account.key")
-    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(ft.KEY + "\n")  # "Files may end with a newline"
+    az, URL = ft.azurite_with(CONTAINER, BLOBS)
+    keyfile = ft.key_file()
 
 
 def teardown():

@@ -90,6 +90,20 @@ def make_tmpdir(prefix="d"):
     return tempfile.mkdtemp(prefix=prefix + "-", dir=tmp_root())
 
 
+def write_private(path, text):
+    """Writes text to a new file only its owner may read (0600), as a secret is kept."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def key_file():
+    """A new 0600 file in our temp dir with the emulator's account key and a newline
+    ("Files may end with a newline")."""
+    return write_private(os.path.join(make_tmpdir("key"), "account.key"), KEY + "\n")
+
+
 # --------------------------------------------------------------------------------------
 # Data helpers
 
@@ -362,6 +376,16 @@ class Azurite:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+def azurite_with(container, blobs):
+    """A started Azurite whose container holds blobs ({name: bytes}), and the
+    container's URL."""
+    az = Azurite().start()
+    c = az.client().with_container(container)
+    c.create_container()
+    c.put_many(blobs.items())
+    return az, az.url(container)
 
 
 # --------------------------------------------------------------------------------------
