@@ -3,7 +3,7 @@
 # Installed as /usr/share/bash-completion/completions/ferry; needs no other file.
 
 _ferry_mount_options='ro rw kind= conflict= attr_timeout= entry_timeout= negative_timeout=
-	account_key_file= sas_file= bearer_token_file= ca_file= allow_http allow_other uid= gid=
+	account_key_file= sas_file= bearer_token_file= ca_file= allow_http allow_other nonempty uid= gid=
 	umask= workers= timeout= log_level= debug block_size= cache_mem= cache_dir= cache_size=
 	prefetch_window='
 _ferry_data_options='account_key_file= sas_file= bearer_token_file= ca_file= allow_http
@@ -26,7 +26,12 @@ _ferry_files()
 
 _ferry_datastores()
 {
-	"$1" datastore list 2>/dev/null | awk 'NR > 1 { print $1 }'
+	command -v "$1" >/dev/null || return 0
+	"$1" datastore list 2>/dev/null | {
+		local name rest
+		read -r rest # the heading
+		while read -r name rest; do printf '%s\n' "$name"; done
+	}
 }
 
 # The -o list being typed: $1 the option names, $2 the list as typed, $3 the part of it
@@ -63,14 +68,20 @@ _ferry()
 	local prev=${w[n - 1]} cmd=${w[1]} at=2 flags takes i pos=0
 	COMPREPLY=()
 	if ((n == 1)); then
-		_ferry_reply 'mount unmount run job datastore cp ls --help --version' "$arg"
+		_ferry_reply 'mount unmount status run job datastore cp ls --help --version' "$arg"
 		return
 	fi
 	case $cmd in
 	mount)
-		flags='-o --options -f --foreground --help' takes='-o --options' ;;
+		if [[ ${w[2]} == list ]]; then
+			flags='--help'
+		else
+			flags='-o --options -f --foreground --help' takes='-o --options'
+		fi ;;
 	unmount | umount)
-		flags='-z --lazy --help' ;;
+		flags='-z --lazy --all --help' ;;
+	status)
+		flags='--json --prometheus --help' ;;
 	run)
 		flags='--engine --hostfile --shared-temp --help' takes='--engine --hostfile --shared-temp' ;;
 	cp)
@@ -134,9 +145,10 @@ _ferry()
 		fi
 	done
 	case $cmd/${w[2]}/$pos in
-	mount/*/0) _ferry_reply "$(_ferry_datastores "${w[0]}")" "$arg" ;;
+	mount/*/0) _ferry_reply "list --help $(_ferry_datastores "${w[0]}")" "$arg" ;;
 	mount/*/1) _ferry_files "$arg" "" -d ;;
-	unmount/*/0 | umount/*/0)
+	mount/list/*) ;;
+	unmount/*/0 | umount/*/0 | status/*/0)
 		_ferry_reply "$(awk '$3 == "fuse.ferry" { print $2 }' /proc/self/mounts 2>/dev/null)" "$arg"
 		((${#COMPREPLY[@]})) || _ferry_files "$arg" "" -d ;;
 	run/*/0 | cp/*/0 | cp/*/1) _ferry_files "$arg" ;;

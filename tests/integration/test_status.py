@@ -32,11 +32,7 @@ URL = None
 
 def setup():
     global az, URL
-    az = ft.Azurite().start()
-    c = az.client().with_container(CONTAINER)
-    c.create_container()
-    c.put_blob("big.bin", BIG)
-    URL = az.url(CONTAINER)
+    az, URL = ft.azurite_with(CONTAINER, {"big.bin": BIG})
 
 
 def teardown():
