@@ -632,10 +632,16 @@ static int block_content(struct stage_node *n, size_t index, unsigned char *buf,
 static int submit(struct stage_node *n, size_t index)
 {
 	struct stage *st = n->st;
-	struct stage_block *b = &n->blocks[index];
-	struct stage_job *job = calloc(1, sizeof(*job));
+	struct stage_block *b;
+	struct stage_job *job;
 	int err = -ENOMEM;
 
+	/* A store that stages a block at its offset (a share) must not have two uploads
+	 * of one block in flight: the older could land last and its bytes would win. */
+	if (st->cfg.store->blocks_single_use && n->blocks[index].upload_gen != 0)
+		wait_inflight(n);
+	b = &n->blocks[index];
+	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
 	job->path = strdup(n->path);

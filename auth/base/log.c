@@ -1,6 +1,7 @@
 #include "auth/base/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -8,12 +9,14 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/base/redact.h"
 #include "auth/base/util.h"
 
 static _Atomic int log_level = LOG_LVL_WARN;
 static _Atomic int log_syslog;
+static _Atomic int log_fd = -1; /* log_to_file(): messages go here */
 
 static pthread_mutex_t log_last_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_last[512];
@@ -42,6 +45,39 @@ int log_parse_level(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+int log_to_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return -errno;
+	fd = atomic_exchange(&log_fd, fd);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* One line to the log file: time, pid, level, message; one write, so lines of
+ * several threads do not mix. */
+static void log_file_line(int fd, enum log_level level, const char *msg)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	char line[2300], when[32];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ldZ ferry[%d] %s: %s\n", when,
+		     ts.tv_nsec / 1000000, (int)getpid(), names[level], msg);
+	if (n > 0 && util_write_full(fd, line, (size_t)n < sizeof(line) ? (size_t)n
+									  : sizeof(line) - 1) != 0) {
+		/* nowhere left to say it */
+	}
+}
+
 void log_to_syslog(const char *ident)
 {
 	openlog(ident, LOG_PID, LOG_DAEMON);
@@ -66,7 +102,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		log_last_time = (int64_t)time(NULL);
 		pthread_mutex_unlock(&log_last_lock);
 	}
-	if (log_syslog)
+	if (log_fd >= 0)
+		log_file_line(log_fd, level, clean);
+	else if (log_syslog)
 		syslog(priorities[level], "%s", clean);
 	else
 		fprintf(stderr, "ferry: %s\n", clean);

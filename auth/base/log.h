@@ -1,6 +1,6 @@
 /* log: leveled messages for people, with secrets redacted (redact_secrets) before they
- * are written. Goes to stderr, or to syslog once log_to_syslog() is called (a daemon).
- * Thread-safe. */
+ * are written. Goes to stderr, to syslog once log_to_syslog() is called (a daemon), or
+ * to a file once log_to_file() is. Thread-safe. */
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
@@ -15,6 +15,10 @@ enum log_level log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; -EINVAL otherwise. */
 int log_parse_level(const char *s, enum log_level *out);
 void log_to_syslog(const char *ident);
+/* Appends messages to the file at path (created 0600; not through a symbolic link)
+ * instead of stderr or syslog, one line each: UTC time, pid, level, message. 0 or
+ * -errno. */
+int log_to_file(const char *path);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

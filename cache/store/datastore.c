@@ -1028,3 +1028,50 @@ void datastore_entries_free(struct datastore_entry *entries, size_t count)
 		free(entries[i].name);
 	free(entries);
 }
+
+int datastore_mkdir_p(struct store *s, const char *dir, struct datastore_made *made)
+{
+	const struct store_meta meta = { .is_dir = true };
+	size_t len = strlen(dir);
+	char *part;
+	int err = 0;
+
+	if (!s->real_dirs)
+		return 0;
+	part = malloc(len + 1);
+	if (!part)
+		return -ENOMEM;
+	for (size_t end = 1; end <= len && !err; end++) {
+		char **grown;
+		bool known = false;
+
+		if (end < len && dir[end] != '/')
+			continue;
+		memcpy(part, dir, end);
+		part[end] = '\0';
+		for (size_t i = made ? made->n : 0; i-- > 0 && !known;)
+			known = strcmp(made->paths[i], part) == 0;
+		if (known)
+			continue;
+		err = store_put(s, part, "", 0, &meta, NULL, NULL);
+		if (err || !made)
+			continue;
+		grown = realloc(made->paths, (made->n + 1) * sizeof(*grown));
+		if (grown)
+			made->paths = grown;
+		if (!grown || !(made->paths[made->n] = strdup(part)))
+			err = -ENOMEM;
+		else
+			made->n++;
+	}
+	free(part);
+	return err;
+}
+
+void datastore_made_free(struct datastore_made *made)
+{
+	for (size_t i = 0; i < made->n; i++)
+		free(made->paths[i]);
+	free(made->paths);
+	memset(made, 0, sizeof(*made));
+}

@@ -168,6 +168,20 @@ bool datastore_trailing_slash(const struct datastore_handle *h);
 /* The URI as given, for messages (a URI never holds a secret: queries are refused). */
 const char *datastore_uri(const struct datastore_handle *h);
 
+/* Folders ---------------------------------------------------------------------------- */
+
+/* The folders datastore_mkdir_p() made (or found), so that it skips them. */
+struct datastore_made {
+	char **paths;
+	size_t n;
+};
+
+/* Makes folder dir ("" is the root) and its parents, as mkdir -p does, on a store
+ * with real directories (a share: store.h, real_dirs); nothing on another. made (may
+ * be NULL) is kept across calls. 0 or the store's -errno. */
+int datastore_mkdir_p(struct store *s, const char *dir, struct datastore_made *made);
+void datastore_made_free(struct datastore_made *made);
+
 /* Listing --------------------------------------------------------------------------- */
 
 struct datastore_entry {

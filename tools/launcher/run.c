@@ -554,8 +554,14 @@ static int run_prepare_output(struct run *r, size_t i)
 		return run_fail(r, "%s: path too long", what);
 	if (r->plan)
 		return 0;
-	if (out->mode == JOB_RW_MOUNT)
+	if (out->mode == JOB_RW_MOUNT) {
+		/* an output's folder need not exist; on a share it must, to be mounted */
+		err = datastore_mkdir_p(t.store, t.path, NULL);
+		if (err)
+			return run_fail(r, "%s: cannot create the folder %s: %s", what, d->uri,
+					strerror(-err));
 		return run_mount(r, what, d->uri, d->local, false, false, NULL);
+	}
 	err = util_mkdir_p(d->local, 0755);
 	if (err)
 		return run_fail(r, "%s: cannot create %s: %s", what, d->local, strerror(-err));

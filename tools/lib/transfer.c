@@ -777,50 +777,12 @@ static void xfer_make_local_dirs(struct xfer *x)
 	}
 }
 
-/* Makes folder dir of a store with real directories, and its parents (as mkdir -p
- * does), unless made is true of it; made holds the folders made so far (nmade). */
-static int xfer_store_mkdir_p(struct xfer *x, const char *dir, char ***made, size_t *nmade)
-{
-	const struct store_meta meta = { .is_dir = true };
-	char part[XFER_PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len >= sizeof(part))
-		return -ENAMETOOLONG;
-	for (size_t end = 0; end <= len; end++) {
-		char **grown;
-		bool known = false;
-		int err;
-
-		if (end < len && dir[end] != '/')
-			continue;
-		memcpy(part, dir, end);
-		part[end] = '\0';
-		for (size_t i = *nmade; i-- > 0 && !known;)
-			known = strcmp((*made)[i], part) == 0;
-		if (!*part || known)
-			continue;
-		err = store_put(x->dst->store, part, "", 0, &meta, NULL, NULL);
-		if (err)
-			return err;
-		grown = realloc(*made, (*nmade + 1) * sizeof(**made));
-		if (!grown || !(grown[*nmade] = strdup(part))) {
-			*made = grown ? grown : *made;
-			return -ENOMEM;
-		}
-		*made = grown;
-		(*nmade)++;
-	}
-	return 0;
-}
-
 /* A store with real directories (a share) holds no file in a folder it lacks: the
  * folders of every file and folder are made first, parents before children. */
 static int xfer_make_store_dirs(struct xfer *x, char *errbuf, size_t errlen)
 {
 	char dst[XFER_PATH_MAX] = "", *slash;
-	char **made = NULL;
-	size_t nmade = 0;
+	struct datastore_made made = { 0 };
 	int err = 0;
 
 	for (size_t i = 0; i < x->nfiles && !err; i++) {
@@ -832,15 +794,13 @@ static int xfer_make_store_dirs(struct xfer *x, char *errbuf, size_t errlen)
 		slash = strrchr(dst, '/');
 		if (f->kind != XFER_DIR)
 			*(slash ? slash : dst) = '\0';
-		err = xfer_store_mkdir_p(x, dst, &made, &nmade);
+		err = datastore_mkdir_p(x->dst->store, dst, &made);
 	}
 	if (err)
 		snprintf(errbuf, errlen, "cannot create the folder %s in %s: %s", dst,
 			 x->dst->display ? x->dst->display : "the datastore",
 			 transfer_store_error(err));
-	for (size_t i = 0; i < nmade; i++)
-		free(made[i]);
-	free(made);
+	datastore_made_free(&made);
 	return err;
 }
 
