@@ -73,13 +73,15 @@ const char *auth_sas_query(const struct auth_cred *cred);
 /* A parsed connection string (az CLI's AZURE_STORAGE_CONNECTION_STRING). Fields not
  * present are NULL. UseDevelopmentStorage=true fills in the emulator's account, key
  * and blob endpoint (DevelopmentStorageProxyUri changes the endpoint's host). When
- * BlobEndpoint is absent it is built from DefaultEndpointsProtocol, AccountName and
- * EndpointSuffix (default core.windows.net). */
+ * BlobEndpoint (FileEndpoint) is absent it is built from DefaultEndpointsProtocol,
+ * AccountName and EndpointSuffix (default core.windows.net); without AccountName
+ * either it is NULL. */
 struct auth_connstr {
 	char *account_name;
 	char *account_key;
 	char *sas;
 	char *blob_endpoint; /* without trailing '/' */
+	char *file_endpoint; /* without trailing '/'; NULL in UseDevelopmentStorage */
 };
 
 /* -EINVAL with a message naming the bad part (never its value) in errbuf. */

@@ -18,6 +18,7 @@ enum connstr_key {
 	KEY_ACCOUNT_KEY,
 	KEY_SAS,
 	KEY_BLOB_ENDPOINT,
+	KEY_FILE_ENDPOINT,
 	KEY_ENDPOINT_SUFFIX,
 	KEY_USE_DEV,
 	KEY_DEV_PROXY,
@@ -30,6 +31,7 @@ static const char *const key_names[KEY_COUNT] = {
 	[KEY_ACCOUNT_KEY] = "AccountKey",
 	[KEY_SAS] = "SharedAccessSignature",
 	[KEY_BLOB_ENDPOINT] = "BlobEndpoint",
+	[KEY_FILE_ENDPOINT] = "FileEndpoint",
 	[KEY_ENDPOINT_SUFFIX] = "EndpointSuffix",
 	[KEY_USE_DEV] = "UseDevelopmentStorage",
 	[KEY_DEV_PROXY] = "DevelopmentStorageProxyUri",
@@ -136,7 +138,39 @@ void auth_connstr_free(struct auth_connstr *cs)
 	secret_free(cs->account_key);
 	secret_free(cs->sas);
 	free(cs->blob_endpoint);
+	free(cs->file_endpoint);
 	memset(cs, 0, sizeof(*cs));
+}
+
+/* The endpoint of one service (key: BlobEndpoint or FileEndpoint; service: ".blob.")
+ * into *out: as given, without trailing '/', else built from the protocol, AccountName
+ * and EndpointSuffix; NULL without either. */
+static int connstr_endpoint(char *const values[KEY_COUNT], int key, const char *service,
+			    char **out, char *errbuf, size_t errlen)
+{
+	const char *protocol = values[KEY_PROTOCOL] ? values[KEY_PROTOCOL] : "https";
+	const char *suffix = values[KEY_ENDPOINT_SUFFIX] ? values[KEY_ENDPOINT_SUFFIX]
+							  : "core.windows.net";
+	char *start;
+
+	if (values[key]) {
+		size_t n = strlen(values[key]);
+
+		while (n && values[key][n - 1] == '/')
+			n--;
+		if (!n || !strstr(values[key], "://")) {
+			util_errf(errbuf, errlen, "%s is not a URL", key_names[key]);
+			return -EINVAL;
+		}
+		*out = strndup(values[key], n);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (!values[KEY_ACCOUNT_NAME])
+		return 0;
+	start = join(protocol, "://", values[KEY_ACCOUNT_NAME], service);
+	*out = start ? join(start, suffix, NULL, NULL) : NULL;
+	free(start);
+	return *out ? 0 : -ENOMEM;
 }
 
 /* Fills out from the collected settings (values not owned). */
@@ -144,11 +178,9 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 			 char *errbuf, size_t errlen)
 {
 	const char *protocol = values[KEY_PROTOCOL] ? values[KEY_PROTOCOL] : "https";
-	const char *suffix = values[KEY_ENDPOINT_SUFFIX] ? values[KEY_ENDPOINT_SUFFIX]
-							  : "core.windows.net";
 	bool dev = false;
 	const char *sas;
-	int i;
+	int i, err;
 
 	if (values[KEY_USE_DEV]) {
 		if (word_equal(values[KEY_USE_DEV], strlen(values[KEY_USE_DEV]), "true")) {
@@ -161,7 +193,7 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 	}
 	if (dev) {
 		static const int excluded[] = { KEY_ACCOUNT_NAME, KEY_ACCOUNT_KEY, KEY_SAS,
-						KEY_BLOB_ENDPOINT };
+						KEY_BLOB_ENDPOINT, KEY_FILE_ENDPOINT };
 
 		for (i = 0; i < (int)(sizeof(excluded) / sizeof(excluded[0])); i++) {
 			if (values[excluded[i]]) {
@@ -176,7 +208,7 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 		if (!out->account_name || !out->account_key)
 			return -ENOMEM;
 		if (values[KEY_DEV_PROXY]) {
-			int err = dev_proxy_endpoint(values[KEY_DEV_PROXY], &out->blob_endpoint);
+			err = dev_proxy_endpoint(values[KEY_DEV_PROXY], &out->blob_endpoint);
 
 			if (err == -EINVAL)
 				util_errf(errbuf, errlen,
@@ -192,9 +224,10 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 		util_errf(errbuf, errlen, "DefaultEndpointsProtocol must be http or https");
 		return -EINVAL;
 	}
-	if (!values[KEY_ACCOUNT_NAME] && !values[KEY_BLOB_ENDPOINT]) {
-		util_errf(errbuf, errlen,
-			  "connection string has neither AccountName nor BlobEndpoint");
+	if (!values[KEY_ACCOUNT_NAME] && !values[KEY_BLOB_ENDPOINT] &&
+	    !values[KEY_FILE_ENDPOINT]) {
+		util_errf(errbuf, errlen, "connection string has neither AccountName nor "
+			  "BlobEndpoint nor FileEndpoint");
 		return -EINVAL;
 	}
 	if (values[KEY_ACCOUNT_NAME]) {
@@ -219,27 +252,12 @@ static int connstr_build(char *const values[KEY_COUNT], struct auth_connstr *out
 		if (!out->sas)
 			return -ENOMEM;
 	}
-	if (values[KEY_BLOB_ENDPOINT]) {
-		size_t n = strlen(values[KEY_BLOB_ENDPOINT]);
-
-		while (n && values[KEY_BLOB_ENDPOINT][n - 1] == '/')
-			n--;
-		if (!n || !strstr(values[KEY_BLOB_ENDPOINT], "://")) {
-			util_errf(errbuf, errlen, "BlobEndpoint is not a URL");
-			return -EINVAL;
-		}
-		out->blob_endpoint = strndup(values[KEY_BLOB_ENDPOINT], n);
-	} else {
-		out->blob_endpoint =
-			join(protocol, "://", values[KEY_ACCOUNT_NAME], ".blob.");
-		if (out->blob_endpoint) {
-			char *full = join(out->blob_endpoint, suffix, NULL, NULL);
-
-			free(out->blob_endpoint);
-			out->blob_endpoint = full;
-		}
-	}
-	return out->blob_endpoint ? 0 : -ENOMEM;
+	err = connstr_endpoint(values, KEY_BLOB_ENDPOINT, ".blob.", &out->blob_endpoint, errbuf,
+			       errlen);
+	if (!err)
+		err = connstr_endpoint(values, KEY_FILE_ENDPOINT, ".file.", &out->file_endpoint,
+				       errbuf, errlen);
+	return err;
 }
 
 int auth_connstr_parse(const char *s, struct auth_connstr *out, char *errbuf, size_t errlen)

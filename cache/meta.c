@@ -722,6 +722,25 @@ void meta_invalidate_listing(struct meta_cache *mc, const char *dir)
 	pthread_mutex_unlock(&mc->lock);
 }
 
+void meta_invalidate_tree(struct meta_cache *mc, const char *dir)
+{
+	size_t len = strlen(dir);
+	struct meta_node *node, *next;
+
+	meta_invalidate(mc, dir);
+	pthread_mutex_lock(&mc->lock);
+	for (node = mc->lru_oldest; node; node = next) {
+		next = node->lru_next;
+		if (node->path_len > len && (len == 0 || node->path[len] == '/') &&
+		    memcmp(node->path, dir, len) == 0) {
+			node->attr_state = ATTR_NONE;
+			locked_drop_listing(mc, node);
+			locked_prune(mc, node);
+		}
+	}
+	pthread_mutex_unlock(&mc->lock);
+}
+
 bool meta_note_open(struct meta_cache *mc, const char *path, const char *etag)
 {
 	char *copy = strdup(etag);

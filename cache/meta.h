@@ -79,6 +79,10 @@ void meta_invalidate(struct meta_cache *mc, const char *path);
 /* Forgets the listing of dir. */
 void meta_invalidate_listing(struct meta_cache *mc, const char *dir);
 
+/* Forgets dir itself as meta_invalidate() does, and every record and listing under
+ * it: for a directory renamed whole. Walks the whole cache. */
+void meta_invalidate_tree(struct meta_cache *mc, const char *dir);
+
 /* Notes that path was opened with etag; true if the previous open noted the same
  * non-empty etag (so pages the kernel holds from then are still this object's). */
 bool meta_note_open(struct meta_cache *mc, const char *path, const char *etag);

@@ -912,6 +912,20 @@ static int fs_rename_dir(struct fs *fs, const char *from, const char *to)
 	return err;
 }
 
+/* The service's rename of a whole directory (a store with real directories): one
+ * atomic step. Files open under it would go on under the old name: -EBUSY then. */
+static int fs_rename_real_dir(struct fs *fs, const char *from, const char *to, bool noreplace)
+{
+	int err;
+
+	if (stage_has_nodes_under(fs->stage, from))
+		return -EBUSY;
+	err = store_rename(fs->cfg.store, from, to, true, noreplace, NULL);
+	meta_invalidate_tree(fs->meta, from);
+	meta_invalidate_tree(fs->meta, to);
+	return err;
+}
+
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct fs *fs = fs_ctx();
@@ -948,7 +962,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 			if (err)
 				return err > 0 ? -ENOTEMPTY : err;
 		}
-		err = fs_rename_dir(fs, sfrom, sto);
+		err = fs->cfg.store->real_dirs ? fs_rename_real_dir(fs, sfrom, sto, noreplace)
+					       : fs_rename_dir(fs, sfrom, sto);
 	} else {
 		if (exists && to_attr.is_dir)
 			return -EISDIR;

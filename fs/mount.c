@@ -1,5 +1,6 @@
 #include "fs/mount.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -106,6 +107,7 @@ enum mount_key {
 	MOUNT_KEY_RW,
 	MOUNT_KEY_ALLOW_HTTP,
 	MOUNT_KEY_ALLOW_OTHER,
+	MOUNT_KEY_NONEMPTY,
 	MOUNT_KEY_DEBUG,
 	MOUNT_KEY_CONFLICT,
 	MOUNT_KEY_LOG_LEVEL,
@@ -165,6 +167,7 @@ static const struct fuse_opt mount_opts[] = {
 	FUSE_OPT_KEY("rw", MOUNT_KEY_RW),
 	FUSE_OPT_KEY("allow_http", MOUNT_KEY_ALLOW_HTTP),
 	FUSE_OPT_KEY("allow_other", MOUNT_KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("nonempty", MOUNT_KEY_NONEMPTY),
 	FUSE_OPT_KEY("debug", MOUNT_KEY_DEBUG),
 	FUSE_OPT_KEY("conflict=", MOUNT_KEY_CONFLICT),
 	FUSE_OPT_KEY("log_level=", MOUNT_KEY_LOG_LEVEL),
@@ -301,6 +304,9 @@ static int mount_parse_one(void *data, const char *arg, int key, struct fuse_arg
 	case MOUNT_KEY_ALLOW_OTHER:
 		p->mo->allow_other = true;
 		return 0;
+	case MOUNT_KEY_NONEMPTY:
+		p->mo->nonempty = true;
+		return 0;
 	case MOUNT_KEY_DEBUG:
 		p->mo->log_level = LOG_LVL_DEBUG;
 		return 0;
@@ -347,6 +353,27 @@ int mount_parse_options(struct mount_options *mo, const char *list, char *errbuf
 	return p.err ? p.err : -ENOMEM;
 }
 
+int mount_list(mount_list_fn fn, void *ctx)
+{
+	struct mntent entry, *m;
+	char strings[3 * PATH_MAX];
+	FILE *table = setmntent("/proc/self/mounts", "re");
+	int err = 0;
+
+	if (!table)
+		return -errno;
+	while (!err && (m = getmntent_r(table, &entry, strings, sizeof(strings)))) {
+		struct mount_entry e = { .mountpoint = m->mnt_dir, .source = m->mnt_fsname };
+
+		if (strcmp(m->mnt_type, "fuse.ferry") != 0)
+			continue;
+		e.read_only = hasmntopt(m, "ro") != NULL;
+		err = fn(ctx, &e);
+	}
+	endmntent(table);
+	return err;
+}
+
 int mount_is_mounted(const char *path)
 {
 	char real[PATH_MAX];
@@ -372,7 +399,23 @@ int mount_is_mounted(const char *path)
 	return found;
 }
 
-static int mount_check_mountpoint(const char *mountpoint, char *errbuf, size_t errlen)
+/* 1 when directory path holds anything, 0 when it is empty, or -errno. */
+static int mount_dir_has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return -errno;
+	while (!found && (de = readdir(d)))
+		found = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return found;
+}
+
+static int mount_check_mountpoint(const char *mountpoint, bool nonempty, char *errbuf,
+				  size_t errlen)
 {
 	struct stat st;
 
@@ -401,6 +444,13 @@ static int mount_check_mountpoint(const char *mountpoint, char *errbuf, size_t e
 			 "first",
 			 mountpoint);
 		return -EBUSY;
+	}
+	if (!nonempty && mount_dir_has_entries(mountpoint) == 1) {
+		util_errf(errbuf, errlen,
+			 "mountpoint %s is not empty: the mount would hide its files; use an "
+			 "empty folder, or -o nonempty to mount over them",
+			 mountpoint);
+		return -ENOTEMPTY;
 	}
 	return 0;
 }
@@ -492,7 +542,6 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 			 char *errbuf, size_t errlen)
 {
 	struct store_open_opts sopts;
-	int err;
 
 	store_open_opts_default(&sopts);
 	sopts.account_key_file = mo->account_key_file[0] ? mo->account_key_file : NULL;
@@ -505,13 +554,7 @@ static int mount_prepare(const struct mount_options *mo, struct mount_state *ms,
 	sopts.cred = mo->cred;
 	sopts.kind_given = mo->kind_given;
 	sopts.kind = mo->kind;
-	err = store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
-	if (!err && store_spec_target(ms->spec)->url.kind == URL_FILE && !mo->read_only) {
-		util_errf(errbuf, errlen, "file shares are mounted read-only in this version: "
-			  "add -o ro");
-		err = -EROFS;
-	}
-	return err;
+	return store_resolve(mo->url, &sopts, &ms->spec, errbuf, errlen);
 }
 
 /* What the disk tier's keys name the store by: where it is, however the mount named it
@@ -581,15 +624,28 @@ static int mount_build_fs(const struct mount_options *mo, struct mount_state *ms
 	return err;
 }
 
+/* The longest URL shown as the mount's source; a longer one shows as "ferry". */
+#define MOUNT_SOURCE_MAX 1024
+
 /* The FUSE session of ms->fs, mounted at mo->mountpoint, with its signal handlers. */
 static int mount_fuse(const struct mount_options *mo, struct mount_state *ms, char *errbuf,
 		      size_t errlen)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	char fuse_opts[1024];
+	char fuse_opts[2 * MOUNT_SOURCE_MAX + 128], source[2 * MOUNT_SOURCE_MAX];
+	size_t n = 0;
 
-	util_errf(fuse_opts, sizeof(fuse_opts), "fsname=ferry,subtype=ferry,default_permissions%s%s",
-		  mo->read_only ? ",ro" : "", mo->allow_other ? ",allow_other" : "");
+	/* The source /proc/mounts shows is the URL (it holds no secret: a URL with a query
+	 * is refused); fuse_opt takes ',' and '\' escaped. */
+	for (const char *c = mo->url; *c && strlen(mo->url) < MOUNT_SOURCE_MAX; c++) {
+		if (*c == ',' || *c == '\\')
+			source[n++] = '\\';
+		source[n++] = *c;
+	}
+	source[n] = '\0';
+	util_errf(fuse_opts, sizeof(fuse_opts), "fsname=%s,subtype=ferry,default_permissions%s%s",
+		  n ? source : "ferry", mo->read_only ? ",ro" : "",
+		  mo->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "ferry") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, fuse_opts)) {
 		fuse_opt_free_args(&args);
@@ -862,7 +918,7 @@ int mount_run(const struct mount_options *given, char *errbuf, size_t errlen)
 		return err;
 	}
 	mo.mountpoint = mountpoint;
-	err = mount_check_mountpoint(mo.mountpoint, errbuf, errlen);
+	err = mount_check_mountpoint(mo.mountpoint, mo.nonempty, errbuf, errlen);
 	if (!err)
 		err = mount_prepare(&mo, &ms, errbuf, errlen);
 	if (err || mo.foreground) {

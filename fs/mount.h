@@ -28,6 +28,7 @@ struct mount_options {
 	bool conflict_overwrite; /* -o conflict=overwrite: commits without If-Match */
 	bool allow_http;  /* plain http to a host that is not loopback */
 	bool allow_other; /* other users may use the mount */
+	bool nonempty;    /* -o nonempty: mount over a folder that holds files */
 	bool kind_given;  /* -o kind=blob|file: what a path-style URL's root is */
 	enum url_kind kind;
 	double attr_timeout, entry_timeout, negative_timeout;
@@ -82,5 +83,18 @@ int mount_unmount(const char *mountpoint, bool lazy, char *errbuf, size_t errlen
 
 /* 1 if path is a mountpoint now, 0 if not, -errno when that cannot be told. */
 int mount_is_mounted(const char *path);
+
+/* One ferry mount of this mount namespace: where, from what URL, read-only or not. */
+struct mount_entry {
+	const char *mountpoint;
+	const char *source;
+	bool read_only;
+};
+typedef int (*mount_list_fn)(void *ctx, const struct mount_entry *entry);
+
+/* Calls fn for every ferry mount (type fuse.ferry) in /proc/self/mounts order; a
+ * non-zero return stops the walk and is returned. -errno when the table cannot be
+ * read. */
+int mount_list(mount_list_fn fn, void *ctx);
 
 #endif

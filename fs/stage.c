@@ -703,7 +703,9 @@ static void *stage_worker(void *arg)
 			st->queue_tail = NULL;
 		pthread_mutex_unlock(&st->pool_lock);
 
-		job->err = store_put_block(st->cfg.store, job->path, job->id, job->buf, job->len);
+		job->err = store_put_block(st->cfg.store, job->path, job->id,
+					   (uint64_t)job->index * st->cfg.block_size, job->buf,
+					   job->len);
 		buf_put(st, job->buf); /* before done_lock: a waiter for buffers holds node.lock */
 		job->buf = NULL;
 		n = job->node;
@@ -1078,7 +1080,7 @@ static int commit_done(struct stage_node *n, struct store_attr *attr, bool whole
 			atomic_fetch_sub(&n->st->staged, n->st->cfg.block_size);
 		}
 		b->covered = 0;
-		if (whole)
+		if (whole || n->st->cfg.store->blocks_single_use)
 			b->has_id = false;
 	}
 	if (n->fd >= 0 && ftruncate(n->fd, 0) != 0)
@@ -1455,6 +1457,21 @@ void stage_close(struct stage_node *n, bool writable)
 bool stage_has_nodes(struct stage *st)
 {
 	return atomic_load(&st->listed) != 0;
+}
+
+bool stage_has_nodes_under(struct stage *st, const char *dir)
+{
+	size_t len = strlen(dir);
+	bool found = false;
+
+	if (!stage_has_nodes(st))
+		return false;
+	pthread_mutex_lock(&st->table_lock);
+	for (size_t i = 0; i < STAGE_BUCKETS && !found; i++)
+		for (struct stage_node *n = st->buckets[i]; n && !found; n = n->hash_next)
+			found = strncmp(n->path, dir, len) == 0 && (len == 0 || n->path[len] == '/');
+	pthread_mutex_unlock(&st->table_lock);
+	return found;
 }
 
 bool stage_attr(struct stage *st, const char *path, struct store_attr *out)
@@ -1859,14 +1876,19 @@ static void node_move(struct stage_node *n, const char *to, const struct store_a
 	publish(n);
 }
 
-/* The copy and the delete of a rename, with no node lock held: they may take long (a
- * copy is polled until done). The nodes are busy meanwhile. */
+/* The store's rename, or the copy and the delete of one, with no node lock held: they
+ * may take long (a copy is polled until done). The nodes are busy meanwhile. */
 static int rename_objects(struct stage *st, const char *from, const char *to, bool noreplace,
 			  struct stage_node *src, struct store_attr *attr, bool *have_attr)
 {
 	struct store_cond cond = { .if_none = noreplace };
 	int err;
 
+	err = store_rename(st->cfg.store, from, to, false, noreplace, attr);
+	if (err != -EOPNOTSUPP) {
+		*have_attr = !err;
+		return err;
+	}
 	err = store_copy(st->cfg.store, from, to, noreplace ? &cond : NULL);
 	if (err)
 		return err;

@@ -92,6 +92,8 @@ int stage_open(struct stage *st, const char *path, const struct store_attr *attr
 void stage_close(struct stage_node *node, bool writable);
 /* Whether any node is open (so listings should ask stage_attr() about entries). */
 bool stage_has_nodes(struct stage *st);
+/* Whether a node is open for a path under directory dir ("" for the root). */
+bool stage_has_nodes_under(struct stage *st, const char *dir);
 
 /* Attributes to show for path while a node of it has writers or changes: true and
  * *out filled (size, mtime, is_symlink, the base ETag); false otherwise. */

@@ -471,6 +471,33 @@ static void connstr_blob_endpoint_trailing_slash_stripped(void)
 	auth_connstr_free(&cs);
 }
 
+/* A share's connection string: FileEndpoint given, or built beside BlobEndpoint. */
+static void connstr_file_endpoint(void)
+{
+	struct auth_connstr cs;
+	char err[128];
+
+	CHECK(auth_connstr_parse("FileEndpoint=https://acct.file.core.windows.net/;"
+				 "SharedAccessSignature=sv=2021-12-02&sig=x",
+				 &cs, err, sizeof(err)) == 0);
+	CHECK_STR(cs.file_endpoint, "https://acct.file.core.windows.net");
+	CHECK(cs.blob_endpoint == NULL && cs.account_name == NULL);
+	CHECK_STR(cs.sas, "sv=2021-12-02&sig=x");
+	auth_connstr_free(&cs);
+	CHECK(cs.file_endpoint == NULL);
+
+	CHECK(auth_connstr_parse("AccountName=acct;AccountKey=QUJDRA==;"
+				 "EndpointSuffix=core.usgovcloudapi.net",
+				 &cs, err, sizeof(err)) == 0);
+	CHECK_STR(cs.file_endpoint, "https://acct.file.core.usgovcloudapi.net");
+	CHECK_STR(cs.blob_endpoint, "https://acct.blob.core.usgovcloudapi.net");
+	auth_connstr_free(&cs);
+
+	CHECK(auth_connstr_parse("AccountName=acct;FileEndpoint=nope", &cs, err,
+				 sizeof(err)) == -EINVAL);
+	CHECK_STR(err, "FileEndpoint is not a URL");
+}
+
 static void connstr_development_storage(void)
 {
 	struct auth_connstr cs;
@@ -954,6 +981,7 @@ int main(void)
 	RUN(kind_names_for_messages);
 	RUN(connstr_account_key_builds_endpoint);
 	RUN(connstr_blob_endpoint_trailing_slash_stripped);
+	RUN(connstr_file_endpoint);
 	RUN(connstr_development_storage);
 	RUN(connstr_shared_access_signature);
 	RUN(connstr_rejects_bad_strings_without_leaking);

@@ -63,6 +63,7 @@ struct fake_object {
 struct fake_staged {
 	char *path;
 	char id[STORE_BLOCK_ID_MAX];
+	uint64_t offset; /* where put_block said it goes */
 	unsigned char *data;
 	size_t size;
 };
@@ -429,7 +430,7 @@ static int fake_op_put(struct store *s, const char *path, const void *data, size
 }
 
 static int fake_op_put_block(struct store *s, const char *path, const char *block_id,
-			     const void *data, size_t len)
+			     uint64_t offset, const void *data, size_t len)
 {
 	struct fake_store *fake = fake_of(s);
 	struct fake_staged *staged;
@@ -445,6 +446,7 @@ static int fake_op_put_block(struct store *s, const char *path, const char *bloc
 	staged = &fake->staged[fake->nstaged++];
 	staged->path = strdup(path);
 	snprintf(staged->id, sizeof(staged->id), "%s", block_id);
+	staged->offset = offset;
 	staged->data = malloc(len ? len : 1);
 	if (!staged->path || !staged->data)
 		abort();
@@ -455,17 +457,19 @@ static int fake_op_put_block(struct store *s, const char *path, const char *bloc
 }
 
 /* Where a listed block's bytes are: the latest staged block of that id, else the
- * object's committed one. NULL when neither (the service: InvalidBlockList). */
+ * object's committed one. NULL when neither (the service: InvalidBlockList), or when
+ * the staged block was put for another place than at (store.h: blocks lie end to
+ * end). */
 static const unsigned char *fake_block_bytes(struct fake_store *fake, const char *path,
 					     const struct fake_object *object, const char *id,
-					     size_t *size)
+					     size_t at, size_t *size)
 {
 	size_t offset = 0;
 
 	for (size_t i = fake->nstaged; i-- > 0;) {
 		if (strcmp(fake->staged[i].path, path) == 0 && strcmp(fake->staged[i].id, id) == 0) {
 			*size = fake->staged[i].size;
-			return fake->staged[i].data;
+			return fake->staged[i].offset == at ? fake->staged[i].data : NULL;
 		}
 	}
 	for (size_t i = 0; object && i < object->nblocks; i++) {
@@ -497,7 +501,8 @@ static int fake_op_commit(struct store *s, const char *path, const char *const *
 	err = fake_check(object, cond);
 	for (size_t i = 0; i < nblocks && !err; i++) {
 		size_t size;
-		const unsigned char *bytes = fake_block_bytes(fake, path, object, block_ids[i], &size);
+		const unsigned char *bytes = fake_block_bytes(fake, path, object, block_ids[i], total,
+							       &size);
 		unsigned char *grown = bytes ? realloc(data, total + size + 1) : NULL;
 
 		if (!bytes) {

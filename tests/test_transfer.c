@@ -35,6 +35,7 @@ struct mem_object {
 struct mem_block {
 	char name[1100];
 	char id[STORE_BLOCK_ID_MAX];
+	uint64_t offset; /* where put_block said it goes */
 	char *data;
 	size_t size;
 };
@@ -63,6 +64,21 @@ static struct mem_object *mem_find(struct mem_store *m, const char *name)
 		if (strcmp(m->objects[i].name, name) == 0)
 			return &m->objects[i];
 	return NULL;
+}
+
+/* With real_dirs (a share), whether the folder name would be put in exists. Under
+ * m->lock. */
+static bool mem_parent_exists(struct mem_store *m, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	char parent[1100];
+	struct mem_object *o;
+
+	if (!m->base.real_dirs || !slash)
+		return true;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - name), name);
+	o = mem_find(m, parent);
+	return o && o->meta.is_dir;
 }
 
 /* Replaces or adds name with data (copied). Under m->lock. */
@@ -191,6 +207,10 @@ static int mem_put(struct store *s, const char *path, const void *data, size_t l
 	(void)cond;
 	pthread_mutex_lock(&m->lock);
 	m->puts++;
+	if (!mem_parent_exists(m, path)) {
+		pthread_mutex_unlock(&m->lock);
+		return -ENOENT; /* ParentNotFound */
+	}
 	mem_store_object(m, path, data, len, meta);
 	pthread_mutex_unlock(&m->lock);
 	if (out)
@@ -199,7 +219,7 @@ static int mem_put(struct store *s, const char *path, const void *data, size_t l
 }
 
 static int mem_put_block(struct store *s, const char *path, const char *block_id,
-			 const void *data, size_t len)
+			 uint64_t offset, const void *data, size_t len)
 {
 	struct mem_store *m = mem_of(s);
 	struct mem_block *b;
@@ -215,6 +235,7 @@ static int mem_put_block(struct store *s, const char *path, const char *block_id
 	b = &m->blocks[m->nblocks++];
 	snprintf(b->name, sizeof(b->name), "%s", path);
 	snprintf(b->id, sizeof(b->id), "%s", block_id);
+	b->offset = offset;
 	b->data = malloc(len ? len : 1);
 	if (!b->data)
 		abort();
@@ -237,15 +258,19 @@ static int mem_commit(struct store *s, const char *path, const char *const *ids,
 	(void)out;
 	pthread_mutex_lock(&m->lock);
 	m->commits++;
+	if (!mem_parent_exists(m, path)) {
+		pthread_mutex_unlock(&m->lock);
+		return -ENOENT; /* ParentNotFound */
+	}
 	for (size_t i = 0; i < n; i++) {
 		int k;
 
 		for (k = 0; k < m->nblocks; k++)
 			if (!strcmp(m->blocks[k].name, path) && !strcmp(m->blocks[k].id, ids[i]))
 				break;
-		if (k == m->nblocks) {
+		if (k == m->nblocks || m->blocks[k].offset != total) {
 			pthread_mutex_unlock(&m->lock);
-			return -EINVAL; /* InvalidBlockList */
+			return -EINVAL; /* InvalidBlockList, or not where it was put */
 		}
 		total += m->blocks[k].size;
 	}
@@ -482,6 +507,35 @@ static void uploads_tree_with_blocks_for_large_files(void)
 	store_destroy(&m->base);
 }
 
+/* A share holds no file in a folder it lacks: every folder is made first, the
+ * destination's own parents too. */
+static void uploads_tree_to_a_store_with_real_directories(void)
+{
+	static const char *const dirs[] = { "a", "a/b", "a/b/up", "a/b/up/sub",
+					     "a/b/up/sub/deeper", "a/b/up/sp ace",
+					     "a/b/up/nothing" };
+	struct mem_store *m = mem_new();
+	struct errors errors = { 0 };
+	struct transfer_opts o = opts_with(&errors);
+	struct transfer_stats st;
+	char src_path[PATH_MAX], err[512] = "";
+	struct transfer_side src, dst = { .store = &m->base, .path = "a/b/up" };
+
+	m->base.real_dirs = true;
+	make_tree("tree4");
+	path_of(src_path, sizeof(src_path), "tree4");
+	src = (struct transfer_side){ .path = src_path };
+	CHECK(transfer_copy(&src, true, &dst, &o, &st, err, sizeof(err)) == 0);
+	CHECK(errors.n == 0 && st.failed == 0 && st.files == 5);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		CHECK(mem_find(m, dirs[i]) && mem_find(m, dirs[i])->meta.is_dir);
+	CHECK(object_matches(m, "a/b/up/big.bin", CHUNK * 3 + CHUNK / 2, 1));
+	CHECK(object_matches(m, "a/b/up/sub/deeper/n.bin", CHUNK, 4));
+	CHECK(object_matches(m, "a/b/up/sp ace/\xc3\xbc#?.txt", 7, 5));
+	CHECK(m->nobjects == 7 + 5);
+	store_destroy(&m->base);
+}
+
 static void downloads_tree_byte_exact_with_mtimes(void)
 {
 	struct mem_store *m = mem_new();
@@ -660,6 +714,7 @@ int main(void)
 		return 1;
 	}
 	RUN(uploads_tree_with_blocks_for_large_files);
+	RUN(uploads_tree_to_a_store_with_real_directories);
 	RUN(downloads_tree_byte_exact_with_mtimes);
 	RUN(copies_single_file_to_new_name);
 	RUN(failed_upload_names_the_file_and_commits_nothing);

@@ -520,12 +520,13 @@ static int blob_put(struct store *s, const char *path, const void *data, size_t 
 }
 
 static int blob_put_block(struct store *s, const char *path, const char *block_id,
-			  const void *data, size_t len)
+			  uint64_t offset, const void *data, size_t len)
 {
 	struct blob_write_hdrs h;
 	struct blob_req br;
 	int err;
 
+	(void)offset; /* the block list says where each block goes */
 	err = blob_req_init(&br, blob_of(s), "PUT", path);
 	if (!err)
 		err = azreq_url_append(&br.az, "?comp=block&blockid=");

@@ -245,6 +245,10 @@ static int http_attempt_once(struct http_client *c, CURL *easy, struct http_requ
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* The shared cache keeps a connection for every worker: at libcurl's default (5),
+	 * a 6th request in flight closed an idle one each time it ended, and with 8 readers
+	 * nearly every request paid a new connection (a TLS handshake on Azure). */
+	curl_easy_setopt(easy, CURLOPT_MAXCONNECTS, (long)c->opts.workers);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)c->opts.connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)remaining_ms);
 	/* A stalled transfer (no byte for 15 s) is cut and retried. */

@@ -5,7 +5,8 @@
  * file, never a leading or trailing '/' -- except that stat, remove and copy take
  * "dir/" for a directory's placeholder object (0 bytes, named with the '/', as some
  * tools make). Directories exist where a prefix exists or a marker object (0 bytes,
- * metadata hdi_isfolder=true) does. Implementations are
+ * metadata hdi_isfolder=true) does -- on a Blob store; on a store with real_dirs set
+ * they are objects of their own. Implementations are
  * thread-safe: any number of threads may call any operation at once. Every operation
  * returns 0 (or a byte count) or -errno: -ENOENT missing, -EACCES refused by the
  * service, -ESTALE the object no longer matches the given ETag, -EIO after the retry
@@ -15,6 +16,7 @@
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,7 +82,7 @@ struct store_ops {
 		   const struct store_meta *meta, const struct store_cond *cond,
 		   struct store_attr *out);
 	int (*put_block)(struct store *s, const char *path, const char *block_id,
-			 const void *data, size_t len);
+			 uint64_t offset, const void *data, size_t len);
 	int (*commit)(struct store *s, const char *path, const char *const *block_ids,
 		      size_t nblocks, const struct store_meta *meta,
 		      const struct store_cond *cond, struct store_attr *out);
@@ -91,12 +93,21 @@ struct store_ops {
 	int (*copy)(struct store *s, const char *from, const char *to,
 		    const struct store_cond *cond);
 	int (*remove)(struct store *s, const char *path, const struct store_cond *cond);
+	int (*rename)(struct store *s, const char *from, const char *to, bool is_dir,
+		      bool noreplace, struct store_attr *out); /* NULL: none */
 	int (*create_root)(struct store *s);
 	void (*destroy)(struct store *s);
 };
 
 struct store {
 	const struct store_ops *ops;
+	/* Directories are objects of their own (a file share): made by store_put() with
+	 * meta.is_dir, deleted by store_remove() only when empty (-ENOTEMPTY), renamed
+	 * whole by store_rename(). */
+	bool real_dirs;
+	/* A commit consumes the blocks it lists: a later commit cannot list them again,
+	 * and store_get_blocks() lists none (a file share keeps no block list). */
+	bool blocks_single_use;
 	/* Called by store_destroy() after ops->destroy, with release_ctx: frees what the
 	 * store was built on (store_open() sets it: the HTTP pool and the credential).
 	 * NULL for none. */
@@ -165,11 +176,13 @@ static inline int store_put(struct store *s, const char *path, const void *data,
 }
 
 /* Stages one block of a future version of the object; invisible until committed.
- * block_id is base64, and every id of one object has the same length. */
+ * block_id is base64, and every id of one object has the same length. offset is where
+ * the block will start in that version: the blocks a commit lists lie end to end
+ * (a store without block lists, a file share, stages the bytes there). */
 static inline int store_put_block(struct store *s, const char *path, const char *block_id,
-				  const void *data, size_t len)
+				  uint64_t offset, const void *data, size_t len)
 {
-	return s->ops->put_block(s, path, block_id, data, len);
+	return s->ops->put_block(s, path, block_id, offset, data, len);
 }
 
 /* Makes the listed blocks (staged or already committed) the object's content, in order,
@@ -214,6 +227,18 @@ static inline int store_remove(struct store *s, const char *path,
 			       const struct store_cond *cond)
 {
 	return s->ops->remove(s, path, cond);
+}
+
+/* The service's own rename of the file, or (is_dir) the directory with everything in
+ * it, at from to to: one atomic step. A file or empty directory at to is replaced
+ * unless noreplace (-EEXIST). Fills *out (may be NULL) with the attributes of to.
+ * -EOPNOTSUPP for a store that has none (Blob): callers copy and remove instead. */
+static inline int store_rename(struct store *s, const char *from, const char *to,
+			       bool is_dir, bool noreplace, struct store_attr *out)
+{
+	if (!s->ops->rename)
+		return -EOPNOTSUPP;
+	return s->ops->rename(s, from, to, is_dir, noreplace, out);
 }
 
 /* Creates the datastore's root (a blob container); 0 when it exists already.

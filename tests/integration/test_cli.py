@@ -75,6 +75,41 @@ def test_help_of_every_command():
             check_in(usage, out, "stdout of %s" % what)
 
 
+def test_version_names_the_libraries_it_runs_with():
+    for args in (["--version"], ["version"]):
+        rc, out, err = ferry(args)
+        check_eq(rc, 0, "ferry %s (stderr %r)" % (args[0], err))
+        lines = out.splitlines()
+        check(re.match(r"ferry \d+\.\d+\.\d+$", lines[0]), "first line %r" % lines[0])
+        for lib in (r"libfuse 3\.\d+", r"libcurl \d+\.\d+\.\d+ \(OpenSSL/3\.",
+                    r"OpenSSL 3\.\d+", r"libxml2 2\.\d+\.\d+, lz4 \d"):
+            check(any(re.match(lib, l) for l in lines), "%s in %r" % (lib, out))
+
+
+def test_mount_help_names_every_option():
+    """Every option of docs/configuration.md's table is in `ferry mount --help`, and
+    every option that help names is in the table."""
+    with open(os.path.join(ft.SRC, "docs", "configuration.md"), encoding="utf-8") as f:
+        doc = f.read()
+    table = doc[doc.index("| option | default | meaning |"):]
+    table = table[:table.index("\n\n")]
+    documented = set()
+    for row in table.splitlines()[2:]:
+        for name in re.findall(r"`([a-z_]+)[=`]", row.replace("\\|", "/").split("|")[1]):
+            documented.add(name)
+    rc, out, _ = ferry(["mount", "--help"])
+    check_eq(rc, 0, "ferry mount --help")
+    named = set()
+    for line in out[out.index("Options (-o):"):].splitlines()[1:]:
+        if not line.startswith("  ") or line.startswith("   "):
+            continue  # the end, or a description's next line
+        for token in re.split(r"\s{2,}", line.strip())[0].split(", "):
+            named.add(token.split("=")[0])
+    check(len(documented) >= 25, "options found in docs/configuration.md: %d" % len(documented))
+    check_eq(sorted(documented - named), [], "documented options --help leaves out")
+    check_eq(sorted(named - documented), [], "options --help names that are not documented")
+
+
 UNKNOWN = (
     (["mount", "--forground", "u", "m"], "--forground", "--foreground"),
     (["unmount", "--lazzy", "m"], "--lazzy", "--lazy"),

@@ -139,6 +139,45 @@ def test_mountpoint_busy():
         check_eq(os.listdir(m), ["hello.txt"], "listing through the first mount")
 
 
+def test_mountpoint_not_empty():
+    """A folder with files is refused (the mount would hide them) unless -o nonempty;
+    the mount's source in /proc/self/mountinfo is its URL, its type fuse.ferry."""
+    mnt = ft.make_tmpdir("full")
+    with open(os.path.join(mnt, "mine.txt"), "w") as f:
+        f.write("local\n")
+    cp, _ = attempt(URL, mnt)
+    try:
+        check_failed_mount(cp, mnt, "not empty", also=["-o nonempty"])
+    finally:
+        if ft.is_mounted(mnt):
+            ft.unmount(mnt)
+    with ft.mounted(URL, mnt=mnt, opts=["nonempty"]) as m:
+        check_eq(os.listdir(m), ["hello.txt"], "listing through the mount over the files")
+        entry = [e for e in ft.mounts() if e["path"] == ft._canon(m)]
+        check_eq([(e["source"], e["fstype"]) for e in entry], [(URL, "fuse.ferry")],
+                 "source and type in mountinfo")
+    check_eq(os.listdir(mnt), ["mine.txt"], "the folder's own files after the unmount")
+
+
+def test_mount_list_and_unmount_all():
+    """In a mount namespace of their own (so no other test's mounts are touched): two
+    mounts are listed with their mode and URL, and unmount --all ends both."""
+    a, b = ft.make_tmpdir("lista"), ft.make_tmpdir("listb")
+    script = ('set -e; "$F" mount "$U" "$A"; "$F" mount "$U" "$B" -o ro; "$F" mount list; '
+              'echo ---; "$F" unmount --all; "$F" mount list; echo end')
+    env = dict(ft.ferry_env(), F=ft.ferry_bin(), U=URL, A=a, B=b)
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                       env=env, capture_output=True, text=True, timeout=60)
+    check_eq(r.returncode, 0, "the script (stderr %r)" % r.stderr[-500:])
+    listed, after = r.stdout.split("---\n")
+    check_eq(sorted(listed.splitlines()), sorted(["%s  rw  %s" % (ft._canon(a), URL),
+                                                  "%s  ro  %s" % (ft._canon(b), URL)]),
+             "ferry mount list")
+    check_eq(after, "end\n", "ferry mount list after unmount --all")
+    check_no_daemon(a)
+    check_no_daemon(b)
+
+
 def test_missing_mountpoint():
     mnt = os.path.join(ft.make_tmpdir("parent"), "does-not-exist")
     cp, _ = attempt(URL, mnt)

@@ -288,6 +288,17 @@ class SlurmCluster:
         r = self._run("squeue", "-h", "-o", "%i")
         return r.stdout.split()
 
+    def jobs_after_end(self, timeout=10):
+        """The jobs left once the ones ending are gone: srun returns when its tasks end,
+        and slurmctld lists the job (COMPLETING) until every node said so. Asks
+        squeue until none is left or timeout seconds passed."""
+        deadline = time.monotonic() + timeout
+        left = self.jobs()
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = self.jobs()
+        return left
+
     def stop(self):
         """Cancels every job, stops the daemons and whatever still carries this cluster's
         SLURM_CONF, removes the temp dir. Safe to call twice."""

@@ -422,8 +422,11 @@ class _Node:
         server._touch(self)
 
     def read(self, start, end):
-        """Bytes [start, end] (inclusive), zeros past what was written."""
-        chunk = bytes(self.data[start:end + 1])
+        """Bytes [start, end] (inclusive), zeros past what was written. One copy (a
+        slice of the bytearray, then bytes of it, would be two: the cost of a large
+        Get File)."""
+        with memoryview(self.data) as mv:
+            chunk = bytes(mv[start:end + 1])
         return chunk + bytes(end + 1 - start - len(chunk))
 
 
@@ -625,11 +628,13 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, addr, handler):
         self.conns = set()
         self.conns_lock = threading.Lock()
+        self.accepted = 0  # connections accepted, ever
         super().__init__(addr, handler)
 
     def process_request(self, request, client_address):
         with self.conns_lock:
             self.conns.add(request)
+            self.accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request):
@@ -799,6 +804,11 @@ class FilesServer:
     def is_dir(self, share, path):
         n = self._helper_node(share, path)
         return n is not None and n.is_dir
+
+    def connections_accepted(self):
+        """How many connections the server has accepted since it started."""
+        with self._httpd.conns_lock:
+            return self._httpd.accepted
 
     def clear_requests(self):
         with self._lock:

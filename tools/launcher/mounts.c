@@ -1,5 +1,6 @@
 #include "tools/launcher/mounts.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +123,70 @@ static void mounts_last_line(const struct mounts_entry *e, char *out, size_t out
 	close(fd);
 }
 
+/* The name of a system call a thread may wait in, or NULL. */
+static const char *mounts_syscall_name(long nr)
+{
+	static const struct {
+		long nr;
+		const char *name;
+	} names[] = {
+		{ SYS_futex, "futex (a lock)" }, { SYS_ppoll, "ppoll" },
+		{ SYS_read, "read" },		  { SYS_write, "write" },
+		{ SYS_openat, "openat" },	  { SYS_mount, "mount" },
+		{ SYS_wait4, "wait4" },		  { SYS_recvfrom, "recvfrom" },
+		{ SYS_epoll_pwait, "epoll_pwait" }, { SYS_clock_nanosleep, "clock_nanosleep" },
+#ifdef SYS_poll
+		{ SYS_poll, "poll" },
+#endif
+#ifdef SYS_epoll_wait
+		{ SYS_epoll_wait, "epoll_wait" },
+#endif
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].nr == nr)
+			return names[i].name;
+	return NULL;
+}
+
+/* What the threads of process pid are doing (/proc/PID/task/TID/syscall), for a
+ * message: "3 threads: futex (a lock), read, running". */
+static void mounts_describe_threads(pid_t pid, char *out, size_t len)
+{
+	char path[320], line[64];
+	size_t used = 0, count = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	out[0] = '\0';
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && used < len) {
+		const char *name;
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", (int)pid, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			continue;
+		line[n] = '\0';
+		name = strncmp(line, "running", 7) == 0 ? "running"
+						       : mounts_syscall_name(strtol(line, NULL, 10));
+		n = snprintf(out + used, len - used, "%s%s", count++ ? ", " : "",
+			     name ? name : "another system call");
+		used += n > 0 ? (size_t)n : 0;
+	}
+	closedir(d);
+}
+
 /* Waits at most timeout_ms for the daemon of e to exit and reaps it: 0 or -ETIMEDOUT. */
 static int mounts_reap(struct mounts_entry *e, int timeout_ms)
 {
@@ -177,10 +243,14 @@ static int mounts_wait_ready(struct mounts_entry *e, char *errbuf, size_t errlen
 	}
 	close(table);
 	if (err == -ETIMEDOUT) {
+		char threads[256];
+
+		mounts_describe_threads(e->pid, threads, sizeof(threads));
 		kill(e->pid, SIGKILL);
 		mounts_reap(e, MOUNTS_EXIT_SECONDS * 1000);
-		util_errf(errbuf, errlen, "the mount was not ready within %d s",
-			  MOUNTS_READY_SECONDS);
+		util_errf(errbuf, errlen, "the mount was not ready within %d s (its daemon's "
+			  "threads were in: %s)", MOUNTS_READY_SECONDS,
+			  threads[0] ? threads : "unknown");
 	}
 	return err;
 }

@@ -299,9 +299,10 @@ static void run_mount_secret(struct run *r, const struct datastore *ds,
 		mo->cred = r->dev_cred;
 }
 
-/* Mounts uri at mountpoint with ferry's mount code; what names it in messages. */
+/* Mounts uri at mountpoint with ferry's mount code; what names it in messages. A share
+ * (Batch AI's azureFileShares) is a file share whatever its URL looks like. */
 static int run_mount(struct run *r, const char *what, const char *uri, const char *mountpoint,
-		     bool read_only, const struct auth_cred *cred)
+		     bool read_only, bool share, const struct auth_cred *cred)
 {
 	struct datastore_target *t = malloc(sizeof(*t));
 	struct mount_options mo;
@@ -322,7 +323,7 @@ static int run_mount(struct run *r, const char *what, const char *uri, const cha
 		mo.read_only = read_only;
 		mo.cred = cred;
 		mo.kind_given = true; /* the URL below is path-style: say what it names */
-		mo.kind = t->url.kind;
+		mo.kind = share ? URL_FILE : t->url.kind;
 		if (t->from_datastore)
 			run_mount_secret(r, &t->ds, &mo);
 	}
@@ -472,13 +473,13 @@ static int run_input_mount(struct run *r, const char *what, size_t i, const char
 	if (!is_file) {
 		if (run_copy(d->local, sizeof(d->local), dir) != 0)
 			return run_fail(r, "%s: path too long", what);
-		return run_mount(r, what, in->path, dir, true, NULL);
+		return run_mount(r, what, in->path, dir, true, false, NULL);
 	}
 	if (plen >= sizeof(parent) || util_path_join(d->local, sizeof(d->local), dir, base))
 		return run_fail(r, "%s: path too long", what);
 	memcpy(parent, in->path, plen);
 	parent[plen] = '\0';
-	return run_mount(r, what, parent, dir, true, NULL);
+	return run_mount(r, what, parent, dir, true, false, NULL);
 }
 
 static int run_prepare_input(struct run *r, size_t i)
@@ -554,7 +555,7 @@ static int run_prepare_output(struct run *r, size_t i)
 	if (r->plan)
 		return 0;
 	if (out->mode == JOB_RW_MOUNT)
-		return run_mount(r, what, d->uri, d->local, false, NULL);
+		return run_mount(r, what, d->uri, d->local, false, false, NULL);
 	err = util_mkdir_p(d->local, 0755);
 	if (err)
 		return run_fail(r, "%s: cannot create %s: %s", what, d->local, strerror(-err));
@@ -628,21 +629,32 @@ static int run_account_each(void *ctx, const struct datastore *ds)
 	return 0;
 }
 
-/* One mountVolumes.azureBlobFileSystems entry, mounted read-write. */
+/* One mountVolumes.azureBlobFileSystems or azureFileShares entry, mounted read-write.
+ * A share is at its azureFileUrl; a container at the endpoint of a datastore of its
+ * account, else Azure's. */
 static int run_batchai_mount(struct run *r, const struct job_mount *m)
 {
 	struct run_account_find find = { .account = m->account_name };
 	struct auth_cred *cred = NULL;
 	char uri[RUN_URI_MAX], path[PATH_MAX], what[512], errbuf[512];
+	bool share = m->kind == JOB_MOUNT_FILES;
 	int n, err;
 
-	if (m->kind != JOB_MOUNT_BLOB)
-		return run_fail(r, "%s:%u: mountVolumes.azureFileShares: Azure Files mounts "
-				   "are not supported yet", r->job->source, m->line);
 	util_errf(what, sizeof(what), "%s:%u: mountVolumes.%s", r->job->source, m->line,
 		  m->relative_mount_path);
-	datastore_foreach(run_account_each, &find, errbuf, sizeof(errbuf));
-	if (find.have)
+	if (!share)
+		datastore_foreach(run_account_each, &find, errbuf, sizeof(errbuf));
+	if (share) {
+		struct url_container u;
+
+		/* The account key is sent (signed) only to the account it is for. */
+		if (url_parse_container(m->azure_file_url, &u, errbuf, sizeof(errbuf)) != 0)
+			return run_fail(r, "%s: azureFileUrl: %s", what, errbuf);
+		if (strcmp(u.account, m->account_name) != 0)
+			return run_fail(r, "%s: azureFileUrl is a share of account '%s', not of "
+					"accountName '%s'", what, u.account, m->account_name);
+		n = snprintf(uri, sizeof(uri), "%s", m->azure_file_url);
+	} else if (find.have)
 		n = snprintf(uri, sizeof(uri), "%s/%s", find.found.endpoint, m->container_name);
 	else
 		n = snprintf(uri, sizeof(uri), "https://%s.blob.core.windows.net/%s",
@@ -655,7 +667,7 @@ static int run_batchai_mount(struct run *r, const struct job_mount *m)
 		return run_fail(r, "%s: the account key of '%s' is not base64", what,
 				m->account_name);
 	/* The daemon keeps its own copy of the credential (fork). */
-	err = run_mount(r, what, uri, path, false, cred);
+	err = run_mount(r, what, uri, path, false, share, cred);
 	auth_cred_free(cred);
 	return err;
 }

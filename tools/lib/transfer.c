@@ -524,8 +524,9 @@ static int xfer_do_chunk(struct xfer *x, struct xfer_file *f, uint32_t index, ch
 		return -ENAMETOOLONG;
 	}
 	if (f->kind == XFER_DIR) {
-		/* only stores get here: local folders are made before the workers start */
-		if (!*dst)
+		/* only stores get here: local folders are made before the workers start, and
+		 * so are a share's (xfer_make_store_dirs()) */
+		if (!*dst || x->dst->store->real_dirs)
 			return 0; /* the root of a store always exists */
 		err = store_put(x->dst->store, dst, "", 0, &meta, NULL, NULL);
 		if (err)
@@ -568,7 +569,7 @@ static int xfer_do_chunk(struct xfer *x, struct xfer_file *f, uint32_t index, ch
 			xfer_msg(msg, "cannot upload it: %s", transfer_store_error(err));
 	} else {
 		xfer_block_id(f, index, block_id);
-		err = store_put_block(x->dst->store, dst, block_id, buf, len);
+		err = store_put_block(x->dst->store, dst, block_id, offset, buf, len);
 		if (err)
 			xfer_msg(msg, "cannot upload block %u of %u: %s", index + 1, f->nchunks,
 				 transfer_store_error(err));
@@ -776,6 +777,73 @@ static void xfer_make_local_dirs(struct xfer *x)
 	}
 }
 
+/* Makes folder dir of a store with real directories, and its parents (as mkdir -p
+ * does), unless made is true of it; made holds the folders made so far (nmade). */
+static int xfer_store_mkdir_p(struct xfer *x, const char *dir, char ***made, size_t *nmade)
+{
+	const struct store_meta meta = { .is_dir = true };
+	char part[XFER_PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len >= sizeof(part))
+		return -ENAMETOOLONG;
+	for (size_t end = 0; end <= len; end++) {
+		char **grown;
+		bool known = false;
+		int err;
+
+		if (end < len && dir[end] != '/')
+			continue;
+		memcpy(part, dir, end);
+		part[end] = '\0';
+		for (size_t i = *nmade; i-- > 0 && !known;)
+			known = strcmp((*made)[i], part) == 0;
+		if (!*part || known)
+			continue;
+		err = store_put(x->dst->store, part, "", 0, &meta, NULL, NULL);
+		if (err)
+			return err;
+		grown = realloc(*made, (*nmade + 1) * sizeof(**made));
+		if (!grown || !(grown[*nmade] = strdup(part))) {
+			*made = grown ? grown : *made;
+			return -ENOMEM;
+		}
+		*made = grown;
+		(*nmade)++;
+	}
+	return 0;
+}
+
+/* A store with real directories (a share) holds no file in a folder it lacks: the
+ * folders of every file and folder are made first, parents before children. */
+static int xfer_make_store_dirs(struct xfer *x, char *errbuf, size_t errlen)
+{
+	char dst[XFER_PATH_MAX] = "", *slash;
+	char **made = NULL;
+	size_t nmade = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < x->nfiles && !err; i++) {
+		const struct xfer_file *f = &x->files[i];
+
+		err = xfer_side_path(x->dst, f, dst, sizeof(dst));
+		if (err)
+			break;
+		slash = strrchr(dst, '/');
+		if (f->kind != XFER_DIR)
+			*(slash ? slash : dst) = '\0';
+		err = xfer_store_mkdir_p(x, dst, &made, &nmade);
+	}
+	if (err)
+		snprintf(errbuf, errlen, "cannot create the folder %s in %s: %s", dst,
+			 x->dst->display ? x->dst->display : "the datastore",
+			 transfer_store_error(err));
+	for (size_t i = 0; i < nmade; i++)
+		free(made[i]);
+	free(made);
+	return err;
+}
+
 /* Local symlinks, once every file is in place: no file is ever written through one. */
 static void xfer_make_local_links(struct xfer *x)
 {
@@ -876,6 +944,8 @@ int transfer_copy(const struct transfer_side *src, bool src_is_dir,
 
 	if (!dst->store)
 		xfer_make_local_dirs(&x);
+	else if (dst->store->real_dirs && (err = xfer_make_store_dirs(&x, errbuf, errlen)) != 0)
+		goto out_free;
 	if (opts->progress && x.total_files)
 		progress = pthread_create(&progress_thread, NULL, xfer_progress_thread, &x) == 0;
 	for (int i = 0; i < opts->workers && i < 256 && (uint64_t)i < x.total_chunks; i++) {
