@@ -23,8 +23,9 @@ helpers, never through ferry) and on the requests the server saw:
     File, of a directory one Rename Directory; unlink is one Delete File
   - test_fsx.py's random operations against a model, on a share mount
   - ferry cp -r of a tree (an empty folder, a file over 4 MiB) to a share and back
-  - a job with rw_mount and upload outputs on an azure_file datastore, and a Batch AI
-    job with mountVolumes.azureFileShares
+  - jobs with an rw_mount output (in a folder that exists, and in one that does not
+    yet) and an upload output on an azure_file datastore, and a Batch AI job with
+    mountVolumes.azureFileShares
 
 Run: python3 tests/integration/test_files_write.py [test_name ...]
      (FERRY_FSX_SEED=N FERRY_FSX_OPS=M replays a run of test_fsx_on_a_share)
@@ -44,7 +45,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import ferrytest as ft  # noqa: E402
 import test_fsx as fsxmod  # noqa: E402  (its Fsx model run, on a share here)
-from ferrytest import check, check_eq, check_in, expect_oserror  # noqa: E402
+from ferrytest import check, check_eq, expect_oserror  # noqa: E402
 from filesserver import FilesServer  # noqa: E402
 from httpproxy import HttpProxy  # noqa: E402
 
@@ -283,35 +284,44 @@ def rename_source(req):
 def check_uploaded_through_temp(reqs, rel):
     """reqs (since the file was opened) show rel uploaded as the contract says: its
     content went to a .ferry-up- name in its directory by Create File and Put Ranges of
-    at most 4 MiB, never to rel itself, and one Rename File with replace-if-exists moved
-    that name over rel."""
+    at most 4 MiB, never to rel itself, and a Rename File with replace-if-exists moved
+    that name over rel. (A new file may first be created empty the same way, by an
+    earlier rename onto rel: every rename onto rel is checked, the last one carries
+    the content.)"""
     ch = changes(reqs)
     folder = os.path.dirname(rel)
     what = "requests for %s: %s" % (rel, [show(r) for r in ch][:12])
+
+    def beside(name):
+        return os.path.dirname(name) == folder and os.path.basename(name).startswith(TEMP)
     ranges = [r for r in ch if kind_of(r) == "put_range"]
     for r in ranges:
         name = rel_of(r[1])
-        check(os.path.dirname(name) == folder and os.path.basename(name).startswith(TEMP),
-              "a Put Range to %s, not to a %s name beside %s (%s)" % (name, TEMP, rel, what))
+        check(beside(name), "a Put Range to %s, not to a %s name beside %s (%s)" % (
+            name, TEMP, rel, what))
         m = re.match(r"^bytes=(\d+)-(\d+)$", r[3].get("x-ms-range") or r[3].get("range", ""))
         check(m, "a Put Range without a byte range: %r" % (r[3],))
         check(int(m.group(2)) - int(m.group(1)) + 1 <= MAX_RANGE,
               "a Put Range of %s: over 4 MiB" % m.group(0))
     renames = [r for r in ch if kind_of(r) == "rename_file" and rel_of(r[1]) == rel]
-    check_eq(len(renames), 1, "Rename File requests onto %s (%s)" % (rel, what))
-    ren = renames[0]
-    src = rename_source(ren)
-    check(os.path.dirname(src) == folder and os.path.basename(src).startswith(TEMP),
-          "the rename onto %s comes from %r, not a %s name beside it" % (rel, src, TEMP))
-    check_eq(ren[3].get("x-ms-file-rename-replace-if-exists", "").lower(), "true",
-             "x-ms-file-rename-replace-if-exists of the rename onto %s" % rel)
-    creates = [r for r in ch if kind_of(r) == "create_file" and rel_of(r[1]) == src]
-    check_eq(len(creates), 1, "Create File requests of %s (%s)" % (src, what))
-    check(ch.index(creates[0]) < ch.index(ren), "Create File of %s after the rename" % src)
-    for r in ranges:
-        if rel_of(r[1]) == src:
-            check(ch.index(creates[0]) < ch.index(r) < ch.index(ren),
-                  "a Put Range of %s outside Create File .. Rename File" % src)
+    check(renames, "no Rename File onto %s (%s)" % (rel, what))
+    for ren in renames:
+        src = rename_source(ren)
+        check(beside(src), "the rename onto %s comes from %r, not a %s name beside it (%s)" % (
+            rel, src, TEMP, what))
+        creates = [r for r in ch if kind_of(r) == "create_file" and rel_of(r[1]) == src]
+        check_eq(len(creates), 1, "Create File requests of %s (%s)" % (src, what))
+        check(ch.index(creates[0]) < ch.index(ren), "Create File of %s after its rename" % src)
+        for r in ranges:
+            if rel_of(r[1]) == src:
+                check(ch.index(creates[0]) < ch.index(r) < ch.index(ren),
+                      "a Put Range of %s outside Create File .. Rename File" % src)
+    check_eq(renames[-1][3].get("x-ms-file-rename-replace-if-exists", "").lower(), "true",
+             "x-ms-file-rename-replace-if-exists of the last rename onto %s" % rel)
+    srcs = {rename_source(r) for r in renames}
+    stray = [show(r) for r in ch if kind_of(r) in ("create_file", "put_range")
+             and rel_of(r[1]) not in srcs]
+    check_eq(stray, [], "writes to names never renamed onto %s" % rel)
 
 
 def errname(e):
@@ -615,7 +625,9 @@ def test_mkdir_rmdir_are_real_directories():
         check_share_file("dirs/a/b/c/f.txt", b"in c\n", "dirs/a/b/c/f.txt after refused rmdir")
         fs.clear_requests()
         os.rmdir(j("new"))
-        check_eq([(kind_of(r), rel_of(r[1])) for r in changes(fs.requests)],
+        ch = [(kind_of(r), rel_of(r[1])) for r in changes(fs.requests)]
+        # (a Delete File of the same name first, refused by the service, is waste only)
+        check_eq([c for c in ch if c != ("delete_file", "dirs/new")],
                  [("delete_dir", "dirs/new")], "requests of rmdir: one Delete Directory")
         check(not fs.exists(SHARE, "dirs/new"), "dirs/new still on the share after rmdir")
         expect_oserror(errno.ENOENT, os.stat, j("new"))
@@ -864,43 +876,50 @@ def run_job(path):
     return r
 
 
-@ft.timeout(120)
-def test_job_outputs_on_a_share():
-    fs.mkdir(SHARE, "jobout")
-    job = os.path.join(tmp, "outputs.yml")
+def run_output_job(name, mode, folder):
+    """A job with one uri_folder output `out` (mode) at folder of the share; its command
+    writes hello.txt, a file over 4 MiB in a new subfolder, and an empty subfolder.
+    Checks what lands on the share."""
+    job = os.path.join(tmp, name + ".yml")
     with open(job, "w") as f:
         f.write("""type: command
 command: >-
-  mkdir -p ${{outputs.mounted}}/deep &&
-  seq 1 1000000 > ${{outputs.mounted}}/deep/seq.txt &&
-  printf 'rw_mount\\n' > ${{outputs.mounted}}/hello.txt &&
-  mkdir -p ${{outputs.uploaded}}/sub &&
-  seq 1 1000000 > ${{outputs.uploaded}}/seq.txt &&
-  printf 'upload\\n' > ${{outputs.uploaded}}/sub/hello.txt &&
+  mkdir -p ${{outputs.out}}/deep ${{outputs.out}}/empty &&
+  seq 1 1000000 > ${{outputs.out}}/deep/seq.txt &&
+  printf '%s\\n' > ${{outputs.out}}/hello.txt &&
   echo the command ran
 outputs:
-  mounted:
+  out:
     type: uri_folder
-    mode: rw_mount
+    mode: %s
     path: %s
-  uploaded:
-    type: uri_folder
-    mode: upload
-    path: %s
-""" % (uri("jobout/mounted/"), uri("jobout/uploaded/")))
+""" % (mode, mode, uri(folder + "/")))
     r = run_job(job)
     check_eq(r.returncode, 0, "ferry run: %s" % r.stderr[-800:])
-    check_in("the command ran", r.stdout, "the command's output")
-    check_share_file("jobout/mounted/hello.txt", b"rw_mount\n", "rw_mount output hello.txt")
-    check_share_file("jobout/mounted/deep/seq.txt", SEQ, "rw_mount output deep/seq.txt")
-    check_share_file("jobout/uploaded/sub/hello.txt", b"upload\n", "upload output sub/hello.txt")
-    check_share_file("jobout/uploaded/seq.txt", SEQ, "upload output seq.txt")
-    check_eq(share_tree("jobout"), {
-        "mounted": ("d", None), "mounted/deep": ("d", None),
-        "mounted/deep/seq.txt": ("f", sha(SEQ)), "mounted/hello.txt": ("f", sha(b"rw_mount\n")),
-        "uploaded": ("d", None), "uploaded/sub": ("d", None),
-        "uploaded/seq.txt": ("f", sha(SEQ)), "uploaded/sub/hello.txt": ("f", sha(b"upload\n"))},
-        "jobout/ on the share")
+    check_eq(r.stdout, "the command ran\n", "the command's output")
+    hello = ("%s\n" % mode).encode()
+    check_share_file(folder + "/hello.txt", hello, "%s output hello.txt" % mode)
+    check_share_file(folder + "/deep/seq.txt", SEQ, "%s output deep/seq.txt" % mode)
+    check_eq(share_tree(folder), {
+        "deep": ("d", None), "deep/seq.txt": ("f", sha(SEQ)), "empty": ("d", None),
+        "hello.txt": ("f", sha(hello))}, "%s/ on the share" % folder)
+
+
+@ft.timeout(120)
+def test_job_rw_mount_output_on_a_share():
+    fs.mkdir(SHARE, "jobout/mounted")
+    run_output_job("rw_mount", "rw_mount", "jobout/mounted")
+
+
+@ft.timeout(120)
+def test_job_rw_mount_output_to_a_new_folder():
+    # an output's folder does not exist before the run, as on blob storage
+    run_output_job("rw_mount_new", "rw_mount", "jobout/new/mounted")
+
+
+@ft.timeout(120)
+def test_job_upload_output_on_a_share():
+    run_output_job("upload", "upload", "jobout/uploaded")
 
 
 @ft.timeout(120)
