@@ -15,7 +15,8 @@ helpers, never through ferry) and on the requests the server saw:
     content, after it the new bytes exactly, no temporary name is left, and none is
     ever listed by the mount
   - sizes 0, 1, 4 MiB - 1, 4 MiB, 4 MiB + 1, 9 MiB + 7; writes in the middle,
-    appends, truncate and ftruncate (shrink, grow, to zero): byte-exact on the share
+    appends, truncate and ftruncate (shrink, grow, to zero), a write into a block
+    whose upload has just started: byte-exact on the share
   - a failed upload: close()/fsync() fail, the share keeps the previous content;
     transient 503s and resets are retried
   - real directories: mkdir is one Create Directory (no marker file), rmdir of an
@@ -519,6 +520,30 @@ def test_partial_writes_appends_and_truncates():
         check_eq(temps_on_share("edit"), [], "%s names left in edit/" % TEMP)
     check_eq(fs.listing(SHARE, "edit"), ["app", "ftrunc", "mid", "otrunc", "trunc"],
              "edit/ on the share")
+
+
+def test_write_into_a_block_being_uploaded():
+    """A write that fills a block whole starts that block's upload at once; a write into
+    the same block right after it must still be in the file that close() commits."""
+    n, size = 30, MiB
+    for i in range(n):
+        fs.put_file(SHARE, "race/f%02d" % i, data(size, 80 + i))
+    with mounted(OPTS + ["block_size=256K"]) as m:
+        lost = []
+        for i in range(n):
+            model = bytearray(data(size, 80 + i))
+            fd = os.open(os.path.join(m, "race", "f%02d" % i), os.O_RDWR)
+            try:
+                for off, buf in ((0, data(size, 200 + i)), (300000, b"X" * 1000)):
+                    pwrite_all(fd, buf, off)
+                    pwrite_model(model, buf, off)
+            finally:
+                os.close(fd)
+            got = on_share("race/f%02d" % i)
+            if got != model:
+                lost.append("f%02d from byte %d" % (i, next(
+                    k for k in range(min(len(got), len(model))) if got[k] != model[k])))
+        check_eq(lost, [], "files whose last write is not on the share after close")
 
 
 # --------------------------------------------------------------------------------------
