@@ -59,7 +59,8 @@ def first_difference(got, want):
     step = 4096
     for base in range(0, n, step):  # compare in slices: fast on large equal prefixes
         if got[base:base + step] != want[base:base + step]:
-            return next(i for i in range(base, min(base + step, n)) if got[i] != want[i])
+            # no differing byte below n: one is a prefix of the other
+            return next((i for i in range(base, min(base + step, n)) if got[i] != want[i]), n)
     return n
 
 
