@@ -110,6 +110,7 @@ enum mount_key {
 	MOUNT_KEY_SAS_FILE,
 	MOUNT_KEY_BEARER_TOKEN_FILE,
 	MOUNT_KEY_CA_FILE,
+	MOUNT_KEY_LOG_FILE,
 	MOUNT_KEY_CACHE_DIR,
 	MOUNT_KEY_BLOCK_SIZE,
 	MOUNT_KEY_CACHE_MEM,
@@ -150,6 +151,7 @@ static const struct mount_value mount_values[MOUNT_KEY_VALUES] = {
 	[MOUNT_KEY_SAS_FILE] = { MOUNT_PATH, MOUNT_FIELD(sas_file), 0, 0 },
 	[MOUNT_KEY_BEARER_TOKEN_FILE] = { MOUNT_PATH, MOUNT_FIELD(bearer_token_file), 0, 0 },
 	[MOUNT_KEY_CA_FILE] = { MOUNT_PATH, MOUNT_FIELD(ca_file), 0, 0 },
+	[MOUNT_KEY_LOG_FILE] = { MOUNT_PATH, MOUNT_FIELD(log_file), 0, 0 },
 	[MOUNT_KEY_CACHE_DIR] = { MOUNT_PATH, MOUNT_FIELD(cache_dir), 0, 0 },
 	[MOUNT_KEY_BLOCK_SIZE] = { MOUNT_SIZE, MOUNT_FIELD(block_size), MOUNT_MIN_SIZE, 64ull << 20 },
 	[MOUNT_KEY_CACHE_MEM] = { MOUNT_SIZE, MOUNT_FIELD(cache_mem), MOUNT_MIN_SIZE, 1ull << 50 },
@@ -172,6 +174,7 @@ static const struct fuse_opt mount_opts[] = {
 	FUSE_OPT_KEY("sas_file=", MOUNT_KEY_SAS_FILE),
 	FUSE_OPT_KEY("bearer_token_file=", MOUNT_KEY_BEARER_TOKEN_FILE),
 	FUSE_OPT_KEY("ca_file=", MOUNT_KEY_CA_FILE),
+	FUSE_OPT_KEY("log_file=", MOUNT_KEY_LOG_FILE),
 	FUSE_OPT_KEY("cache_dir=", MOUNT_KEY_CACHE_DIR),
 	FUSE_OPT_KEY("block_size=", MOUNT_KEY_BLOCK_SIZE),
 	FUSE_OPT_KEY("cache_mem=", MOUNT_KEY_CACHE_MEM),
@@ -666,9 +669,11 @@ static int mount_fuse(const struct mount_options *mo, struct mount_state *ms, ch
 		source[n++] = *c;
 	}
 	source[n] = '\0';
-	util_errf(fuse_opts, sizeof(fuse_opts), "fsname=%s,subtype=ferry,default_permissions%s%s",
-		  n ? source : "ferry", mo->read_only ? ",ro" : "",
-		  mo->allow_other ? ",allow_other" : "");
+	/* debug: libfuse logs every FUSE operation, through mount_fuse_log() */
+	util_errf(fuse_opts, sizeof(fuse_opts),
+		  "fsname=%s,subtype=ferry,default_permissions%s%s%s", n ? source : "ferry",
+		  mo->read_only ? ",ro" : "", mo->allow_other ? ",allow_other" : "",
+		  mo->log_level >= LOG_LVL_DEBUG ? ",debug" : "");
 	if (fuse_opt_add_arg(&args, "ferry") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, fuse_opts)) {
 		fuse_opt_free_args(&args);
@@ -922,6 +927,52 @@ static int mount_wait_ready(pid_t child, int report_fd, const char *mountpoint, 
 	return -EIO;
 }
 
+/* log_file= can be written: checked before the daemon starts, which could not say so;
+ * in the foreground, the log goes there from now on. */
+static int mount_check_log_file(const struct mount_options *mo, char *errbuf, size_t errlen)
+{
+	int err = 0, fd;
+
+	if (!mo->log_file[0])
+		return 0;
+	if (mo->foreground) {
+		err = log_to_file(mo->log_file);
+	} else {
+		fd = open(mo->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+			  0600);
+		if (fd < 0)
+			err = -errno;
+		else
+			close(fd);
+	}
+	if (err)
+		util_errf(errbuf, errlen, "log_file=%s: cannot write it: %s", mo->log_file,
+			  strerror(-err));
+	return err;
+}
+
+/* Where the daemon logs: log_file= if given, else syslog, else (no /dev/log, as in
+ * many containers) a file beside the mount's status socket, so nothing vanishes. */
+static void mount_log_sink(const struct mount_options *mo)
+{
+	char path[PATH_MAX];
+	size_t len;
+
+	if (mo->log_file[0] && log_to_file(mo->log_file) == 0)
+		return;
+	if (access("/dev/log", W_OK) == 0) {
+		log_to_syslog("ferry");
+		return;
+	}
+	if (status_path(mo->mountpoint, true, path, sizeof(path)) != 0)
+		return;
+	len = strlen(path);
+	if (len > 5 && strcmp(path + len - 5, ".sock") == 0) {
+		memcpy(path + len - 5, ".log", 5);
+		log_to_file(path);
+	}
+}
+
 /* In the forked daemon: serves, or reports why not; never returns. */
 static void mount_daemon(const struct mount_options *mo, struct mount_state *ms, int report_fd)
 {
@@ -929,7 +980,7 @@ static void mount_daemon(const struct mount_options *mo, struct mount_state *ms,
 	int err;
 
 	mount_detach();
-	log_to_syslog("ferry");
+	mount_log_sink(mo);
 	err = mount_serve(mo, ms, &report_fd, child_err, sizeof(child_err));
 	if (err && child_err[0])
 		log_error("%s", child_err);
@@ -962,6 +1013,8 @@ int mount_run(const struct mount_options *given, char *errbuf, size_t errlen)
 	}
 	mo.mountpoint = mountpoint;
 	err = mount_check_mountpoint(mo.mountpoint, mo.nonempty, errbuf, errlen);
+	if (!err)
+		err = mount_check_log_file(&mo, errbuf, errlen);
 	if (!err)
 		err = mount_prepare(&mo, &ms, errbuf, errlen);
 	if (err || mo.foreground) {

@@ -48,6 +48,7 @@ struct mount_options {
 	char sas_file[4096];
 	char bearer_token_file[4096];
 	char ca_file[4096];
+	char log_file[4096];    /* "": syslog (a daemon), else stderr */
 	/* A credential built by the caller (the run-launcher), used instead of the files
 	 * and the environment; borrowed until mount_run() returns (the daemon keeps its
 	 * own copy). */

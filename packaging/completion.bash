@@ -4,7 +4,7 @@
 
 _ferry_mount_options='ro rw kind= conflict= attr_timeout= entry_timeout= negative_timeout=
 	account_key_file= sas_file= bearer_token_file= ca_file= allow_http allow_other nonempty uid= gid=
-	umask= workers= timeout= log_level= debug block_size= cache_mem= cache_dir= cache_size=
+	umask= workers= timeout= log_level= log_file= debug block_size= cache_mem= cache_dir= cache_size=
 	prefetch_window='
 _ferry_data_options='account_key_file= sas_file= bearer_token_file= ca_file= allow_http
 	workers= timeout= block_size= log_level= kind='

@@ -421,6 +421,10 @@ static void *http_worker(void *arg)
 
 		job->result = easy ? http_run(c, easy, job->req, &seed) : -ENOMEM;
 		http_count(job->req, job->result);
+		log_debug("%s %s: %ld after %d attempt(s), %zu bytes in, %zu out: %s",
+			  job->req->method, job->req->url, job->req->status, job->req->attempts,
+			  job->req->body_len, job->req->upload_len,
+			  job->result ? strerror(-job->result) : "answered");
 
 		pthread_mutex_lock(&c->lock);
 		job->done = true;

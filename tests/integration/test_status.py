@@ -156,6 +156,30 @@ def test_a_refused_upload_is_the_last_error():
             r = ferry("status", m)
             check_in("last error: ", r.stdout, "the text")
             check_in("refused.txt", r.stdout, "the text")
+            if not os.path.exists("/dev/log"):
+                # no syslog here: the daemon logs beside its socket
+                log = socket_path(m)[:-len(".sock")] + ".log"
+                with open(log) as f:
+                    check_in("refused.txt", f.read(), log)
+
+
+def test_log_file_at_debug_names_every_request_and_operation():
+    log = os.path.join(ft.make_tmpdir("statlog"), "ferry.log")
+    with ft.mounted(URL, opts=["log_file=" + log, "log_level=debug", "block_size=4M"]) as m:
+        with open(os.path.join(m, "big.bin"), "rb") as f:
+            f.read(100)
+        pid = status_of(m)["pid"]
+    with open(log) as f:
+        text = f.read()
+    lines = text.splitlines()
+    for line in lines:
+        check(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ferry\[%d\] "
+                       r"(error|warning|info|debug): " % pid, line), "log line %r" % line)
+    check(any(re.search(r"debug: GET http://\S+/%s/big\.bin: 206 after 1 attempt"
+                        % CONTAINER, l) for l in lines), "no GET of big.bin in %r" % text[-2000:])
+    check(any("fuse: " in l and "READ" in l for l in lines), "no FUSE read in the log")
+    check(ft.KEY not in text and ft.KEY[:24] not in text, "the account key is in the log")
+    check_eq(os.stat(log).st_mode & 0o077, 0, "the log's mode")
 
 
 def test_unmount_returns_once_the_daemon_is_gone():
