@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct auth_cred {
 	size_t key_len;
 	char *sas;   /* SAS, without '?' */
 	char *token; /* bearer */
+	int64_t expiry; /* bearer: its JWT's exp; 0 unknown */
 };
 
 /* ---- small helpers ---- */
@@ -232,8 +234,52 @@ int auth_cred_bearer(const char *token, struct auth_cred **out)
 		auth_cred_free(cred);
 		return -ENOMEM;
 	}
+	cred->expiry = auth_jwt_expiry(token);
 	*out = cred;
 	return 0;
+}
+
+/* The most base64url characters a JWT payload may have here. */
+#define AUTH_JWT_PAYLOAD_MAX 16384
+
+int64_t auth_jwt_expiry(const char *token)
+{
+	const char *payload = strchr(token, '.'), *end = payload ? strchr(payload + 1, '.') : NULL;
+	size_t len = end ? (size_t)(end - payload - 1) : 0, i;
+	unsigned char *bytes = NULL;
+	char *b64;
+	size_t n;
+	json_t *root, *exp;
+	int64_t out = 0;
+
+	if (len == 0 || len > AUTH_JWT_PAYLOAD_MAX || len % 4 == 1)
+		return 0;
+	b64 = malloc(len + 4);
+	if (!b64)
+		return 0;
+	for (i = 0; i < len; i++) { /* base64url, unpadded, to base64 */
+		char c = payload[1 + i];
+
+		b64[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	while (i % 4)
+		b64[i++] = '=';
+	b64[i] = '\0';
+	if (base64_decode(b64, &bytes, &n) == 0) {
+		root = json_loadb((const char *)bytes, n, JSON_REJECT_DUPLICATES, NULL);
+		exp = json_object_get(root, "exp");
+		if (json_is_integer(exp) && json_integer_value(exp) > 0)
+			out = json_integer_value(exp);
+		json_decref(root);
+		free(bytes);
+	}
+	free(b64);
+	return out;
+}
+
+int64_t auth_cred_expiry(const struct auth_cred *cred)
+{
+	return cred && cred->kind == AUTH_BEARER ? cred->expiry : 0;
 }
 
 void auth_cred_free(struct auth_cred *cred)

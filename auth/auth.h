@@ -34,6 +34,13 @@ int auth_cred_anonymous(struct auth_cred **out);
 int auth_cred_shared_key(const char *account, const char *key_base64, struct auth_cred **out);
 int auth_cred_sas(const char *sas, struct auth_cred **out); /* leading '?' allowed */
 int auth_cred_bearer(const char *token, struct auth_cred **out);
+
+/* When the credential stops working, in seconds since the epoch: a bearer token's
+ * JWT exp; 0 when it has none or is not a token. */
+int64_t auth_cred_expiry(const struct auth_cred *cred);
+/* The exp claim of a JWT (header.payload.signature, base64url): > 0, or 0 when token
+ * is no JWT or has no integer exp. Nothing is verified: the service does that. */
+int64_t auth_jwt_expiry(const char *token);
 void auth_cred_free(struct auth_cred *cred);
 
 enum auth_kind auth_cred_kind(const struct auth_cred *cred);

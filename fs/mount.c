@@ -745,7 +745,8 @@ static void mount_status_start(const struct mount_options *mo, struct mount_stat
 {
 	struct status_source src = { .mountpoint = mo->mountpoint, .url = mo->url,
 				     .read_only = mo->read_only, .fs = ms->fs,
-				     .cache = ms->cache };
+				     .cache = ms->cache,
+				     .token_expiry = store_spec_expiry(ms->spec) };
 	int err = status_start(&src, &ms->status);
 
 	if (err)

@@ -122,6 +122,9 @@ static char *status_json(const struct status_server *s)
 		(json_int_t)fst.staging.writing);
 	if (!root)
 		return NULL;
+	json_object_set_new(root, "token_expiry",
+			    s->src.token_expiry ? json_integer((json_int_t)s->src.token_expiry)
+						: json_null());
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return text;

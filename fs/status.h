@@ -11,7 +11,8 @@
  *   downloaded_bytes and uploaded_bytes (HTTP bodies), requests {GET, HEAD, PUT,
  *   DELETE, other}, retries, errors, last_error (null or {message, time}),
  *   cache {mem_used, mem_limit, disk_used, disk_limit, hits, misses, prefetched,
- *   prefetch_unread}, staging {bytes, uploading_bytes, files_writing}
+ *   prefetch_unread}, staging {bytes, uploading_bytes, files_writing}, token_expiry
+ *   (null, or when the bearer token the mount uses stops working)
  * (cache.h, fs.h, http.h and log.h say what each counts). Every figure is of the
  * daemon's whole life.
  */
@@ -20,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct fs;
@@ -32,6 +34,7 @@ struct status_source {
 	bool read_only;
 	struct fs *fs;
 	struct cache *cache;
+	int64_t token_expiry; /* the credential's expiry (auth_cred_expiry()); 0: none */
 };
 
 struct status_server;

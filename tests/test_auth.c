@@ -417,6 +417,31 @@ static void kind_names_for_messages(void)
 	CHECK_STR(auth_kind_name((enum auth_kind)42), "unknown");
 }
 
+/* A bearer token's expiry is its JWT's exp; anything else has none. */
+static void bearer_expiry_is_the_jwt_exp(void)
+{
+	static const char jwt[] =
+		"eyJhbGciOiJub25lIn0.eyJhdWQiOiAiaHR0cHM6Ly9zdG9yYWdlLmF6dXJlLmNvbSIsICJleHAiOiAxOD"
+		"kzNDU2MDAwLCAibiI6ICJcdTAwZmZcdTAwZmUifQ.sig";
+	struct auth_cred *cred = NULL;
+
+	CHECK(auth_jwt_expiry(jwt) == 1893456000);
+	CHECK(auth_cred_bearer(jwt, &cred) == 0);
+	CHECK(auth_cred_expiry(cred) == 1893456000);
+	auth_cred_free(cred);
+	CHECK(auth_cred_bearer("opaque-token", &cred) == 0 && auth_cred_expiry(cred) == 0);
+	auth_cred_free(cred);
+	CHECK(auth_cred_shared_key(AUTH_DEV_ACCOUNT, AUTH_DEV_KEY, &cred) == 0);
+	CHECK(auth_cred_expiry(cred) == 0);
+	auth_cred_free(cred);
+	CHECK(auth_jwt_expiry("e30.eyJleHAiOiIxODkzNDU2MDAwIn0.s") == 0); /* a string exp */
+	CHECK(auth_jwt_expiry("e30.eyJleHAiOjEsImV4cCI6Mn0.s") == 0);     /* exp twice */
+	CHECK(auth_jwt_expiry("e30.e.s") == 0);                             /* 1 char: no base64 */
+	CHECK(auth_jwt_expiry("e30.!!!!.s") == 0);
+	CHECK(auth_jwt_expiry("no dots") == 0 && auth_jwt_expiry("one.dot") == 0);
+	CHECK(auth_jwt_expiry("..") == 0);
+}
+
 /* ---- connection strings ---- */
 
 static void connstr_account_key_builds_endpoint(void)
@@ -982,6 +1007,7 @@ int main(void)
 	RUN(connstr_account_key_builds_endpoint);
 	RUN(connstr_blob_endpoint_trailing_slash_stripped);
 	RUN(connstr_file_endpoint);
+	RUN(bearer_expiry_is_the_jwt_exp);
 	RUN(connstr_development_storage);
 	RUN(connstr_shared_access_signature);
 	RUN(connstr_rejects_bad_strings_without_leaking);

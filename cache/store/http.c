@@ -71,6 +71,34 @@ const char *http_kind_name(enum http_kind kind)
 	return kind < HTTP_KINDS ? names[kind] : "other";
 }
 
+/* At most one warning about retries this often: a storm is said, not each drop. */
+#define HTTP_RETRY_WARN_S 10
+
+static _Atomic int64_t http_retry_warned; /* when the last warning was logged */
+static atomic_uint_least64_t http_retried_since; /* operations retried since */
+
+/* An operation that needed retries: counted, and said at most every
+ * HTTP_RETRY_WARN_S seconds at the warning level with how many there were. */
+static void http_note_retried(const struct http_request *req)
+{
+	struct timespec ts;
+	int64_t last, now;
+	uint64_t n = atomic_fetch_add(&http_retried_since, 1) + 1;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec;
+	last = atomic_load(&http_retry_warned);
+	if (last && now - last < HTTP_RETRY_WARN_S)
+		return;
+	if (!atomic_compare_exchange_strong(&http_retry_warned, &last, now))
+		return;
+	atomic_fetch_sub(&http_retried_since, n);
+	log_warn("%llu request(s) needed retries since the last warning of it; the latest: "
+		 "%s %s took %d attempts (%s)",
+		 (unsigned long long)n, req->method, req->url, req->attempts,
+		 req->status ? req->error_code[0] ? req->error_code : "answered" : req->error_text);
+}
+
 /* Counts what req, now done with result, did. */
 static void http_count(const struct http_request *req, int result)
 {
@@ -78,9 +106,11 @@ static void http_count(const struct http_request *req, int result)
 
 	atomic_fetch_add_explicit(&http_counters.requests[http_kind_of(req->method)], 1,
 				  memory_order_relaxed);
-	if (req->attempts > 1)
+	if (req->attempts > 1) {
 		atomic_fetch_add_explicit(&http_counters.retries, (uint64_t)req->attempts - 1,
 					  memory_order_relaxed);
+		http_note_retried(req);
+	}
 	if (result || st == 401 || st == 403 || st == 429 || st >= 500)
 		atomic_fetch_add_explicit(&http_counters.errors, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&http_counters.bytes_in, req->body_len, memory_order_relaxed);

@@ -56,6 +56,11 @@ const struct datastore_target *store_spec_target(const struct store_spec *spec)
 	return &spec->target;
 }
 
+int64_t store_spec_expiry(const struct store_spec *spec)
+{
+	return auth_cred_expiry(spec->cred);
+}
+
 /* The credential a datastore record asks for, or the one of the files and the
  * environment for a container URL and a datastore with credential "env". */
 static int store_credential(struct store_spec *spec, const struct store_open_opts *opts,

@@ -13,6 +13,7 @@
 #define FERRY_OPEN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "cache/store/store.h"
@@ -60,6 +61,8 @@ int store_resolve(const char *uri, const struct store_open_opts *opts,
 /* What spec names: the store's root (url) and the path inside it ("" unless
  * root_at_container). */
 const struct datastore_target *store_spec_target(const struct store_spec *spec);
+/* When the spec's credential stops working (auth_cred_expiry()): 0 for none. */
+int64_t store_spec_expiry(const struct store_spec *spec);
 
 /* Starts the HTTP pool, builds the store and probes it (creating the container of a
  * datastore with create_container). The store takes the credential and the pool: call

@@ -91,6 +91,7 @@ def test_figures_of_a_mount():
         check(s["requests"]["GET"] >= 6, "GETs: %r" % s["requests"])  # 6 blocks of 4 MiB
         check(s["requests"]["PUT"] >= 1, "PUTs: %r" % s["requests"])
         check_eq((s["retries"], s["errors"], s["last_error"]), (0, 0, None), "no trouble")
+        check_eq(s["token_expiry"], None, "the expiry of a key")
         c = s["cache"]
         check_eq((c["mem_limit"], c["disk_limit"]), (64 * MiB, 1024 * MiB), "cache limits")
         check(0 < c["mem_used"] <= c["mem_limit"], "memory used %d" % c["mem_used"])
@@ -161,6 +162,26 @@ def test_a_refused_upload_is_the_last_error():
                 log = socket_path(m)[:-len(".sock")] + ".log"
                 with open(log) as f:
                     check_in("refused.txt", f.read(), log)
+
+
+def test_retries_are_counted_and_said_at_the_default_level():
+    """Reads through 503s: status counts the retries (not as errors), and the log at the
+    default level says it in one warning, not a line per retry."""
+    log = os.path.join(ft.make_tmpdir("retrylog"), "ferry.log")
+    with HttpProxy(az.port) as px:
+        with ft.mounted(px.url(URL), opts=["log_file=" + log, "block_size=4M"]) as m:
+            rule = px.add_fault("GET", kind="get", blob_prefix="big", status=503, count=3)
+            with open(os.path.join(m, "big.bin"), "rb") as f:
+                check_eq(f.read(), BIG, "big.bin through 503s")
+            check_eq(rule.hits, 3, "503s answered")
+            s = status_of(m)
+            check(s["retries"] >= 3 and s["errors"] == 0, "retries, errors: %r" % s)
+    with open(log) as f:
+        lines = f.read().splitlines()
+    said = [l for l in lines if "needed retries" in l]
+    check_eq(len(said), 1, "warnings about retries (%r)" % lines)
+    check_in("warning: ", said[0], "its level")
+    check(not any(" info: " in l or " debug: " in l for l in lines), "lines below warn")
 
 
 def test_log_file_at_debug_names_every_request_and_operation():

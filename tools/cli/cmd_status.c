@@ -98,6 +98,16 @@ static void status_size(json_int_t n, char *out, size_t len)
 		snprintf(out, len, "%.1f %s", v, units[u]);
 }
 
+/* "2026-12-04 08:00:00 UTC" */
+static void status_time(json_int_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
 static void status_print_text(json_t *m)
 {
 	char a[32], b[32], c[32], d[32], when[64];
@@ -143,12 +153,12 @@ static void status_print_text(json_t *m)
 	status_size(status_int(m, "staging", "uploading_bytes"), b, sizeof(b));
 	printf("  writes: %s staged, %s uploading, %lld files open for writing\n", a, b,
 	       (long long)status_int(m, "staging", "files_writing"));
+	if (status_int(m, "token_expiry", NULL)) {
+		status_time(status_int(m, "token_expiry", NULL), when, sizeof(when));
+		printf("  token: expires %s\n", when);
+	}
 	if (json_is_object(last)) {
-		time_t t = (time_t)status_int(last, "time", NULL);
-		struct tm tm;
-
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		status_time(status_int(last, "time", NULL), when, sizeof(when));
 		printf("  last error: %s: %s\n", when, status_str(last, "message"));
 	} else {
 		printf("  last error: none\n");
@@ -251,6 +261,15 @@ static void status_print_prometheus(json_t *all)
 			status_prom_labels(stdout, m);
 			printf(",method=\"%s\"} %lld\n", method, (long long)json_integer_value(n));
 		}
+	}
+	printf("# HELP ferry_token_expiry_timestamp_seconds When the bearer token the mount "
+	       "uses stops working.\n# TYPE ferry_token_expiry_timestamp_seconds gauge\n");
+	json_array_foreach(all, i, m) {
+		if (!status_int(m, "token_expiry", NULL))
+			continue;
+		printf("ferry_token_expiry_timestamp_seconds");
+		status_prom_labels(stdout, m);
+		printf("} %lld\n", (long long)status_int(m, "token_expiry", NULL));
 	}
 	printf("# HELP ferry_last_error_timestamp_seconds When the daemon last logged an error "
 	       "(0: never).\n# TYPE ferry_last_error_timestamp_seconds gauge\n");
