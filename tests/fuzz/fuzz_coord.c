@@ -8,16 +8,9 @@
 
 #include "tools/launcher/coord.h"
 #include "tools/launcher/layout.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
+FUZZ_NO_SETUP
 
 #define SLOTS 64
 #define HOSTS 8

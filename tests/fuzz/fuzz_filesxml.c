@@ -8,16 +8,9 @@
 
 #include "cache/store/filesxml.h"
 #include "feedxml.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
+FUZZ_NO_SETUP
 
 static int on_entry(void *ctx, const struct store_entry *entry)
 {

@@ -5,16 +5,9 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
+FUZZ_NO_SETUP
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,9 +8,7 @@
 
 #include "cache/store/url.h"
 #include "tools/launcher/record.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static struct url_container home_store;
 

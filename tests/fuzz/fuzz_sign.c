@@ -7,9 +7,7 @@
 #include <string.h>
 
 #include "auth/auth.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 #define MAX_HEADERS 64
 

@@ -12,9 +12,7 @@
 #include "auth/base/redact.h"
 #include "cache/store/url.h"
 #include "cache/store/datastore.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static char config_dir[64];
 
