@@ -1417,7 +1417,7 @@ def test_zip_header_patches_commit_only_at_close():
 
 @ft.timeout(480)
 def test_large_file_bounded_memory_and_disk():
-    size = 2 * 1024 * MiB
+    size = 1024 * MiB  # over 2.5 times what memory and disk may hold
     cache_mem, cache_size = 128 * MiB, 256 * MiB
     mem_limit, disk_limit = cache_mem + 64 * MiB, cache_size + MiB  # du counts whole 4 KiB pages
     cdir = os.path.join(ft.make_tmpdir("cache"), "blocks")
@@ -1481,7 +1481,7 @@ def test_large_file_bounded_memory_and_disk():
     got = fscheck.blob_digest(client, name)
     ft.log("streamed sha256 of the blob in %.1f s" % (time.monotonic() - t0))
     check_eq(got, (size, h.hexdigest()), "%s in Azurite (size, sha256)" % name)
-    client.delete_blob(name)  # 2 GiB less for Azurite to hold
+    client.delete_blob(name)  # 1 GiB less for Azurite to hold
 
 
 if __name__ == "__main__":
