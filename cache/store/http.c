@@ -77,8 +77,9 @@ const char *http_kind_name(enum http_kind kind)
 static _Atomic int64_t http_retry_warned; /* when the last warning was logged */
 static atomic_uint_least64_t http_retried_since; /* operations retried since */
 
-/* An operation that needed retries: counted, and said at most every
- * HTTP_RETRY_WARN_S seconds at the warning level with how many there were. */
+/* An operation that got its answer only after retries: counted, and said at most every
+ * HTTP_RETRY_WARN_S seconds at the warning level with how many there were. (One that
+ * failed in the end is its caller's to report.) */
 static void http_note_retried(const struct http_request *req)
 {
 	struct timespec ts;
@@ -93,25 +94,25 @@ static void http_note_retried(const struct http_request *req)
 	if (!atomic_compare_exchange_strong(&http_retry_warned, &last, now))
 		return;
 	atomic_fetch_sub(&http_retried_since, n);
-	log_warn("%llu request(s) needed retries since the last warning of it; the latest: "
-		 "%s %s took %d attempts (%s)",
-		 (unsigned long long)n, req->method, req->url, req->attempts,
-		 req->status ? req->error_code[0] ? req->error_code : "answered" : req->error_text);
+	log_warn("%llu request(s) were answered only after retries since the last warning of "
+		 "it; the latest: %s %s took %d attempts",
+		 (unsigned long long)n, req->method, req->url, req->attempts);
 }
 
 /* Counts what req, now done with result, did. */
 static void http_count(const struct http_request *req, int result)
 {
 	long st = req->status;
+	bool failed = result || st == 401 || st == 403 || st == 429 || st >= 500;
 
 	atomic_fetch_add_explicit(&http_counters.requests[http_kind_of(req->method)], 1,
 				  memory_order_relaxed);
-	if (req->attempts > 1) {
+	if (req->attempts > 1)
 		atomic_fetch_add_explicit(&http_counters.retries, (uint64_t)req->attempts - 1,
 					  memory_order_relaxed);
+	if (req->attempts > 1 && !failed)
 		http_note_retried(req);
-	}
-	if (result || st == 401 || st == 403 || st == 429 || st >= 500)
+	if (failed)
 		atomic_fetch_add_explicit(&http_counters.errors, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&http_counters.bytes_in, req->body_len, memory_order_relaxed);
 	atomic_fetch_add_explicit(&http_counters.bytes_out,

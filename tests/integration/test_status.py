@@ -178,7 +178,7 @@ def test_retries_are_counted_and_said_at_the_default_level():
             check(s["retries"] >= 3 and s["errors"] == 0, "retries, errors: %r" % s)
     with open(log) as f:
         lines = f.read().splitlines()
-    said = [l for l in lines if "needed retries" in l]
+    said = [l for l in lines if "answered only after retries" in l]
     check_eq(len(said), 1, "warnings about retries (%r)" % lines)
     check_in("warning: ", said[0], "its level")
     check(not any(" info: " in l or " debug: " in l for l in lines), "lines below warn")
