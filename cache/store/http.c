@@ -34,6 +34,7 @@ struct http_client {
 
 	pthread_t *threads;
 	int nthreads;
+	int started; /* workers that reached their first wait for work; guarded by lock */
 };
 
 /* State of one attempt, shared with curl's callbacks. */
@@ -439,6 +440,8 @@ static void *http_worker(void *arg)
 	struct http_job *job;
 
 	pthread_mutex_lock(&c->lock);
+	c->started++;
+	pthread_cond_broadcast(&c->done_cond); /* http_client_new() waits for it */
 	for (;;) {
 		while (!c->queue_head && !c->stopping)
 			pthread_cond_wait(&c->queue_cond, &c->lock);
@@ -509,6 +512,14 @@ int http_client_new(const struct http_client_opts *opts, struct http_client **ou
 		if (err)
 			goto out_free;
 	}
+	/* Returns once every worker waits for work, its start-up done: the run-launcher
+	 * forks mount daemons right after a request, and a thread still starting (in
+	 * the allocator, in ASan's thread registry) would leave the child a lock no
+	 * thread of its own will ever release. */
+	pthread_mutex_lock(&c->lock);
+	while (c->started < c->nthreads)
+		pthread_cond_wait(&c->done_cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
 	*out = c;
 	return 0;
 

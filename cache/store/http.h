@@ -90,6 +90,10 @@ struct http_request {
 	char error_text[256];  /* transport error of the last attempt, or "" */
 };
 
+/* Between requests every worker waits for work and holds no lock: a fork() then leaves
+ * the child no lock held by a thread it does not have (http_client_new() returns
+ * once every worker has started). */
+
 /* Runs req on the pool, retrying as above, and returns when it is done: 0 when an HTTP
  * answer came (any status: check req->status), -ETIMEDOUT when the time bound ran out,
  * -EHOSTUNREACH when no connection could be made, -ECONNRESET on transport errors after
