@@ -278,6 +278,12 @@ struct meta_node {
 	struct meta_listing *listing;
 	uint64_t listing_seq;
 	uint64_t listing_expiry_ns;
+	/* Names in the listing's directory changed since it was fetched: the listing no
+	 * longer answers for them, nor for readdir. An open-addressing set of name hashes
+	 * (never 0): a collision only sends a lookup to the store. */
+	uint64_t *changed;
+	size_t changed_count;
+	size_t changed_cap; /* 0 or a power of two */
 	uint64_t claim_expiry_ns; /* meta_claim_listing(): no new claim before this */
 	char *open_etag; /* etag noted at the last open, or NULL */
 	size_t path_len;
@@ -376,6 +382,7 @@ out_free_mc:
 static void node_free(struct meta_node *node)
 {
 	meta_listing_release(node->listing);
+	free(node->changed);
 	free(node->open_etag);
 	free(node);
 }
@@ -497,7 +504,7 @@ static void locked_remove(struct meta_cache *mc, struct meta_node *node)
 	*link = node->hash_next;
 	lru_unlink(mc, node);
 	mc->node_count--;
-	mc->cost -= 1 + (node->listing ? node->listing->count : 0);
+	mc->cost -= 1 + (node->listing ? node->listing->count + node->changed_count : 0);
 	node_free(node);
 }
 
@@ -505,9 +512,66 @@ static void locked_drop_listing(struct meta_cache *mc, struct meta_node *node)
 {
 	if (!node->listing)
 		return;
-	mc->cost -= node->listing->count;
+	mc->cost -= node->listing->count + node->changed_count;
 	meta_listing_release(node->listing);
 	node->listing = NULL;
+	free(node->changed);
+	node->changed = NULL;
+	node->changed_count = node->changed_cap = 0;
+}
+
+static uint64_t name_key(const char *name, size_t len)
+{
+	return path_hash(name, len) | 1;
+}
+
+static bool changed_has(const struct meta_node *dir, uint64_t key)
+{
+	size_t mask = dir->changed_cap - 1;
+
+	if (!dir->changed_cap)
+		return false;
+	for (size_t i = key & mask;; i = (i + 1) & mask) {
+		if (dir->changed[i] == key)
+			return true;
+		if (dir->changed[i] == 0)
+			return false;
+	}
+}
+
+/* Adds key to dir's changed set, keeping it at most half full. -ENOMEM. */
+static int locked_changed_add(struct meta_cache *mc, struct meta_node *dir, uint64_t key)
+{
+	if (changed_has(dir, key))
+		return 0;
+	if (2 * (dir->changed_count + 1) > dir->changed_cap) {
+		size_t cap = dir->changed_cap ? 2 * dir->changed_cap : 16;
+		uint64_t *set = calloc(cap, sizeof(*set));
+
+		if (!set)
+			return -ENOMEM;
+		for (size_t i = 0; i < dir->changed_cap; i++) {
+			size_t j = dir->changed[i] & (cap - 1);
+
+			if (!dir->changed[i])
+				continue;
+			while (set[j])
+				j = (j + 1) & (cap - 1);
+			set[j] = dir->changed[i];
+		}
+		free(dir->changed);
+		dir->changed = set;
+		dir->changed_cap = cap;
+	}
+	for (size_t i = key & (dir->changed_cap - 1);; i = (i + 1) & (dir->changed_cap - 1)) {
+		if (dir->changed[i] == 0) {
+			dir->changed[i] = key;
+			break;
+		}
+	}
+	dir->changed_count++;
+	mc->cost++;
+	return 0;
 }
 
 /* Removes node if it holds nothing any more. */
@@ -561,7 +625,9 @@ enum meta_lookup meta_lookup(struct meta_cache *mc, const char *path, struct sto
 		if (now >= parent->listing_expiry_ns) {
 			locked_drop_listing(mc, parent);
 			locked_prune(mc, parent);
-		} else if (result == META_MISS || parent->listing_seq > result_seq) {
+		} else if ((result == META_MISS || parent->listing_seq > result_seq) &&
+			   !changed_has(parent, name_key(path + dir_len + (dir_len > 0),
+							 len - dir_len - (dir_len > 0)))) {
 			const char *name = path + dir_len + (dir_len > 0);
 
 			if (meta_listing_find(parent->listing, name, len - (size_t)(name - path),
@@ -676,7 +742,7 @@ struct meta_listing *meta_get_listing(struct meta_cache *mc, const char *dir)
 
 	pthread_mutex_lock(&mc->lock);
 	node = locked_find(mc, dir, len, path_hash(dir, len));
-	if (node && node->listing) {
+	if (node && node->listing && !node->changed_count) {
 		if (now_ns() < node->listing_expiry_ns) {
 			listing = meta_listing_hold(node->listing);
 		} else {
@@ -701,8 +767,14 @@ void meta_invalidate(struct meta_cache *mc, const char *path)
 		locked_prune(mc, node);
 	}
 	node = len > 0 ? locked_find(mc, path, dir_len, path_hash(path, dir_len)) : NULL;
-	if (node) {
-		locked_drop_listing(mc, node);
+	if (node && node->listing) {
+		size_t name_off = dir_len + (dir_len > 0);
+
+		if (locked_changed_add(mc, node, name_key(path + name_off, len - name_off)))
+			locked_drop_listing(mc, node);
+		locked_evict(mc, node);
+		if (mc->cost > mc->max_entries) /* the listing and its set alone are too many */
+			locked_drop_listing(mc, node);
 		locked_prune(mc, node);
 	}
 	pthread_mutex_unlock(&mc->lock);

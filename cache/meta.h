@@ -70,10 +70,14 @@ int meta_put_listing(struct meta_cache *mc, const char *dir, struct meta_listing
 bool meta_claim_listing(struct meta_cache *mc, const char *dir);
 
 /* The fresh listing of dir with a new reference for the caller (release it with
- * meta_listing_release), or NULL when none is cached. */
+ * meta_listing_release), or NULL when none is cached or a name in it has changed
+ * since (meta_invalidate). */
 struct meta_listing *meta_get_listing(struct meta_cache *mc, const char *dir);
 
-/* Forgets path's own record and its parent's listing (which describes path too). */
+/* Forgets path's own record. Its parent's listing stops answering for path, and is
+ * no longer whole (meta_get_listing gives NULL until a new one is put), but still
+ * answers lookups of its other names: a file created in a directory does not cost the
+ * next names looked up there a request each. */
 void meta_invalidate(struct meta_cache *mc, const char *path);
 
 /* Forgets the listing of dir. */

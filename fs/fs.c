@@ -8,8 +8,9 @@
  * entry's attributes, so `ls -l` costs no request per entry. A path with an open node
  * that has writers or changes shows the node's size and mtime instead (stage_attr).
  *
- * Every change of a path drops what the meta cache knew of it and of its parent's
- * listing (meta_invalidate), then records what is known now.
+ * Every change of a path drops what the meta cache knew of it (meta_invalidate: the
+ * parent's listing then answers for the other names only), then records what is
+ * known now.
  *
  * Paths: FUSE hands "/a/b"; the store and the cache take "a/b" ("" is the root).
  * File handles hold their node, directory handles their store path, because

@@ -827,6 +827,24 @@ static void fixture_objects(void)
 		snprintf(path, sizeof(path), "many/f%05d", i);
 		fake_put(fake, path, "m", 1, false);
 	}
+	/* Written by another client, for the tests of writes and symlinks. (The mount
+	 * keeps what a listing said of a name for entry_timeout, so objects made behind
+	 * its back are made before it looks.) */
+	fake_put(fake, "conflict.txt", "old", 3, false);
+	fake_put(fake, "links/x", "../hello.txt", 12, false);
+	pthread_mutex_lock(&fake->lock);
+	fake_find(fake, "links/x")->symlink = true;
+	fake_find(fake, "links/x")->mtime_nsec = 5;
+	pthread_mutex_unlock(&fake->lock);
+	{
+		unsigned char *data = pattern_new(4u << 20, 13);
+
+		fake_put(fake, "whole.bin", data, 3u << 20, false);
+		free(data);
+		data = pattern_new(3u << 20, 14);
+		fake_put(fake, "fail.bin", data, 3u << 20, false);
+		free(data);
+	}
 }
 
 static void mnt_path(char *out, size_t len, const char *rel)
@@ -975,8 +993,8 @@ static void readdir_merges_prefix_and_marker_and_skips_unshowable_names(void)
 	int skips;
 
 	dir_names("", names, sizeof(names));
-	CHECK_STR(names, "../ ./ big.bin both/ change.bin dir/ hello.txt manifest/ many/ marker_only/ "
-			 "prefix_only/ shadow/ weird/");
+	CHECK_STR(names, "../ ./ big.bin both/ change.bin conflict.txt dir/ fail.bin hello.txt links/ "
+			 "manifest/ many/ marker_only/ prefix_only/ shadow/ weird/ whole.bin");
 	mnt_path(path, sizeof(path), "shadow/in.txt");
 	CHECK(stat(path, &st) == 0 && st.st_size == 2);
 	skips = dir_names_counting_skips("weird", names, sizeof(names));
@@ -1247,6 +1265,37 @@ static void create_makes_the_blob_at_once_and_close_uploads_it(void)
 	CHECK(open(path, O_WRONLY | O_CREAT | O_EXCL, 0644) == -1 && errno == EEXIST);
 }
 
+/* tar x into a listed directory: a create keeps what the listing says of the other
+ * names, so the next file's lookup costs nothing; ls shows them all. */
+static void files_created_in_a_listed_directory_cost_no_lookups(void)
+{
+	char path[256], names[2048], want[2048] = "../ ./ ";
+	int stats, lists, fd;
+
+	mnt_path(path, sizeof(path), "untar");
+	CHECK(mkdir(path, 0755) == 0);
+	fake_put(fake, "untar/old", "o", 1, false);
+	dir_names("untar", names, sizeof(names));
+	CHECK_STR(names, "../ ./ old");
+	stats = atomic_load(&fake->stats);
+	lists = atomic_load(&fake->lists);
+	for (int i = 0; i < 20; i++) {
+		snprintf(path, sizeof(path), "%s/untar/f%02d", mnt, i);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		CHECK(fd >= 0);
+		CHECK(fd >= 0 && write(fd, "x", 1) == 1);
+		CHECK(fd >= 0 && close(fd) == 0);
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "f%02d ", i);
+	}
+	CHECK(atomic_load(&fake->stats) == stats);
+	CHECK(atomic_load(&fake->lists) == lists);
+	/* The listing is not whole any more: readdir lists again and shows them. */
+	snprintf(want + strlen(want), sizeof(want) - strlen(want), "old");
+	dir_names("untar", names, sizeof(names));
+	CHECK_STR(names, want);
+	CHECK(atomic_load(&fake->lists) == lists + 1);
+}
+
 static void a_big_file_uploads_blocks_while_written_and_commits_at_close(void)
 {
 	size_t size = (5u << 20) + 12345, chunk = 128 << 10;
@@ -1418,8 +1467,9 @@ static void editing_a_range_reuses_the_committed_blocks(void)
 	CHECK(atomic_load(&fake->put_blocks) == put_blocks + 1); /* the changed block alone */
 	CHECK(fake_holds(fake, "edit.bin", data, size));
 
-	/* Written whole by someone else: no block list to reuse, all blocks go up. */
-	fake_put(fake, "whole.bin", data, 3u << 20, false);
+	/* Written whole by someone else (fixture_objects: the first 3 MiB of the same
+	 * pattern): no block list to reuse, all blocks go up. */
+	fill_pattern(data, size, 13);
 	put_blocks = atomic_load(&fake->put_blocks);
 	mnt_path(path, sizeof(path), "whole.bin");
 	fd = open(path, O_WRONLY);
@@ -1437,8 +1487,7 @@ static void a_blob_changed_since_open_fails_the_close_unless_overwrite(void)
 	char path[256];
 	int fd;
 
-	fake_put(fake, "conflict.txt", "old", 3, false);
-	mnt_path(path, sizeof(path), "conflict.txt");
+	mnt_path(path, sizeof(path), "conflict.txt"); /* "old", from fixture_objects */
 	fd = open(path, O_WRONLY | O_TRUNC);
 	CHECK(fd >= 0);
 	fake_put(fake, "conflict.txt", "theirs", 6, false);
@@ -1466,9 +1515,8 @@ static void a_failed_upload_fails_close_and_fsync_and_keeps_the_old_version(void
 
 	if (!old || !data)
 		abort();
-	fill_pattern(old, size, 14);
+	fill_pattern(old, size, 14); /* fail.bin's bytes in fixture_objects */
 	fill_pattern(data, size, 15);
-	fake_put(fake, "fail.bin", old, size, false);
 	mnt_path(path, sizeof(path), "fail.bin");
 
 	atomic_store(&fake->fail_put_blocks, 1000);
@@ -1940,12 +1988,8 @@ static void symlinks_keep_their_target_as_content(void)
 	free(object.data);
 	CHECK(mount_holds("link", "hello, world\n", 13)); /* followed by the kernel */
 
-	/* A listing says so too (readdirplus fills the kernel's attributes from it). */
-	fake_put(fake, "links/x", "../hello.txt", 12, false);
-	pthread_mutex_lock(&fake->lock);
-	fake_find(fake, "links/x")->symlink = true;
-	fake_find(fake, "links/x")->mtime_nsec = 5;
-	pthread_mutex_unlock(&fake->lock);
+	/* A listing says so too (readdirplus fills the kernel's attributes from it):
+	 * links/x, a symlink from fixture_objects. */
 	{
 		struct dirent *entry;
 		bool seen = false;
@@ -2152,6 +2196,7 @@ static int child_main(void)
 	RUN(statfs_reports_a_large_filesystem);
 	RUN(a_read_only_mount_refuses_changes_with_erofs);
 	RUN(create_makes_the_blob_at_once_and_close_uploads_it);
+	RUN(files_created_in_a_listed_directory_cost_no_lookups);
 	RUN(a_big_file_uploads_blocks_while_written_and_commits_at_close);
 	RUN(a_second_handle_reads_what_the_first_wrote);
 	RUN(every_close_of_a_writer_commits_also_of_a_dup);

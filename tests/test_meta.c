@@ -231,17 +231,48 @@ static void newer_record_wins_over_older_listing(void)
 	meta_free(mc);
 }
 
-static void invalidate_drops_record_and_parent_listing(void)
+static void invalidate_drops_record_and_stops_listing_answering_for_it(void)
 {
 	struct meta_cache *mc = cache_new(10, 10, 10, 100);
 	struct store_attr attr = file_attr(1, "\"i\"");
-	struct meta_listing *listing = listing_of((const char *[]){ "f" }, &attr, 1);
+	struct meta_listing *listing = listing_of((const char *[]){ "f", "g" }, &attr, 2);
+	char path[32];
 
 	CHECK(meta_put_listing(mc, "d", listing) == 0);
 	CHECK(meta_put_attr(mc, "d/f", &attr) == 0);
 	meta_invalidate(mc, "d/f");
+	meta_invalidate(mc, "d/new");
+	CHECK(meta_entry_count(mc) == 5); /* d, its 2 entries, 2 changed names */
 	CHECK(meta_lookup(mc, "d/f", NULL) == META_MISS);
-	CHECK(meta_get_listing(mc, "d") == NULL);
+	CHECK(meta_lookup(mc, "d/new", NULL) == META_MISS);
+	CHECK(meta_get_listing(mc, "d") == NULL); /* not whole: readdir lists again */
+	/* The other names are still answered by the listing. */
+	CHECK(meta_lookup(mc, "d/g", NULL) == META_FOUND);
+	CHECK(meta_lookup(mc, "d/other", NULL) == META_ABSENT);
+	/* Until a new listing replaces it, whatever many names change (the set grows). */
+	for (int i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "d/n%d", i);
+		meta_invalidate(mc, path);
+	}
+	CHECK(meta_lookup(mc, "d/n39", NULL) == META_MISS);
+	CHECK(meta_lookup(mc, "d/n0", NULL) == META_MISS);
+	CHECK(meta_lookup(mc, "d/g", NULL) == META_FOUND);
+	CHECK(meta_entry_count(mc) == 45); /* and 40 more changed names */
+	/* More changed names than the budget holds: the listing goes, the bound holds. */
+	for (int i = 40; i < 150; i++) {
+		snprintf(path, sizeof(path), "d/n%d", i);
+		meta_invalidate(mc, path);
+		CHECK(meta_entry_count(mc) <= 100);
+	}
+	CHECK(meta_lookup(mc, "d/n0", NULL) == META_MISS);
+	CHECK(meta_lookup(mc, "d/g", NULL) == META_MISS);
+	CHECK(meta_put_listing(mc, "d", listing) == 0);
+	CHECK(meta_lookup(mc, "d/f", NULL) == META_FOUND);
+	CHECK(meta_lookup(mc, "d/n0", NULL) == META_ABSENT);
+	struct meta_listing *got = meta_get_listing(mc, "d");
+	CHECK(got == listing);
+	meta_listing_release(got);
+	meta_invalidate(mc, "d/f");
 
 	CHECK(meta_put_listing(mc, "d", listing) == 0);
 	CHECK(meta_put_attr(mc, "d", &attr) == 0);
@@ -428,7 +459,7 @@ int main(void)
 	RUN(root_listing_answers_top_level_names);
 	RUN(empty_listing_says_every_child_is_absent);
 	RUN(newer_record_wins_over_older_listing);
-	RUN(invalidate_drops_record_and_parent_listing);
+	RUN(invalidate_drops_record_and_stops_listing_answering_for_it);
 	RUN(bound_evicts_oldest_first);
 	RUN(bound_counts_listing_entries);
 	RUN(open_etag_is_same_only_when_unchanged);
