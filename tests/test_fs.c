@@ -2149,6 +2149,7 @@ static int child_main(void)
 	char cache_err[256];
 
 	alarm(CHILD_SECONDS);
+	setvbuf(stdout, NULL, _IOLBF, 0); /* a hung child shows how far it came */
 	fuse_set_log_func(test_log);
 	big_data = malloc(BIG_SIZE);
 	fake = calloc(1, sizeof(*fake));
@@ -2228,6 +2229,32 @@ static int child_main(void)
 	return unit_done();
 }
 
+/* Aborts the FUSE connection mounted at path (found in mountinfo: a stat of a hung
+ * mount would hang too). */
+static void abort_connection(const char *path)
+{
+	FILE *info = fopen("/proc/self/mountinfo", "r");
+	unsigned major, minor;
+	char line[4096], point[PATH_MAX], abort_path[128];
+	int fd;
+
+	if (!info)
+		return;
+	while (fgets(line, sizeof(line), info)) {
+		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &major, &minor, point) != 3 ||
+		    strcmp(point, path) != 0)
+			continue;
+		snprintf(abort_path, sizeof(abort_path), "/sys/fs/fuse/connections/%u/abort",
+			 minor);
+		fd = open(abort_path, O_WRONLY);
+		if (fd >= 0) {
+			(void)!write(fd, "1", 1);
+			close(fd);
+		}
+	}
+	fclose(info);
+}
+
 int main(void)
 {
 	int status = 0, waited;
@@ -2255,7 +2282,12 @@ int main(void)
 	/* Whatever the child did, the mount goes away. */
 	for (waited = 0; pid > 0 && waitpid(pid, &status, WNOHANG) == 0; waited++) {
 		if (waited == (CHILD_SECONDS + 5) * 10) {
-			fprintf(stderr, "test_fs: child hung, killing it\n");
+			/* A child killed while it waits in close() for its own server (a
+			 * FLUSH) never dies until its connections are aborted. */
+			fprintf(stderr, "test_fs: child hung, aborting its mounts and killing it\n");
+			abort_connection(mnt);
+			abort_connection(mnt_ro);
+			abort_connection(mnt_ow);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			break;

@@ -36,6 +36,7 @@ static int unit_passed, unit_failed;
 		fn();                                                             \
 		if (unit_failed_checks == before_) {                              \
 			unit_passed++;                                            \
+			printf("PASS %s\n", #fn);                                \
 		} else {                                                          \
 			unit_failed++;                                            \
 			fprintf(stderr, "FAIL %s\n", #fn);                        \
