@@ -1,9 +1,10 @@
 /* cache: block cache and prefetcher; see cache.h for what it promises.
  *
  * Memory: mem_limit / block_size slots, each a block descriptor with a buffer that is
- * mmap'd the first time the slot is used and kept until cache_free (unused slots wait
- * on free_slots). Nothing else holds block bytes, so block memory never passes
- * mem_limit; when no slot can be had the read goes straight to the caller's buffer.
+ * mmap'd (huge pages asked for) the first time the slot is used and kept until
+ * cache_free (unused slots wait on free_slots). Nothing else holds block bytes, so
+ * block memory never passes mem_limit; when no slot can be had the read goes straight
+ * to the caller's buffer.
  *
  * A block's life: QUEUED (waiting for a worker: read-ahead, or the later blocks of a
  * read, which go first) -> LOADING (one thread fills its buffer: disk tier first, then
@@ -385,6 +386,9 @@ static struct cache_block *slot_take(struct cache *c, bool demand)
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (data != MAP_FAILED) {
+			/* Huge pages where the system gives them on request: a block's
+			 * first fill then takes 8 page faults per 16 MiB, not 4,096. */
+			(void)madvise(data, c->block_size, MADV_HUGEPAGE);
 			b = &c->slots[c->mapped++];
 			b->data = data;
 			return b;
