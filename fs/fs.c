@@ -719,8 +719,17 @@ static int fs_mkdir(const char *path, mode_t mode)
 	if (err != -ENOENT)
 		return err;
 	err = store_put(fs->cfg.store, spath, "", 0, &meta, &cond, &attr);
-	if (!err)
+	if (!err) {
+		struct meta_listing *empty;
+
 		fs_changed(fs, spath, &attr);
+		/* Nothing was under it: the names created in it next need no lookup. */
+		if (meta_listing_new(&empty) == 0) {
+			if (meta_listing_finish(empty) == 0)
+				meta_put_listing(fs->meta, spath, empty);
+			meta_listing_release(empty);
+		}
+	}
 	return err;
 }
 

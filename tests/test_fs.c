@@ -1265,35 +1265,54 @@ static void create_makes_the_blob_at_once_and_close_uploads_it(void)
 	CHECK(open(path, O_WRONLY | O_CREAT | O_EXCL, 0644) == -1 && errno == EEXIST);
 }
 
-/* tar x into a listed directory: a create keeps what the listing says of the other
- * names, so the next file's lookup costs nothing; ls shows them all. */
-static void files_created_in_a_listed_directory_cost_no_lookups(void)
+/* Creates 20 files f00..f19 in dir through the mount, appending their names to want. */
+static void create_twenty(const char *dir, char *want, size_t len)
 {
-	char path[256], names[2048], want[2048] = "../ ./ ";
-	int stats, lists, fd;
+	char path[256];
+	int fd;
 
-	mnt_path(path, sizeof(path), "untar");
-	CHECK(mkdir(path, 0755) == 0);
-	fake_put(fake, "untar/old", "o", 1, false);
-	dir_names("untar", names, sizeof(names));
-	CHECK_STR(names, "../ ./ old");
-	stats = atomic_load(&fake->stats);
-	lists = atomic_load(&fake->lists);
 	for (int i = 0; i < 20; i++) {
-		snprintf(path, sizeof(path), "%s/untar/f%02d", mnt, i);
+		snprintf(path, sizeof(path), "%s/%s/f%02d", mnt, dir, i);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 		CHECK(fd >= 0);
 		CHECK(fd >= 0 && write(fd, "x", 1) == 1);
 		CHECK(fd >= 0 && close(fd) == 0);
-		snprintf(want + strlen(want), sizeof(want) - strlen(want), "f%02d ", i);
+		snprintf(want + strlen(want), len - strlen(want), " f%02d", i);
 	}
+}
+
+/* tar x into a listed directory, or into one it made: a create keeps what the listing
+ * says of the other names, and a new directory is known to be empty, so the next
+ * file's lookup costs nothing; ls shows them all. */
+static void files_created_in_a_new_or_listed_directory_cost_no_lookups(void)
+{
+	char path[256], names[2048], want[2048] = "../ ./";
+	int stats, lists;
+
+	dir_names("prefix_only", names, sizeof(names));
+	CHECK_STR(names, "../ ./ x.txt");
+	stats = atomic_load(&fake->stats);
+	lists = atomic_load(&fake->lists);
+	create_twenty("prefix_only", want, sizeof(want));
 	CHECK(atomic_load(&fake->stats) == stats);
 	CHECK(atomic_load(&fake->lists) == lists);
 	/* The listing is not whole any more: readdir lists again and shows them. */
-	snprintf(want + strlen(want), sizeof(want) - strlen(want), "old");
-	dir_names("untar", names, sizeof(names));
+	snprintf(want + strlen(want), sizeof(want) - strlen(want), " x.txt");
+	dir_names("prefix_only", names, sizeof(names));
 	CHECK_STR(names, want);
 	CHECK(atomic_load(&fake->lists) == lists + 1);
+
+	mnt_path(path, sizeof(path), "untar");
+	stats = atomic_load(&fake->stats);
+	lists = atomic_load(&fake->lists);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(want, sizeof(want), "../ ./");
+	create_twenty("untar", want, sizeof(want));
+	/* mkdir's own lookup is answered by the root's listing */
+	CHECK(atomic_load(&fake->stats) == stats);
+	CHECK(atomic_load(&fake->lists) == lists);
+	dir_names("untar", names, sizeof(names));
+	CHECK_STR(names, want);
 }
 
 static void a_big_file_uploads_blocks_while_written_and_commits_at_close(void)
@@ -2197,7 +2216,7 @@ static int child_main(void)
 	RUN(statfs_reports_a_large_filesystem);
 	RUN(a_read_only_mount_refuses_changes_with_erofs);
 	RUN(create_makes_the_blob_at_once_and_close_uploads_it);
-	RUN(files_created_in_a_listed_directory_cost_no_lookups);
+	RUN(files_created_in_a_new_or_listed_directory_cost_no_lookups);
 	RUN(a_big_file_uploads_blocks_while_written_and_commits_at_close);
 	RUN(a_second_handle_reads_what_the_first_wrote);
 	RUN(every_close_of_a_writer_commits_also_of_a_dup);

@@ -235,7 +235,8 @@ static void invalidate_drops_record_and_stops_listing_answering_for_it(void)
 {
 	struct meta_cache *mc = cache_new(10, 10, 10, 100);
 	struct store_attr attr = file_attr(1, "\"i\"");
-	struct meta_listing *listing = listing_of((const char *[]){ "f", "g" }, &attr, 2);
+	struct meta_listing *listing =
+		listing_of((const char *[]){ "f", "g" }, (struct store_attr[]){ attr, attr }, 2);
 	char path[32];
 
 	CHECK(meta_put_listing(mc, "d", listing) == 0);
