@@ -428,6 +428,10 @@ def test_overwrite_range():
 def test_writes_forwards_and_backwards():
     rnd = random.Random(700)
     size = 3 * MiB + 11
+    # written by another client before the mount looks (a mount keeps what a listing
+    # said of a name for entry_timeout, also after its own changes in the directory)
+    old = data(BLOCK + 2 * MiB + 1, 701)
+    client.put_blob("offsets.old", old)
     with ft.mounted(URL) as m:
         p = os.path.join(m, "offsets.new")
         model = bytearray()
@@ -456,8 +460,6 @@ def test_writes_forwards_and_backwards():
         check_blob("offsets.new", model)
 
         # the same on an existing blob that spans two blocks
-        old = data(BLOCK + 2 * MiB + 1, 701)
-        client.put_blob("offsets.old", old)
         q = os.path.join(m, "offsets.old")
         model2 = bytearray(old)
         fd = os.open(q, os.O_RDWR)
@@ -552,6 +554,8 @@ def test_truncate_by_path():
 
 
 def test_truncate_open_file():
+    old = data(BLOCK + MiB, 901)
+    client.put_blob("ftrunc.old", old)  # before the mount looks
     with ft.mounted(URL) as m:
         p = os.path.join(m, "ftrunc.new")
         model = bytearray()
@@ -592,8 +596,6 @@ def test_truncate_open_file():
             os.close(fd)
         check_blob("ftrunc.new", model)
 
-        old = data(BLOCK + MiB, 901)
-        client.put_blob("ftrunc.old", old)
         q = os.path.join(m, "ftrunc.old")
         fd = os.open(q, os.O_RDWR)
         try:
@@ -876,6 +878,7 @@ def test_rename_file():
 
 
 def test_rename_before_close():
+    client.put_blob("rbc.old", b"0123456789")  # before the mount looks
     with ft.mounted(URL) as m:
         j = lambda n: os.path.join(m, n)  # noqa: E731
         os.mkdir(j("rbc.dir"))
@@ -891,10 +894,9 @@ def test_rename_before_close():
             os.close(fd)
         want = a + b + b"end"
         check_blob("rbc.dir/moved", want)
-        check_eq(blob_names("rbc."), {"rbc.dir", "rbc.dir/moved"}, "rbc.* blobs")
+        check_eq(blob_names("rbc."), {"rbc.dir", "rbc.dir/moved", "rbc.old"}, "rbc.* blobs")
         check_file(j("rbc.dir/moved"), want, "rbc.dir/moved")
         # an existing blob opened, renamed, written, closed
-        client.put_blob("rbc.old", b"0123456789")
         fd = os.open(j("rbc.old"), os.O_RDWR)
         try:
             os.rename(j("rbc.old"), j("rbc.new"))
