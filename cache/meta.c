@@ -525,24 +525,34 @@ static uint64_t name_key(const char *name, size_t len)
 	return path_hash(name, len) | 1;
 }
 
-static bool changed_has(const struct meta_node *dir, uint64_t key)
+/* The slot of key in an open-addressing set of cap (a power of two) slots: where it
+ * is, or the empty slot where it goes. The set is never full. */
+static size_t set_slot(const uint64_t *set, size_t cap, uint64_t key)
 {
-	size_t mask = dir->changed_cap - 1;
+	size_t i = key & (cap - 1);
 
-	if (!dir->changed_cap)
+	while (set[i] != 0 && set[i] != key)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+static bool changed_has(const struct meta_node *dir, const char *name, size_t len)
+{
+	uint64_t key;
+
+	if (!dir->changed_count)
 		return false;
-	for (size_t i = key & mask;; i = (i + 1) & mask) {
-		if (dir->changed[i] == key)
-			return true;
-		if (dir->changed[i] == 0)
-			return false;
-	}
+	key = name_key(name, len);
+	return dir->changed[set_slot(dir->changed, dir->changed_cap, key)] == key;
 }
 
 /* Adds key to dir's changed set, keeping it at most half full. -ENOMEM. */
-static int locked_changed_add(struct meta_cache *mc, struct meta_node *dir, uint64_t key)
+static int locked_changed_add(struct meta_cache *mc, struct meta_node *dir,
+			      const char *name, size_t len)
 {
-	if (changed_has(dir, key))
+	uint64_t key = name_key(name, len);
+
+	if (changed_has(dir, name, len))
 		return 0;
 	if (2 * (dir->changed_count + 1) > dir->changed_cap) {
 		size_t cap = dir->changed_cap ? 2 * dir->changed_cap : 16;
@@ -550,25 +560,14 @@ static int locked_changed_add(struct meta_cache *mc, struct meta_node *dir, uint
 
 		if (!set)
 			return -ENOMEM;
-		for (size_t i = 0; i < dir->changed_cap; i++) {
-			size_t j = dir->changed[i] & (cap - 1);
-
-			if (!dir->changed[i])
-				continue;
-			while (set[j])
-				j = (j + 1) & (cap - 1);
-			set[j] = dir->changed[i];
-		}
+		for (size_t i = 0; i < dir->changed_cap; i++)
+			if (dir->changed[i])
+				set[set_slot(set, cap, dir->changed[i])] = dir->changed[i];
 		free(dir->changed);
 		dir->changed = set;
 		dir->changed_cap = cap;
 	}
-	for (size_t i = key & (dir->changed_cap - 1);; i = (i + 1) & (dir->changed_cap - 1)) {
-		if (dir->changed[i] == 0) {
-			dir->changed[i] = key;
-			break;
-		}
-	}
+	dir->changed[set_slot(dir->changed, dir->changed_cap, key)] = key;
 	dir->changed_count++;
 	mc->cost++;
 	return 0;
@@ -600,6 +599,8 @@ enum meta_lookup meta_lookup(struct meta_cache *mc, const char *path, struct sto
 {
 	size_t len = strlen(path);
 	size_t dir_len = parent_len(path, len);
+	const char *name = path + dir_len + (dir_len > 0);
+	size_t name_len = len - (size_t)(name - path);
 	enum meta_lookup result = META_MISS;
 	uint64_t result_seq = 0;
 	struct store_attr attr;
@@ -626,12 +627,8 @@ enum meta_lookup meta_lookup(struct meta_cache *mc, const char *path, struct sto
 			locked_drop_listing(mc, parent);
 			locked_prune(mc, parent);
 		} else if ((result == META_MISS || parent->listing_seq > result_seq) &&
-			   !changed_has(parent, name_key(path + dir_len + (dir_len > 0),
-							 len - dir_len - (dir_len > 0)))) {
-			const char *name = path + dir_len + (dir_len > 0);
-
-			if (meta_listing_find(parent->listing, name, len - (size_t)(name - path),
-					      &attr) == 0)
+			   !changed_has(parent, name, name_len)) {
+			if (meta_listing_find(parent->listing, name, name_len, &attr) == 0)
 				result = META_FOUND;
 			else
 				result = META_ABSENT;
@@ -770,7 +767,7 @@ void meta_invalidate(struct meta_cache *mc, const char *path)
 	if (node && node->listing) {
 		size_t name_off = dir_len + (dir_len > 0);
 
-		if (locked_changed_add(mc, node, name_key(path + name_off, len - name_off)))
+		if (locked_changed_add(mc, node, path + name_off, len - name_off))
 			locked_drop_listing(mc, node);
 		locked_evict(mc, node);
 		if (mc->cost > mc->max_entries) /* the listing and its set alone are too many */
